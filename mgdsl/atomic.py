@@ -1,0 +1,30 @@
+"""Atomic file writes: a temporary file beside the target, then a rename, so that a crash or a
+kill never leaves a half-written output, diagram or checkpoint behind."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+from .errors import UsageError
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes | None = None, *, writer=None) -> None:
+    """Write `data` (text or bytes), or call `writer(file_object)`, then rename into place."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".mgdsl-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if writer is not None:
+                writer(f)
+            else:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,80 @@
+"""The `mgdsl` command. Each subcommand lives in its own module under ``mgdsl.commands`` and is
+imported only when used, so commands that need no tensors never import torch."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+
+from . import __version__
+from .errors import MgError, UsageError
+
+# name -> module in mgdsl.commands; each module has HELP, configure(parser) and run(args) -> int
+COMMANDS = {
+    "compile": "compile",
+    "check": "check",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mgdsl",
+        description="Compile .mg specs of multigrid networks (Ke, Maire & Yu, CVPR 2017) into checked graphs, "
+                    "cost tables, diagrams and PyTorch modules.",
+        epilog="Run `mgdsl COMMAND --help` for each command's options. Example: mgdsl compile specs/r-pmg-30.mg -o net.py")
+    p.add_argument("--version", action="version", version=f"mgdsl {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, modname in COMMANDS.items():
+        mod = importlib.import_module(f".commands.{modname}", __package__)
+        sp = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
+        mod.configure(sp)
+        sp.set_defaults(_run=mod.run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:          # argparse already printed its message
+        return int(e.code or 0) if e.code in (0, None) else 2
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args._run(args) or 0
+    except MgError as e:
+        print(e.report(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mgdsl: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:  # a bug in mgdsl, not the user's mistake: say so, with the traceback
+        traceback.print_exc()
+        print("mgdsl: internal error: this is a bug in mgdsl, not in your spec; please report it with the "
+              "traceback above.", file=sys.stderr)
+        return 70
+
+
+def parse_sets(items: list[str] | None) -> dict[str, str]:
+    """`--set k=v` options -> {k: v}."""
+    out = {}
+    for it in items or []:
+        k, eq, v = it.partition("=")
+        if not eq or not k.strip().isidentifier() or not v.strip():
+            raise UsageError(f"--set wants NAME=VALUE, not '{it}'", hint="for example: --set n=3")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def add_set_option(p: argparse.ArgumentParser):
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
+                   help="override a network parameter (repeatable), e.g. --set n=3 --set w=40")
+
+
+def print_warnings(net) -> None:
+    for w in net.warnings:
+        print(w.report(), file=sys.stderr)

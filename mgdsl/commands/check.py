@@ -1,0 +1,37 @@
+"""Validate specs without building anything: parse, lower to the graph, check shapes and sizes.
+Prints one line per spec, errors and warnings in file:line:col form; exits 1 if any spec is wrong."""
+from __future__ import annotations
+
+import sys
+
+from ..errors import MgError
+
+HELP = "validate specs (no torch import)"
+
+
+def configure(p):
+    from ..cli import add_set_option
+    p.add_argument("specs", nargs="+", metavar="SPEC", help=".mg files to check")
+    add_set_option(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors and warnings")
+
+
+def run(args) -> int:
+    from .. import load
+    from ..cli import parse_sets, print_warnings
+    params = parse_sets(args.set)
+    failed = 0
+    for path in args.specs:
+        try:
+            net = load(path, **params)
+        except MgError as e:
+            failed += 1
+            print(e.report(), file=sys.stderr)
+            continue
+        print_warnings(net)
+        if not args.quiet:
+            print(f"ok   {path}: {net.name}, {net.num_params / 1e6:.2f}M params, {net.macs / 1e6:,.2f}M MACs, "
+                  f"output {' x '.join(map(str, net.output_shape))}")
+    if failed and len(args.specs) > 1:
+        print(f"{failed} of {len(args.specs)} specs have errors", file=sys.stderr)
+    return 1 if failed else 0

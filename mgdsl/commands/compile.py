@@ -1,0 +1,35 @@
+"""Validate a spec, print a one-screen summary and, with -o, write standalone PyTorch source that
+defines `build()` (it imports only torch; its state_dict keys match `mgdsl.load(...).build()`)."""
+from __future__ import annotations
+
+import os
+import sys
+
+from ..atomic import write_atomic
+
+HELP = "validate a spec, summarise it and write PyTorch source (-o)"
+
+
+def configure(p):
+    from ..cli import add_set_option
+    p.add_argument("spec", metavar="SPEC", help="the .mg file")
+    p.add_argument("-o", "--output", metavar="FILE.py", help="write the PyTorch source here ('-' for stdout)")
+    add_set_option(p)
+
+
+def run(args) -> int:
+    from .. import load
+    from ..cli import parse_sets, print_warnings
+    from ..summary import summary
+    net = load(args.spec, **parse_sets(args.set))
+    print_warnings(net)
+    if args.output == "-":
+        sys.stdout.write(net.python_source())
+        return 0
+    print(summary(net))
+    if args.output:
+        write_atomic(args.output, net.python_source())
+        print(f"\nwrote {args.output}: `from {os.path.splitext(os.path.basename(args.output))[0]} import build`")
+    else:
+        print("\n(add -o FILE.py to write the PyTorch source)")
+    return 0

@@ -1,0 +1,120 @@
+"""Errors and warnings that point into the user's spec.
+
+Every mistake a user can make in a spec, on the command line or in a file path surfaces as an
+:class:`MgError` carrying a :class:`Span`; its ``str`` is the full report (location, message, the
+source line with a caret, a hint). Anything else escaping mgdsl is a bug in mgdsl.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """The text of one spec file, kept so that errors can quote it."""
+    path: str
+    text: str
+
+    def line(self, n: int) -> str:
+        lines = self.text.splitlines()
+        return lines[n - 1] if 0 < n <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A 1-based region of a source: where something was written."""
+    source: Source
+    line: int
+    col: int
+    end_line: int = 0
+    end_col: int = 0
+
+    @property
+    def path(self) -> str:
+        return self.source.path
+
+    def __str__(self) -> str:
+        return f"{self.source.path}:{self.line}:{self.col}"
+
+    def quote(self) -> str:
+        """The source line with a caret under the span."""
+        text = self.source.line(self.line).expandtabs(1)
+        if not text and self.line > len(self.source.text.splitlines()):
+            return ""
+        end = self.end_col if self.end_line == self.line and self.end_col > self.col else self.col + 1
+        end = min(end, max(len(text) + 1, self.col + 1))
+        gutter = f"{self.line:>5} | "
+        return f"{gutter}{text}\n{' ' * (len(gutter) - 2)}| {' ' * (self.col - 1)}{'^' * (end - self.col)}"
+
+
+class MgError(Exception):
+    """A user's mistake: a message, where it was made and, when one helps, a hint."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
+                 notes: list[tuple[str, Span]] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+        self.notes = list(notes or [])
+
+    def with_note(self, text: str, span: Span) -> "MgError":
+        self.notes.append((text, span))
+        return self
+
+    def report(self) -> str:
+        where = f"{self.span}: " if self.span else "mgdsl: "
+        parts = [f"{where}{self.kind}: {self.message}"]
+        if self.span and (q := self.span.quote()):
+            parts.append(q)
+        for text, span in self.notes:
+            parts.append(f"{span}: note: {text}")
+        if self.hint:
+            parts.append(f"hint: {self.hint}")
+        return "\n".join(parts)
+
+    def __str__(self) -> str:
+        return self.report()
+
+
+class SpecSyntaxError(MgError):
+    """The text does not follow the grammar (or is not readable text at all)."""
+
+
+class SpecNameError(MgError):
+    """A name, grid, layer type or file that does not exist, or is defined twice."""
+
+
+class SpecTypeError(MgError):
+    """A missing, unexpected or wrong-typed argument."""
+
+
+class SpecValueError(MgError):
+    """A value out of range: zero or negative widths, absurd sizes, too many layers."""
+
+
+class SpecShapeError(MgError):
+    """Shapes or channel counts that do not fit together."""
+
+
+class ImportCycleError(SpecNameError):
+    """Spec files that import each other in a circle."""
+
+
+class UsageError(MgError):
+    """A bad command-line argument or a missing input file."""
+
+
+@dataclass
+class SpecWarning:
+    """Something legal but probably unintended, such as computation that never reaches the output."""
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+    notes: list = field(default_factory=list)
+    kind = "warning"
+
+    report = MgError.report
+    __str__ = MgError.report

@@ -1,0 +1,364 @@
+"""Built-in layer types: the words of the language that are not defined in the language itself.
+
+One registry entry per layer type holds its name, its parameter schema, its lowering to primitive
+ops (which carry the shape, cost and torch rules, see ``ops.py``), its diagram legend and its help
+text. Composite units (residual unit, residual mg-unit) are written in .mg in ``prelude.mg``.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import MgError, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError, Span
+from .values import Arg, Grid, Pyramid, Sym, describe
+
+MAX_WIDTH = 1 << 20
+MAX_KERNEL = 255
+SWITCH = {"on": True, "off": False, "true": True, "false": False, "yes": True, "no": False}
+
+
+REQUIRED = Sym("<required>")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: object = None          # None: optional and absent; REQUIRED: must be given
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class LayerType:
+    name: str
+    lower: Callable[["LayerCtx", Pyramid], Pyramid]
+    params: tuple[Param, ...]
+    legend: str                     # the paper's legend entry used by diagrams
+    doc: str
+    head: bool = False              # produces the network's output
+
+
+LAYERS: dict[str, LayerType] = {}
+
+
+def layer(name: str, *params: Param, legend: str, head: bool = False):
+    def register(fn):
+        LAYERS[name] = LayerType(name, fn, params, legend, (fn.__doc__ or "").strip(), head)
+        return fn
+    return register
+
+
+def suggest(word: str, choices) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+@dataclass
+class LayerCtx:
+    """What a layer's lowering sees: its arguments, and a way to add nodes to the graph."""
+    builder: object                 # the Lowerer
+    ltype: LayerType
+    path: str
+    span: Span
+    args: dict[str, Arg]
+    selected: bool = False          # the call restricted itself with `on`
+    meta: dict = field(default_factory=dict)
+
+    # -- arguments --------------------------------------------------------------------------------
+    def _arg(self, name) -> Arg | None:
+        return self.args.get(name)
+
+    def _default(self, name):
+        return next(p.default for p in self.ltype.params if p.name == name)
+
+    def fail(self, message, at: str | None = None, hint=None, cls=SpecShapeError):
+        a = self._arg(at) if at else None
+        raise cls(message, a.span if a is not None and a.span else self.span, hint)
+
+    def _number(self, name, v, lo, hi, what):
+        if isinstance(v, Sym):
+            raise SpecNameError(f"unknown name '{v}'", self.args[name].span,
+                                hint=f"{self.ltype.name}'s {name} wants {what}")
+        if isinstance(v, float):
+            if not v.is_integer():
+                self.fail(f"{name} must be a whole number, not {v:g}", name, cls=SpecValueError)
+            v = int(v)
+        if not isinstance(v, int) or isinstance(v, bool):
+            self.fail(f"{name} must be {what}, not {v!r}", name, cls=SpecTypeError)
+        if v < lo:
+            self.fail(f"{name} {v} is too small: it must be at least {lo}", name, cls=SpecValueError)
+        if v > hi:
+            self.fail(f"{name} {v} is absurdly large (the limit is {hi})", name, cls=SpecValueError,
+                      hint="check the units: widths are channel counts")
+        return v
+
+    def one(self, name) -> object:
+        a = self._arg(name)
+        if a is None:
+            return self._default(name)
+        if len(a) != 1:
+            self.fail(f"{name} takes one value, got {len(a)}: {a.text()}", name, cls=SpecTypeError)
+        return a.items[0]
+
+    def int(self, name, lo=1, hi=1 << 24) -> int:
+        v = self.one(name)
+        return v if self._arg(name) is None else self._number(name, v, lo, hi, "a whole number")
+
+    def switch(self, name) -> bool:
+        v = self.one(name)
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, (int, float)) and v in (0, 1):
+            return bool(v)
+        if isinstance(v, str) and v.lower() in SWITCH:
+            return SWITCH[v.lower()]
+        self.fail(f"{name} must be on or off, not {v}", name, cls=SpecTypeError)
+
+    def choice(self, name, choices) -> str:
+        v = self.one(name)
+        if v not in choices:
+            self.fail(f"{name} must be one of {', '.join(choices)}, not {v}", name, cls=SpecValueError,
+                      hint=suggest(str(v), choices))
+        return str(v)
+
+    def tensor(self, name) -> Pyramid:
+        v = self.one(name)
+        return self.builder.lookup_tensor(str(v), self.args[name].span if self._arg(name) else self.span)
+
+    def per_grid(self, name, grids: Pyramid, default, lo=1, hi=MAX_WIDTH, odd=False) -> list[int]:
+        """One value per grid; a single value applies to every grid; `same` keeps the default."""
+        a = self._arg(name)
+        n = len(grids)
+        items = (default if isinstance(default, list) else [default] * n) if a is None else list(a.items)
+        if len(items) == 1 and n != 1:
+            items = items * n
+        if len(items) != n:
+            self.fail(f"{len(items)} {name} given for {n} active grid{'s' if n != 1 else ''}", name,
+                      hint=f"the pyramid here is {describe(grids)}; give one value per grid, or one for all, "
+                           "or restrict the layer with `on ...`", cls=SpecShapeError)
+        out = []
+        for i, v in enumerate(items):
+            if isinstance(v, Sym) and v == "same":
+                v = default[i] if isinstance(default, list) else default
+            v = self._number(name, v, lo, hi, "a positive whole number") if a is not None else v
+            if odd and v % 2 == 0:
+                self.fail(f"kernel {v} is even; convolutions here pad to keep the grid size, which needs an odd kernel",
+                          name, cls=SpecValueError)
+            out.append(v)
+        return out
+
+    # -- graph ------------------------------------------------------------------------------------
+    def node(self, grid: Grid | str | None, name: str, kind: str, inputs: list[Grid], **attrs) -> Grid:
+        key = grid.key if isinstance(grid, Grid) else grid
+        nid = f"{self.path}.{key}.{name}" if key else f"{self.path}.{name}"
+        return self.builder.add_node(nid, kind, inputs, attrs, self)
+
+    def discard(self, grid: Grid):
+        self.builder.discard(grid)
+
+
+def one_grid(ctx: LayerCtx, pyr: Pyramid, what: str) -> Grid:
+    if len(pyr) != 1:
+        ctx.fail(f"{what} acts on one grid, but {len(pyr)} are active ({describe(pyr)})",
+                 hint="fold the grids together with `pool merge`, remove some with `drop`, or pick one with `on`")
+    return pyr[0]
+
+
+def conv_bn_relu(ctx: LayerCtx, g: Grid, x: Grid, cout: int, k: int, stride=1, bn=True, relu=True, bias=True) -> Grid:
+    x = ctx.node(g, "conv", "conv", [x], cin=x.channels, cout=cout, kernel=k, stride=stride, pad=k // 2, bias=bias)
+    if bn:
+        x = ctx.node(g, "bn", "bn", [x], channels=cout)
+    if relu:
+        x = ctx.node(g, "relu", "relu", [x])
+    return x
+
+
+_W = Param("widths", None, "output channels per grid (default: unchanged)")
+_K = Param("kernel", 3, "kernel size per grid (odd)")
+_BN, _RELU, _BIAS = Param("bn", True, "batch norm after the conv"), Param("relu", True, "ReLU at the end"), \
+    Param("bias", True, "conv bias")
+
+
+@layer("conv", _W, _K, Param("stride", 1, "stride"), _BN, _RELU, _BIAS, legend="conv")
+def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """conv + BN + ReLU on each grid separately (on the image pyramid: the per-grid stems)."""
+    widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
+    kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=True)
+    stride, bn, relu, bias = ctx.int("stride", 1, 64), ctx.switch("bn"), ctx.switch("relu"), ctx.switch("bias")
+    return tuple(conv_bn_relu(ctx, g, g, w, k, stride, bn, relu, bias) for g, w, k in zip(pyr, widths, kernels))
+
+
+@layer("mgconv", _W, _K, _BN, _RELU, _BIAS, legend="mgconv")
+def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Multigrid conv: each grid sees [2x2 max-pool of its finer neighbour, itself, x2 nearest
+    upsample of its coarser neighbour], concatenated, then conv + BN + ReLU (paper Fig. 2)."""
+    widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
+    kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=True)
+    bn, relu, bias = ctx.switch("bn"), ctx.switch("relu"), ctx.switch("bias")
+    out = []
+    for j, (g, w, k) in enumerate(zip(pyr, widths, kernels)):
+        parts = [g]
+        if j > 0:
+            parts.insert(0, ctx.node(g, "down", "maxpool", [pyr[j - 1]], kernel=2, stride=2, pad=0))
+        if j + 1 < len(pyr):
+            parts.append(ctx.node(g, "up", "upsample", [pyr[j + 1]], factor=2))
+        x = ctx.node(g, "cat", "concat", parts) if len(parts) > 1 else g
+        out.append(conv_bn_relu(ctx, g, x, w, k, 1, bn, relu, bias))
+    return tuple(out)
+
+
+@layer("pool", Param("mode", Sym("each"), "each | merge (fold the coarsest grid into the next) | drop (drop it)"),
+       Param("kernel", 2), Param("stride", None, "default: the kernel size"), Param("pad", 0),
+       Param("type", Sym("max"), "max | avg"), legend="pool")
+def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Pool every grid (2x2 max pool, stride 2, ceil mode). `merge` instead concatenates the
+    coarsest grid, unpooled, onto the pooled next-coarsest; `drop` removes the coarsest grid."""
+    mode = ctx.choice("mode", ("each", "merge", "drop"))
+    k = ctx.int("kernel", 1, MAX_KERNEL)
+    s = ctx.int("stride", 1, MAX_KERNEL) if ctx.one("stride") is not None else k
+    p = ctx.int("pad", 0, MAX_KERNEL)
+    kind = {"max": "maxpool", "avg": "avgpool"}[ctx.choice("type", ("max", "avg"))]
+    if mode != "each" and len(pyr) < 2:
+        ctx.fail(f"`pool {mode}` needs at least two grids, but only {describe(pyr)} is active", at="mode")
+    keep = list(pyr) if mode == "each" else list(pyr[:-1])
+    if mode == "drop":
+        ctx.discard(pyr[-1])
+    for g in keep:
+        if g.size == (1, 1) and s > 1:
+            ctx.fail("a 1x1 grid cannot be pooled any further",
+                     hint="fold it into the next grid with `pool merge`, or remove it with `pool drop`")
+    out = [ctx.node(g, "pool", kind, [g], kernel=k, stride=s, pad=p) for g in keep]
+    if mode == "merge":
+        out[-1] = ctx.node(keep[-1], "merge", "concat", [out[-1], pyr[-1]])
+    return tuple(out)
+
+
+@layer("drop", Param("count", 1, "how many of the coarsest grids to drop"), legend="pool")
+def drop(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Remove grids from the pyramid: the `count` coarsest ones, or those picked with `on`."""
+    n = len(pyr) if ctx.selected else ctx.int("count", 1, 64)
+    if n >= len(pyr) and not ctx.selected:
+        ctx.fail(f"cannot drop {n} of {len(pyr)} grids: nothing would be left", at="count", cls=SpecValueError)
+    for g in pyr[len(pyr) - n:]:
+        ctx.discard(g)
+    return tuple(pyr[: len(pyr) - n])
+
+
+@layer("upsample", Param("factor", 2), legend="upsample")
+def upsample(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Nearest-neighbour upsampling of every grid."""
+    f = ctx.int("factor", 1, 64)
+    return tuple(ctx.node(g, "up", "upsample", [g], factor=f) for g in pyr)
+
+
+@layer("upconv", _W, Param("kernel", 2), Param("stride", None, "default: the kernel size"), _BN, _RELU, _BIAS,
+       legend="upsample")
+def upconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Transposed conv (2x2, stride 2 by default) + BN + ReLU on each grid."""
+    widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
+    k = ctx.int("kernel", 1, MAX_KERNEL)
+    s = ctx.int("stride", 1, MAX_KERNEL) if ctx.one("stride") is not None else k
+    bn, relu, bias = ctx.switch("bn"), ctx.switch("relu"), ctx.switch("bias")
+    out = []
+    for g, w in zip(pyr, widths):
+        x = ctx.node(g, "convT", "convT", [g], cin=g.channels, cout=w, kernel=k, stride=s, bias=bias)
+        x = ctx.node(g, "bn", "bn", [x], channels=w) if bn else x
+        out.append(ctx.node(g, "relu", "relu", [x]) if relu else x)
+    return tuple(out)
+
+
+@layer("concat", Param("tensor", REQUIRED, "the name of a saved pyramid"), legend="concat")
+def concat(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Concatenate each grid with the grid of the same size in a saved pyramid (U-Net skips);
+    grids without a partner pass through."""
+    other = {g.size: g for g in ctx.tensor("tensor")}
+    out = []
+    for g in pyr:
+        o = other.pop(g.size, None)
+        out.append(ctx.node(g, "cat", "concat", [g, o]) if o is not None else g)
+    return tuple(sorted(out + list(other.values()), key=lambda g: -g.size[0]))
+
+
+@layer("add", Param("tensor", REQUIRED, "the name of a saved pyramid"),
+       Param("shortcut", Sym("pad"), "pad (zero-pad channels) | proj (1x1 conv + BN) | none"),
+       Param("bias", False, "bias of a projection conv"), legend="add")
+def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Residual addition of a saved pyramid, grid by grid. Where the shapes differ the shortcut
+    zero-pads the channels (type A) or projects with a strided 1x1 conv + BN (type B)."""
+    other = ctx.tensor("tensor")
+    mode = ctx.choice("shortcut", ("pad", "proj", "none"))
+    if len(other) != len(pyr):
+        ctx.fail(f"cannot add a pyramid of {len(other)} grids ({describe(other)}) to one of {len(pyr)} ({describe(pyr)})",
+                 at="tensor")
+    out = []
+    for g, x in zip(pyr, other):
+        if x.shape != g.shape and mode == "pad":
+            if x.size != g.size or x.channels > g.channels:
+                ctx.fail(f"a zero-padded shortcut cannot turn {x.label}:{x.channels} into {g.label}:{g.channels}",
+                         at="tensor", hint="use shortcut=proj for a strided or narrowing shortcut")
+            x = ctx.node(g, "pad", "pad", [x], cin=x.channels, cout=g.channels)
+        elif x.shape != g.shape and mode == "proj" and len(x.shape) == 3 and len(g.shape) == 3:
+            stride = x.size[0] // g.size[0] if g.size[0] else 0
+            if stride < 1 or x.size[0] != g.size[0] * stride and x.size[0] != (g.size[0] - 1) * stride + 1:
+                ctx.fail(f"no strided 1x1 conv turns a {x.label} grid into {g.label}", at="tensor")
+            x = ctx.node(g, "proj", "conv", [x], cin=x.channels, cout=g.channels, kernel=1, stride=stride, pad=0,
+                         bias=ctx.switch("bias"))
+            x = ctx.node(g, "projbn", "bn", [x], channels=g.channels)
+        out.append(ctx.node(g, "add", "add", [g, x]))
+    return tuple(out)
+
+
+@layer("relu", legend="relu")
+def relu(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """ReLU on every grid."""
+    return tuple(ctx.node(g, "relu", "relu", [g]) for g in pyr)
+
+
+@layer("fc", Param("classes", REQUIRED, "output features"), Param("pool", Sym("none"), "none | avg (global average pool first)"),
+       Param("relu", False, "ReLU after the layer"), _BIAS, legend="prediction", head=True)
+def fc(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Fully connected layer on the single remaining grid, flattened (or globally average-pooled)."""
+    g = one_grid(ctx, pyr, "fc")
+    n = ctx.int("classes", 1, 1 << 24)
+    x = g
+    if len(g.shape) == 3:
+        if ctx.choice("pool", ("none", "avg")) == "avg":
+            x = ctx.node(None, "gap", "gap", [x])
+        x = ctx.node(None, "flatten", "flatten", [x])
+    x = ctx.node(None, "fc", "linear", [x], fin=x.channels, fout=n, bias=ctx.switch("bias"))
+    return (ctx.node(None, "relu", "relu", [x]),) if ctx.switch("relu") else (x,)
+
+
+@layer("maps", Param("count", REQUIRED, "number of output maps"), Param("kernel", 1), _BN, _BIAS,
+       legend="prediction", head=True)
+def maps(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Per-pixel output maps on the single remaining grid: conv + BN, no ReLU (logits)."""
+    g = one_grid(ctx, pyr, "maps")
+    k = ctx.per_grid("kernel", (g,), 1, hi=MAX_KERNEL, odd=True)[0]
+    return (conv_bn_relu(ctx, g, g, ctx.int("count", 1, MAX_WIDTH), k, 1, ctx.switch("bn"), False, ctx.switch("bias")),)
+
+
+def bind_args(ltype_name: str, params: tuple, call, evaluate, span) -> dict[str, Arg]:
+    """Match a call's positional list and keyword arguments to a parameter list."""
+    names = [p.name for p in params]
+    out: dict[str, Arg] = {}
+    if call.args is not None:
+        if not params:
+            raise SpecTypeError(f"{ltype_name} takes no arguments", call.args_span)
+        out[names[0]] = evaluate(call.args, call.args_span)
+    for kw in call.kwargs:
+        if kw.name not in names:
+            hint = suggest(kw.name, names) or (f"{ltype_name} takes: {', '.join(names)}" if names else None)
+            raise SpecTypeError(f"{ltype_name} has no parameter '{kw.name}'", kw.name_span, hint=hint)
+        if kw.name in out:
+            raise SpecTypeError(f"{kw.name} is given twice", kw.name_span)
+        out[kw.name] = evaluate(kw.values, kw.span)
+    for p in params:
+        if p.default is REQUIRED and p.name not in out:
+            raise SpecTypeError(f"{ltype_name} needs {p.name}" + (f" ({p.doc})" if p.doc else ""), span,
+                                hint=f"write it first, as in: {ltype_name} {p.name.upper()}" if p is params[0]
+                                else f"write {p.name}=...")
+    return out
+
+
+__all__ = ["LAYERS", "LayerType", "LayerCtx", "Param", "bind_args", "MgError"]

@@ -1,0 +1,339 @@
+"""Lowering: run a network's AST over a pyramid of grids and record every primitive op in one
+``networkx.DiGraph``, the single source of truth for costs, diagrams and generated code.
+
+Node ids are the spec's layer paths (``s2.resmg1.mgconv2.g16.conv``); they become the module paths
+of the generated PyTorch code, so state_dict keys read like the spec and are stable across runs.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from ..errors import MgError, Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
+from ..lang import ast as A
+from .layers import LAYERS, REQUIRED, LayerCtx, Param, bind_args, suggest
+from .ops import OPS, ShapeProblem
+from .values import Arg, Grid, Pyramid, Sym, describe, size_label
+
+MAX_REPEAT = 10_000
+MAX_NODES = 200_000
+MAX_UNIT_DEPTH = 32
+
+
+@dataclass
+class Scope:
+    prefix: str
+    env: dict[str, tuple[Arg, bool]]          # name -> (value, keep the value's own span)
+    tensors: dict[str, tuple[Pyramid, Span | None]]
+    units: dict
+    counters: Counter = field(default_factory=Counter)
+    depth: int = 0
+
+
+@dataclass
+class _Top:
+    path: str
+    type: str
+    section: str
+    span: Span
+
+
+# -- expressions (no graph needed: also used for network parameters) ------------------------------------------------------------------------------
+def evaluate(e: A.Expr, scope: Scope) -> tuple:
+    if isinstance(e, A.Num):
+        return (e.value,)
+    if isinstance(e, A.Str):
+        return (Sym(e.value),)
+    if isinstance(e, A.Name):
+        return scope.env[e.id][0].items if e.id in scope.env else (Sym(e.id),)
+    if isinstance(e, A.ListExpr):
+        return tuple(v for it in e.items for v in evaluate(it, scope))
+    if isinstance(e, A.Neg):
+        return (-number(e.operand, scope),)
+    if isinstance(e, A.BinOp):
+        a, b = number(e.left, scope), number(e.right, scope)
+        if e.op in ("/", "//") and b == 0:
+            raise SpecValueError("division by zero", e.span)
+        if e.op == "+":
+            return (a + b,)
+        if e.op == "-":
+            return (a - b,)
+        if e.op == "*":
+            return (a * b,)
+        if e.op == "//":
+            return (a // b,)
+        q = a / b
+        return (int(q) if isinstance(a, int) and isinstance(b, int) and a % b == 0 else q,)
+    raise TypeError(f"unknown expression {e!r}")
+
+def number(e: A.Expr, scope: Scope):
+    v = evaluate(e, scope)
+    if len(v) != 1:
+        raise SpecTypeError(f"arithmetic needs a single number, but this is a list of {len(v)}", e.span)
+    (v,) = v
+    if isinstance(v, Sym):
+        names = list(scope.env)
+        raise SpecNameError(f"unknown name '{v}'", e.span,
+                            hint=suggest(v, names) or (f"names defined here: {', '.join(names)}" if names else None))
+    if abs(v) > 1e15:
+        raise SpecValueError(f"{v:g} is absurdly large", e.span)
+    return v
+
+def evaluate_list(exprs: list[A.Expr], span: Span | None, scope: Scope) -> Arg:
+    if len(exprs) == 1 and isinstance(exprs[0], A.Name) and exprs[0].id in scope.env:
+        arg, keep = scope.env[exprs[0].id]
+        if keep:
+            return arg
+    return Arg(tuple(v for e in exprs for v in evaluate(e, scope)), span)
+
+def count(e: A.Expr, scope: Scope) -> int:
+    n = number(e, scope)
+    if isinstance(n, float) and n.is_integer():
+        n = int(n)
+    if not isinstance(n, int) or n < 0:
+        raise SpecValueError(f"a repeat count must be a whole number of at least 0, not {n:g}", e.span)
+    if n > MAX_REPEAT:
+        raise SpecValueError(f"repeat count {n} is absurdly large (the limit is {MAX_REPEAT})", e.span)
+    return n
+
+
+class Lowerer:
+    def __init__(self, net: A.NetworkDef, units: dict, params: dict[str, Arg], name: str, path: str):
+        self.net, self.units, self.params = net, units, params
+        self.G = nx.DiGraph(name=name, path=path, params={k: (v.items[0] if len(v) == 1 else v.items) for k, v in params.items()},
+                            layers=[], discarded=set(), warnings=[])
+        self.top: _Top | None = None
+        self.scope: Scope | None = None           # the scope whose layer is being lowered
+        self.explicit_sections = any(isinstance(b, A.SectionMark) for b in net.body)
+        self.section, self.section_no, self.bump = ("main" if self.explicit_sections else "s1"), 1, False
+
+    # -- the network ------------------------------------------------------------------------------
+    def run(self) -> nx.DiGraph:
+        net, G = self.net, self.G
+        scope = Scope("", {k: (v, False) for k, v in self.params.items()}, {}, self.units)
+        if net.input is None:
+            raise SpecTypeError(f"network \"{net.name}\" has no input", net.span,
+                                hint="declare it after the network line, e.g.: input 3 @ 32x32")
+        pyr = self.image_pyramid(net, scope)
+        for item in net.body:
+            if isinstance(item, A.SectionMark):
+                self.section, self.bump = item.name, False
+                continue
+            pyr = self.line(item, pyr, scope, top=True)
+        if len(pyr) != 1:
+            last = net.body[-1].span if net.body else net.span
+            raise SpecShapeError(f"the network ends with {len(pyr)} grids ({describe(pyr)}); it must end in one tensor",
+                                 last, hint="end with a head: `fc classes`, or a single grid with `maps count`")
+        G.graph["output"] = pyr[0].node
+        G.graph["output_shape"] = pyr[0].shape
+        return G
+
+    def image_pyramid(self, net: A.NetworkDef, scope: Scope) -> Pyramid:
+        decl = net.input
+        c = self.positive(decl.channels, scope, "input channels", 4096)
+        if isinstance(decl.size, tuple):
+            h, w = decl.size
+        else:
+            h = w = self.positive(decl.size, scope, "input size", 1 << 16)
+        for v in (h, w):
+            if not 1 <= v <= 1 << 16:
+                raise SpecValueError(f"input size {h}x{w} is out of range (1 to 65536)", decl.span)
+        self.G.add_node("input", kind="input", inputs=[], shape=(c, h, w), grid=size_label((h, w)), layer="input",
+                        layer_type="input", section="input", path="input", op="input", span=decl.span)
+        self.G.graph["input_shape"] = (c, h, w)
+        image = Grid("input", (c, h, w))
+        sizes = self.grid_sizes(net, scope, h, w)
+        self.G.graph["grids"] = sizes
+        pyr = [image]
+        for j, (gh, gw) in enumerate(sizes[1:], 1):
+            f = 2 ** j
+            nid = f"input.{Grid('', (c, gh, gw)).key}"
+            self.G.add_node(nid, kind="avgpool", inputs=["input"], shape=(c, gh, gw), grid=size_label((gh, gw)),
+                            kernel=f, stride=f, pad=0, layer="input", layer_type="input", section="input",
+                            path="input", op="input", span=(net.grids or decl).span)
+            self.G.add_edge("input", nid, shape=(c, h, w))
+            pyr.append(Grid(nid, (c, gh, gw)))
+        return tuple(pyr)
+
+    def grid_sizes(self, net, scope, h, w) -> list[tuple[int, int]]:
+        decl = net.grids
+        if decl is None:
+            return [(h, w)]
+        if len(decl.sizes) == 1 and not isinstance(decl.sizes[0], tuple):
+            n = self.positive(decl.sizes[0], scope, "the number of grids", 16)
+            want = None
+        else:
+            n, want = len(decl.sizes), decl.sizes
+        sizes = []
+        for j in range(n):
+            f = 2 ** j
+            if h % f or w % f:
+                raise SpecShapeError(f"the {h}x{w} input cannot be halved {j} times for grid {j + 1} of {n}", decl.span,
+                                     hint="use fewer grids, or an input size divisible by " + str(2 ** (n - 1)))
+            sizes.append((h // f, w // f))
+        if want is not None:
+            for j, (got, wanted) in enumerate(zip(sizes, want)):
+                if got != tuple(wanted) if isinstance(wanted, tuple) else True:
+                    raise SpecShapeError(f"grid {j + 1} would be {size_label(got)} (the input halved {j} times), "
+                                         f"not {wanted[0]}x{wanted[1]}" if isinstance(wanted, tuple) else
+                                         "list grid sizes like 32x32, or give the number of grids", decl.span,
+                                         hint=f"for this input the grids are {', '.join(map(size_label, sizes))}; "
+                                              f"or just write `grids {n}`")
+        return sizes
+
+    def positive(self, e, scope, what, hi) -> int:
+        v = number(e, scope)
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if not isinstance(v, int) or not 1 <= v <= hi:
+            raise SpecValueError(f"{what} must be a whole number from 1 to {hi}, not {v:g}", e.span)
+        return v
+
+    # -- statements -------------------------------------------------------------------------------
+    def line(self, line: A.Line, pyr: Pyramid, scope: Scope, top=False) -> Pyramid:
+        for step in line.steps:
+            n = 1 if step.count is None else count(step.count, scope)
+            for _ in range(n):
+                outer, self.scope = self.scope, scope
+                try:
+                    pyr = self.call(step.call, pyr, scope, top)
+                finally:
+                    self.scope = outer
+        if line.bind:
+            if line.bind == "in":
+                raise SpecNameError("`in` is the unit's input and cannot be rebound", line.bind_span)
+            if line.bind in scope.tensors:
+                first = scope.tensors[line.bind][1]
+                raise SpecNameError(f"'{line.bind}' is already the name of a saved pyramid", line.bind_span,
+                                    hint=f"it was first saved at {first}; pick another name" if first else None)
+            scope.tensors[line.bind] = (pyr, line.bind_span)
+        return pyr
+
+    def call(self, call: A.Call, pyr: Pyramid, scope: Scope, top: bool) -> Pyramid:
+        ltype = LAYERS.get(call.op)
+        unit = scope.units.get(call.op) if ltype is None else None
+        if ltype is None and unit is None:
+            known = sorted(set(LAYERS) | set(scope.units))
+            raise SpecNameError(f"unknown layer type '{call.op}'", call.op_span,
+                                hint=suggest(call.op, known) or f"known layer types: {', '.join(known)}")
+        if top:
+            head = ltype is not None and ltype.head
+            if self.bump and not head:
+                self.section_no += 1
+                self.section, self.bump = f"s{self.section_no}", False
+            section = "head" if head and not self.explicit_sections else self.section
+            prefix = section
+        else:
+            prefix = scope.prefix
+        scope.counters[call.op] += 1
+        name = f"{call.op}{scope.counters[call.op]}"
+        path = f"{prefix}.{name}" if prefix else name
+        if top:
+            self.top = _Top(path, call.op, section, call.span)
+        sel = self.select(call, pyr, scope)
+        sub = tuple(pyr[i] for i in sel)
+        if not sub:
+            raise SpecShapeError(f"{call.op} has no grid to act on", call.span)
+        if ltype is not None:
+            args = bind_args(call.op, ltype.params, call, lambda ex, sp: evaluate_list(ex, sp, scope), call.span)
+            out = ltype.lower(LayerCtx(self, ltype, path, call.span, args, selected=call.on is not None), sub)
+        else:
+            out = self.unit(unit, call, path, sub, scope)
+        held = [g for i, g in enumerate(pyr) if i not in sel]
+        if any(g.size is None for g in out):
+            result = tuple(out)           # a head: whatever was held is left behind
+        else:
+            result = tuple(sorted(held + list(out), key=lambda g: (-g.size[0], -g.size[1])))
+            sizes = [g.size for g in result]
+            if len(set(sizes)) != len(sizes):
+                dup = next(s for s in sizes if sizes.count(s) > 1)
+                raise SpecShapeError(f"after {call.op} two grids have size {size_label(dup)}", call.span,
+                                     hint="a layer restricted with `on` must not change a grid's size to that of a held grid")
+        if top:
+            self.G.graph["layers"].append(dict(path=path, type=call.op, section=section, span=call.span,
+                                               grids_in=[(g.size, g.channels) for g in sub],
+                                               grids_out=[(g.size, g.channels) for g in out],
+                                               held=[(g.size, g.channels) for g in held], head=bool(ltype and ltype.head)))
+            if call.op == "pool" and not self.explicit_sections:
+                self.bump = True
+        if self.G.number_of_nodes() > MAX_NODES:
+            raise SpecValueError(f"the network has more than {MAX_NODES} ops", call.span,
+                                 hint="check the repeat counts")
+        return result
+
+    def select(self, call: A.Call, pyr: Pyramid, scope: Scope) -> list[int]:
+        if call.on is None:
+            return list(range(len(pyr)))
+        chosen: list[int] = []
+        for s in call.on:
+            if s.kind == "size":
+                idx = [i for i, g in enumerate(pyr) if g.size == s.size]
+                if not idx:
+                    raise SpecShapeError(f"there is no {size_label(s.size)} grid here", s.span,
+                                         hint=f"the pyramid here is {describe(pyr)}")
+            else:
+                k = 1 if s.count is None else count(s.count, scope)
+                if not 1 <= k <= len(pyr):
+                    raise SpecShapeError(f"cannot pick the {s.kind} {k} of {len(pyr)} grids", s.span,
+                                         hint=f"the pyramid here is {describe(pyr)}")
+                idx = list(range(len(pyr) - k, len(pyr))) if s.kind == "coarsest" else list(range(k))
+            for i in idx:
+                if i in chosen:
+                    raise SpecShapeError(f"grid {pyr[i].label} is picked twice", s.span)
+                chosen.append(i)
+        return sorted(chosen)
+
+    def unit(self, unit: A.UnitDef, call: A.Call, path: str, pyr: Pyramid, parent: Scope) -> Pyramid:
+        if parent.depth >= MAX_UNIT_DEPTH:
+            raise SpecValueError(f"units nest more than {MAX_UNIT_DEPTH} deep; does '{unit.name}' use itself?", call.span)
+        params = tuple(Param(p.name, REQUIRED if p.default is None else p.default) for p in unit.params)
+        given = bind_args(unit.name, params, call, lambda ex, sp: evaluate_list(ex, sp, parent), call.span)
+        scope = Scope(path, {}, {"in": (pyr, None)}, unit.units or parent.units, depth=parent.depth + 1)
+        for p in unit.params:
+            if p.name in given:
+                scope.env[p.name] = (given[p.name], True)
+            else:
+                scope.env[p.name] = (evaluate_list([p.default], p.default.span, scope), False)
+        try:
+            for line in unit.body:
+                pyr = self.line(line, pyr, scope)
+        except MgError as e:
+            e.with_note(f"in this use of unit '{unit.name}'", call.span)
+            raise
+        return pyr
+
+    def lookup_tensor(self, name: str, span: Span | None) -> Pyramid:
+        if name in self.scope.tensors:
+            return self.scope.tensors[name][0]
+        names = sorted(self.scope.tensors)
+        raise SpecNameError(f"no saved pyramid is called '{name}'", span,
+                            hint=suggest(name, names) or (f"saved here: {', '.join(names)}" if names else
+                                                          "save one with a line like: e1 = conv 64"))
+
+    # -- graph ------------------------------------------------------------------------------------
+    def add_node(self, nid: str, kind: str, inputs: list[Grid], attrs: dict, ctx: LayerCtx) -> Grid:
+        if nid in self.G:
+            raise RuntimeError(f"internal error: node {nid} created twice")
+        try:
+            shape = OPS[kind].shape(attrs, [g.shape for g in inputs])
+        except ShapeProblem as p:
+            raise SpecShapeError(str(p), ctx.span, p.hint) from None
+        top = self.top
+        self.G.add_node(nid, kind=kind, inputs=[g.node for g in inputs], shape=tuple(shape),
+                        grid=size_label(tuple(shape[1:]) if len(shape) == 3 else None),
+                        layer=top.path, layer_type=top.type, section=top.section, span=top.span,
+                        path=ctx.path, op=ctx.ltype.name, **attrs)
+        for g in inputs:
+            self.G.add_edge(g.node, nid, shape=g.shape)
+        return Grid(nid, tuple(shape))
+
+    def discard(self, grid: Grid):
+        self.G.graph["discarded"].add(grid.node)
+
+
+def lower(net: A.NetworkDef, units: dict, params: dict[str, Arg], name: str, path: str) -> nx.DiGraph:
+    return Lowerer(net, units, params, name, path).run()
+
+

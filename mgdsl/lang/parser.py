@@ -1,0 +1,332 @@
+"""The front door of the language: text -> :class:`~mgdsl.lang.ast.Module`.
+
+One LALR parser (lark) built once from ``grammars/mg.lark``; every lark error becomes a located
+:class:`SpecSyntaxError` with a readable list of what was expected.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.indenter import DedentError, Indenter
+
+from ..errors import MgError, Source, Span, SpecSyntaxError
+from . import ast as A
+
+MAX_SPEC_BYTES = 1 << 20
+MAX_NESTING = 64
+
+
+def grammar_text() -> str:
+    """The grammar ships in the wheel as package data `mgdsl.grammars`; a source checkout has it
+    in the top-level `grammars/` folder."""
+    try:
+        return resources.files("mgdsl.grammars").joinpath("mg.lark").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        return (Path(__file__).resolve().parents[2] / "grammars" / "mg.lark").read_text(encoding="utf-8")
+
+
+class _MgIndenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 4
+
+    def handle_NL(self, token):
+        if "\n" not in token:          # a comment on the first line: no indentation to track
+            yield token
+            return
+        yield from super().handle_NL(token)
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(grammar_text(), parser="lalr", postlex=_MgIndenter(), propagate_positions=True,
+                maybe_placeholders=True)
+
+
+_READABLE = {
+    "NAME": "a name", "NUMBER": "a number", "SCALED": "a scaled number like 2w", "SIZE": "a grid size like 32x32",
+    "STRING": "a quoted string", "_NL": "end of line", "_INDENT": "an indented block", "_DEDENT": "end of block",
+    "$END": "end of file", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
+    "EQUAL": "'='", "COLON": "':'", "SEMICOLON": "';'", "_TIMES": "'×'", "STAR": "'*'", "SLASH": "'/'",
+    "PLUS": "'+'", "MINUS": "'-'", "AT": "'@'", "_ON": "'on'", "_FROM": "'from'", "DOUBLESLASH": "'//'",
+}
+
+
+def _readable(names) -> str:
+    out = sorted({_READABLE.get(n, f"'{n.lower()}'" if n.isupper() and not n.startswith("_") else n) for n in names})
+    return ", ".join(out[:8]) + (", ..." if len(out) > 8 else "")
+
+
+def _span(source: Source, meta) -> Span:
+    return Span(source, meta.line, meta.column, getattr(meta, "end_line", meta.line), getattr(meta, "end_column", meta.column + 1))
+
+
+def _tok_span(source: Source, tok: Token) -> Span:
+    return Span(source, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + len(tok))
+
+
+def _size(tok: Token) -> tuple[int, int]:
+    h, w = tok.split("x")
+    return int(h), int(w)
+
+
+def _binop(op: str):
+    @v_args(meta=True)
+    def rule(self, meta, c):
+        return A.BinOp(self._sp(meta), op, c[0], c[1])
+    return rule
+
+
+class _ToAst(Transformer):
+    def __init__(self, source: Source):
+        super().__init__()
+        self.src = source
+
+    def _sp(self, meta):
+        return _span(self.src, meta)
+
+    # expressions
+    @v_args(meta=True)
+    def number(self, meta, c):
+        (tok,) = c
+        return A.Num(self._sp(meta), float(tok) if "." in tok else int(tok))
+
+    @v_args(meta=True)
+    def scaled(self, meta, c):
+        (tok,) = c
+        i = 0
+        while i < len(tok) and (tok[i].isdigit() or tok[i] == "."):
+            i += 1
+        span = self._sp(meta)
+        num = A.Num(span, float(tok[:i]) if "." in tok[:i] else int(tok[:i]))
+        return A.BinOp(span, "*", num, A.Name(span, str(tok[i:])))
+
+    @v_args(meta=True)
+    def name(self, meta, c):
+        return A.Name(self._sp(meta), str(c[0]))
+
+    @v_args(meta=True)
+    def string(self, meta, c):
+        return A.Str(self._sp(meta), str(c[0])[1:-1])
+
+    add, sub, mul, div, floordiv = (_binop(o) for o in ("+", "-", "*", "/", "//"))
+
+    @v_args(meta=True)
+    def neg(self, meta, c):
+        return A.Neg(self._sp(meta), c[0])
+
+    @v_args(meta=True)
+    def listexpr(self, meta, c):
+        return A.ListExpr(self._sp(meta), list(c))
+
+    def _shape(self, x):
+        return _size(x) if isinstance(x, Token) and x.type == "SIZE" else x
+
+    # layers
+    @v_args(meta=True)
+    def size_sel(self, meta, c):
+        return A.Selector("size", _size(c[0]), None, self._sp(meta))
+
+    @v_args(meta=True)
+    def coarsest_sel(self, meta, c):
+        return A.Selector("coarsest", None, c[0], self._sp(meta))
+
+    @v_args(meta=True)
+    def finest_sel(self, meta, c):
+        return A.Selector("finest", None, c[0], self._sp(meta))
+
+    def on(self, c):
+        return list(c)
+
+    @v_args(meta=True)
+    def args(self, meta, c):
+        return (list(c), self._sp(meta))
+
+    @v_args(meta=True)
+    def kwarg(self, meta, c):
+        name, *values = c
+        first, last = values[0].span, values[-1].span
+        return A.Kwarg(str(name), values, Span(self.src, first.line, first.col, last.end_line, last.end_col),
+                       _tok_span(self.src, name))
+
+    @v_args(meta=True)
+    def call(self, meta, c):
+        op, args, *kwargs, on = c
+        args, args_span = args if args else (None, None)
+        return A.Call(str(op), _tok_span(self.src, op), on, args, args_span, kwargs, self._sp(meta))
+
+    @v_args(meta=True)
+    def step(self, meta, c):
+        count, call = c
+        if isinstance(count, Token):
+            count = A.Num(_tok_span(self.src, count), int(float(count))) if count.type == "NUMBER" \
+                else A.Name(_tok_span(self.src, count), str(count))
+        return A.Step(count, call, self._sp(meta))
+
+    @v_args(meta=True)
+    def line(self, meta, c):
+        bind, *steps = c
+        return A.Line(str(bind) if bind else None, _tok_span(self.src, bind) if bind else None, steps, self._sp(meta))
+
+    # definitions
+    @v_args(meta=True)
+    def param(self, meta, c):
+        return A.Param(str(c[0]), c[1], self._sp(meta))
+
+    def params(self, c):
+        return [p for p in c if p is not None]
+
+    @v_args(meta=True)
+    def unit_def(self, meta, c):
+        name, params, *body = c
+        return A.UnitDef(str(name), params, body, self._sp(meta))
+
+    @v_args(meta=True)
+    def import_stmt(self, meta, c):
+        return A.Import(str(c[0])[1:-1], self._sp(meta))
+
+    @v_args(meta=True)
+    def network_stmt(self, meta, c):
+        name, base, params = c
+        return A.NetworkDef(str(name)[1:-1], self._sp(meta), base=str(base)[1:-1] if base else None,
+                            base_span=_tok_span(self.src, base) if base else None, params=params or [])
+
+    @v_args(meta=True)
+    def input_stmt(self, meta, c):
+        return A.InputDecl(c[0], self._shape(c[1]), self._sp(meta))
+
+    @v_args(meta=True)
+    def grids_stmt(self, meta, c):
+        return A.GridsDecl([self._shape(x) for x in c], self._sp(meta))
+
+    @v_args(meta=True)
+    def section_stmt(self, meta, c):
+        tok = c[0]
+        return A.SectionMark(str(tok)[1:-1] if tok.type == "STRING" else str(tok), self._sp(meta))
+
+    def start(self, items):
+        return items
+
+
+def _assemble(source: Source, items) -> A.Module:
+    imports, units, net = [], [], None
+    for it in items:
+        if isinstance(it, A.Import):
+            imports.append(it)
+        elif isinstance(it, A.UnitDef):
+            units.append(it)
+        elif isinstance(it, A.NetworkDef):
+            if net is not None:
+                raise SpecSyntaxError("a file defines at most one network", it.span,
+                                      hint=f"the first one, \"{net.name}\", starts at {net.span}; put each network in its own file")
+            net = it
+        else:
+            if net is None:
+                raise SpecSyntaxError("this belongs to a network, but no `network \"NAME\"` line comes before it", it.span,
+                                      hint='start the file with a line like: network "MY-NET" (n = 2)')
+            if net.base is not None:
+                raise SpecSyntaxError(f"network \"{net.name}\" is taken from \"{net.base}\", so it has no body of its own",
+                                      it.span, hint="change its parameters in the `( ... )` of the network line instead")
+            if isinstance(it, A.InputDecl):
+                if net.input is not None:
+                    raise SpecSyntaxError("the input is declared twice", it.span)
+                net.input = it
+            elif isinstance(it, A.GridsDecl):
+                if net.grids is not None:
+                    raise SpecSyntaxError("the grids are declared twice", it.span)
+                net.grids = it
+            else:
+                net.body.append(it)
+    return A.Module(source, imports, units, net)
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]":
+            depth -= 1
+    return deepest
+
+
+def decode(data: bytes, path: str) -> Source:
+    """Bytes -> Source, refusing files that are not UTF-8 text."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = data[: e.start].decode("utf-8", errors="replace")
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        src = Source(path, before + "\n")
+        raise SpecSyntaxError(f"byte 0x{data[e.start]:02x} is not UTF-8 text", Span(src, line, col, line, col + 1),
+                              hint="save the spec as UTF-8") from None
+    if "\x00" in text:
+        i = text.index("\x00")
+        line = text.count("\n", 0, i) + 1
+        raise SpecSyntaxError("the file contains a NUL byte; is it really a .mg spec?",
+                              Span(Source(path, text), line, i - text.rfind("\n", 0, i)))
+    return Source(path, text)
+
+
+def parse(source: Source) -> A.Module:
+    text = source.text
+    if len(text.encode("utf-8")) > MAX_SPEC_BYTES:
+        raise SpecSyntaxError(f"the spec is {len(text.encode()) // 1024} KiB; specs are limited to {MAX_SPEC_BYTES // 1024} KiB",
+                              Span(source, 1, 1))
+    if _nesting(text) > MAX_NESTING:
+        raise SpecSyntaxError(f"brackets are nested more than {MAX_NESTING} deep", Span(source, 1, 1))
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        tree = _lark().parse(text)
+        return _assemble(source, _ToAst(source).transform(tree))
+    except VisitError as e:
+        if isinstance(e.orig_exc, MgError):
+            raise e.orig_exc from None
+        raise
+    except UnexpectedInput as e:
+        raise _syntax_error(source, e) from None
+    except DedentError as e:
+        raise SpecSyntaxError(f"the indentation does not match any outer block ({e})", Span(source, 1, 1)) from None
+    except RecursionError:
+        raise SpecSyntaxError("the spec is nested too deeply to read", Span(source, 1, 1)) from None
+    except LarkError as e:  # anything else lark can say about the text
+        raise SpecSyntaxError(f"cannot read the spec: {e}", Span(source, 1, 1)) from None
+
+
+def _syntax_error(source: Source, e: UnexpectedInput) -> SpecSyntaxError:
+    line, col = max(getattr(e, "line", 1) or 1, 1), max(getattr(e, "column", 1) or 1, 1)
+    if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
+        n = len(source.text.splitlines()) or 1
+        return SpecSyntaxError("the spec ends in the middle of a statement",
+                               Span(source, n, len(source.line(n)) + 1), hint=f"expected {_readable(e.expected)}")
+    if isinstance(e, UnexpectedCharacters):
+        ch = source.line(line)[col - 1: col] or "?"
+        hint = None
+        if ch in "\t ":
+            hint = "check the indentation"
+        elif ch == "x":
+            hint = "write repetition as `n × layer` or `n * layer`"
+        return SpecSyntaxError(f"unexpected character '{ch}'", Span(source, line, col, line, col + 1), hint=hint)
+    tok = e.token
+    if tok.type == "_INDENT":
+        return SpecSyntaxError("unexpected indentation", Span(source, line, 1, line, col + 1),
+                               hint="only the body of a `unit` is indented")
+    if tok.type in ("_NL", "_DEDENT"):
+        text = source.line(line)
+        return SpecSyntaxError("the line ends too early", Span(source, line, len(text.rstrip()) + 1, line, len(text.rstrip()) + 2),
+                               hint=f"expected {_readable(e.expected)}")
+    what = repr(str(tok)) if tok.type != "$END" else "end of file"
+    hint = f"expected {_readable(e.expected)}"
+    if tok.type == "NAME" and "EQUAL" in e.expected:
+        hint += "; keyword arguments are written name=value"
+    return SpecSyntaxError(f"unexpected {what}", _tok_span(source, tok), hint=hint)

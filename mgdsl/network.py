@@ -1,0 +1,147 @@
+"""The Python API: `mgdsl.load(path, **params)` -> a checked :class:`Network`."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import networkx as nx
+
+from .errors import Source, Span, SpecNameError, SpecTypeError, SpecWarning, UsageError
+from .graph.check import check_graph, macs_of, params_of
+from .graph.lower import Scope, evaluate_list, lower
+from .graph.values import Arg, Sym
+from .lang import ast as A
+from .lang.loader import Loader
+
+
+@dataclass
+class Network:
+    """A checked network: its graph is the single source of truth for everything downstream."""
+    graph: nx.DiGraph
+    warnings: list[SpecWarning] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.graph.graph["name"]
+
+    @property
+    def path(self) -> str:
+        return self.graph.graph["path"]
+
+    @property
+    def params(self) -> dict:
+        return dict(self.graph.graph["params"])
+
+    @property
+    def input_shape(self) -> tuple:
+        return self.graph.graph["input_shape"]
+
+    @property
+    def output_shape(self) -> tuple:
+        return self.graph.graph["output_shape"]
+
+    @cached_property
+    def num_params(self) -> int:
+        return sum(params_of(self.graph, n) for n in self.graph)
+
+    @cached_property
+    def macs(self) -> int:
+        return sum(macs_of(self.graph, n) for n in self.graph)
+
+    def python_source(self, **options) -> str:
+        """Standalone PyTorch source defining `build()`; it imports nothing but torch."""
+        from .backends.torch_source import generate
+        return generate(self.graph, **options)
+
+    def build(self, **options):
+        """A fresh, initialised `torch.nn.Module` for this network."""
+        from .backends.torch_source import build_module
+        return build_module(self.graph, **options)
+
+    def __repr__(self):
+        return f"<Network {self.name!r} from {self.path}: {self.num_params:,} params, output {self.output_shape}>"
+
+
+def _override_span(name, value) -> Span:
+    text = f"{name}={value}"
+    return Span(Source("--set", text), 1, len(name) + 2, 1, len(text) + 1)
+
+
+def _as_value(v):
+    if isinstance(v, str):
+        for conv in (int, float):
+            try:
+                return conv(v)
+            except ValueError:
+                pass
+        return Sym(v)
+    return v
+
+
+def _resolve(loader: Loader, mod: A.Module) -> tuple[A.Module, A.NetworkDef, list[tuple[str, A.Param]]]:
+    """Follow `network "X" from "base.mg" (...)` lines to the network that has a body."""
+    overrides: list[tuple[str, A.Param]] = []
+    net = mod.network
+    name = net.name
+    while net.base is not None:
+        overrides = [(net.name, p) for p in net.params] + overrides
+        mod = loader.base_of(mod)
+        if mod.network is None:
+            raise SpecNameError(f"{mod.source.path} defines no network to take \"{name}\" from", net.base_span)
+        net = mod.network
+    return mod, net, overrides
+
+
+def load(path: str | os.PathLike, _loader: Loader | None = None, **params) -> Network:
+    """Parse, lower and check a spec file. Keyword arguments override the network's parameters."""
+    loader = _loader or Loader()
+    mod = loader.load(path)
+    return _network(loader, mod, params)
+
+
+def loads(text: str, path: str = "<string>", **params) -> Network:
+    """Like :func:`load`, for spec text held in memory (imports are relative to the current folder)."""
+    from .lang.parser import parse
+    loader = Loader()
+    mod = parse(Source(path, text))
+    loader._bind_units(mod, dict(loader.prelude().units_table))
+    return _network(loader, mod, params)
+
+
+def _network(loader: Loader, mod: A.Module, params: dict) -> Network:
+    if mod.network is None:
+        raise SpecNameError(f"{mod.source.path} defines no network", Span(mod.source, 1, 1),
+                            hint="it may only define units: import it from a spec that has a `network` line")
+    name = mod.network.name
+    body_mod, net, overrides = _resolve(loader, mod)
+    declared = {p.name: p for p in net.params}
+    scope = Scope("", {}, {}, {})
+    values: dict[str, Arg] = {}
+    for p in net.params:
+        if p.default is None:
+            raise SpecTypeError(f"network parameter '{p.name}' has no default value", p.span,
+                                hint=f"give one, as in ({p.name} = 2)")
+        values[p.name] = evaluate_list([p.default], p.default.span, scope)
+        scope.env[p.name] = (values[p.name], False)
+    for _, p in overrides:
+        if p.name not in declared:
+            raise SpecNameError(f"\"{net.name}\" has no parameter '{p.name}'", p.span,
+                                hint=f"its parameters are: {', '.join(declared) or 'none'}")
+        if p.default is None:
+            raise SpecTypeError(f"'{p.name}' needs a value here", p.span)
+        values[p.name] = evaluate_list([p.default], p.default.span, scope)
+        scope.env[p.name] = (values[p.name], False)
+    for k, v in params.items():
+        if k not in declared:
+            raise UsageError(f"\"{name}\" has no parameter '{k}'",
+                             hint=f"its parameters are: {', '.join(declared) or 'none'}")
+        values[k] = Arg((_as_value(v),), _override_span(k, v))
+    # defaults that depend on other parameters see the final values
+    scope.env = {k: (v, False) for k, v in values.items()}
+    for p in net.params:
+        if p.name not in params and not any(o.name == p.name for _, o in overrides):
+            values[p.name] = evaluate_list([p.default], p.default.span, scope)
+            scope.env[p.name] = (values[p.name], False)
+    G = lower(net, body_mod.units_table or dict(loader.prelude().units_table), values, name, mod.source.path)
+    return Network(G, check_graph(G))
