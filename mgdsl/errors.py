@@ -69,8 +69,14 @@ class MgError(Exception):
         parts = [f"{where}{self.kind}: {self.message}"]
         if self.span and (q := self.span.quote()):
             parts.append(q)
-        for text, span in self.notes:
-            parts.append(f"{span}: note: {text}")
+        prev, repeats = None, 0
+        for note in self.notes + [None]:          # collapse a unit calling itself over and over
+            if note == prev:
+                repeats += 1
+                continue
+            if prev is not None:
+                parts.append(f"{prev[1]}: note: {prev[0]}" + (f" (and {repeats} more times)" if repeats else ""))
+            prev, repeats = note, 0
         if self.hint:
             parts.append(f"hint: {self.hint}")
         return "\n".join(parts)

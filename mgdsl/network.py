@@ -7,7 +7,7 @@ from functools import cached_property
 
 import networkx as nx
 
-from .errors import Source, Span, SpecNameError, SpecTypeError, SpecWarning, UsageError
+from .errors import Source, Span, SpecNameError, SpecTypeError, SpecValueError, SpecWarning, UsageError
 from .graph.check import check_graph, macs_of, params_of
 from .graph.lower import Scope, evaluate_list, lower
 from .graph.values import Arg, Sym
@@ -143,5 +143,8 @@ def _network(loader: Loader, mod: A.Module, params: dict) -> Network:
         if p.name not in params and not any(o.name == p.name for _, o in overrides):
             values[p.name] = evaluate_list([p.default], p.default.span, scope)
             scope.env[p.name] = (values[p.name], False)
-    G = lower(net, body_mod.units_table or dict(loader.prelude().units_table), values, name, mod.source.path)
+    try:
+        G = lower(net, body_mod.units_table or dict(loader.prelude().units_table), values, name, mod.source.path)
+    except RecursionError:
+        raise SpecValueError("the spec nests expressions or units too deeply to evaluate", net.span) from None
     return Network(G, check_graph(G))

@@ -32,15 +32,9 @@ def _gib(b: int) -> str:
     return f"{b / (1 << 30):,.1f} GiB"
 
 
-def check_size(G: nx.DiGraph):
+def check_activations(G: nx.DiGraph):
+    """Weights are checked while lowering (lower.py); activations need the whole graph."""
     limit = memory_limit()
-    weights = {n: params_of(G, n) for n in G}
-    total = 4 * sum(weights.values())
-    if total > limit:
-        worst = max(weights, key=weights.get)
-        raise SpecValueError(f"the network has {total // 4:,} parameters ({_gib(total)} as float32), more than this "
-                             f"machine's {_gib(limit)} of memory", G.nodes[worst]["span"],
-                             hint=f"the largest layer is here ({worst}: {weights[worst]:,}); check the widths")
     acts = 4 * sum(_numel(G.nodes[n]["shape"]) for n in G)
     if acts > limit:
         raise SpecValueError(f"one input image needs {_gib(acts)} of activations, more than this machine's "
@@ -78,5 +72,5 @@ def dead_code(G: nx.DiGraph) -> list[SpecWarning]:
 def check_graph(G: nx.DiGraph) -> list[SpecWarning]:
     if not nx.is_directed_acyclic_graph(G):       # cannot happen by construction: a bug if it does
         raise RuntimeError("internal error: the lowered graph has a cycle")
-    check_size(G)
+    check_activations(G)
     return dead_code(G)

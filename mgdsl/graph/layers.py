@@ -195,6 +195,10 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
     kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=True)
     bn, relu, bias = ctx.switch("bn"), ctx.switch("relu"), ctx.switch("bias")
+    for fine, coarse in zip(pyr, pyr[1:]):
+        if fine.size != (2 * coarse.size[0], 2 * coarse.size[1]):
+            ctx.fail(f"mg-conv links neighbouring grids, which differ by a factor of 2, but {fine.label} and "
+                     f"{coarse.label} are next to each other here", hint="pick adjacent grids with `on`, e.g. `on coarsest 2`")
     out = []
     for j, (g, w, k) in enumerate(zip(pyr, widths, kernels)):
         parts = [g]
@@ -209,7 +213,9 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
 
 @layer("pool", Param("mode", Sym("each"), "each | merge (fold the coarsest grid into the next) | drop (drop it)"),
        Param("kernel", 2), Param("stride", None, "default: the kernel size"), Param("pad", 0),
-       Param("type", Sym("max"), "max | avg"), legend="pool")
+       Param("type", Sym("max"), "max | avg"),
+       Param("ceil", None, "ceil mode (default: on for unpadded max pools, as the paper's code; off otherwise)"),
+       legend="pool")
 def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Pool every grid (2x2 max pool, stride 2, ceil mode). `merge` instead concatenates the
     coarsest grid, unpooled, onto the pooled next-coarsest; `drop` removes the coarsest grid."""
@@ -218,6 +224,7 @@ def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     s = ctx.int("stride", 1, MAX_KERNEL) if ctx.one("stride") is not None else k
     p = ctx.int("pad", 0, MAX_KERNEL)
     kind = {"max": "maxpool", "avg": "avgpool"}[ctx.choice("type", ("max", "avg"))]
+    ceil = ctx.switch("ceil") if ctx.one("ceil") is not None else (kind == "maxpool" and p == 0)
     if mode != "each" and len(pyr) < 2:
         ctx.fail(f"`pool {mode}` needs at least two grids, but only {describe(pyr)} is active", at="mode")
     keep = list(pyr) if mode == "each" else list(pyr[:-1])
@@ -227,7 +234,7 @@ def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
         if g.size == (1, 1) and s > 1:
             ctx.fail("a 1x1 grid cannot be pooled any further",
                      hint="fold it into the next grid with `pool merge`, or remove it with `pool drop`")
-    out = [ctx.node(g, "pool", kind, [g], kernel=k, stride=s, pad=p) for g in keep]
+    out = [ctx.node(g, "pool", kind, [g], kernel=k, stride=s, pad=p, ceil=ceil) for g in keep]
     if mode == "merge":
         out[-1] = ctx.node(keep[-1], "merge", "concat", [out[-1], pyr[-1]])
     return tuple(out)

@@ -13,6 +13,7 @@ import networkx as nx
 
 from ..errors import MgError, Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
 from ..lang import ast as A
+from .check import memory_limit
 from .layers import LAYERS, REQUIRED, LayerCtx, Param, bind_args, suggest
 from .ops import OPS, ShapeProblem
 from .values import Arg, Grid, Pyramid, Sym, describe, size_label
@@ -106,6 +107,7 @@ class Lowerer:
                             layers=[], discarded=set(), warnings=[])
         self.top: _Top | None = None
         self.scope: Scope | None = None           # the scope whose layer is being lowered
+        self.weights, self.memory = 0, memory_limit()   # refuse a network too big to allocate, early
         self.explicit_sections = any(isinstance(b, A.SectionMark) for b in net.body)
         self.section, self.section_no, self.bump = ("main" if self.explicit_sections else "s1"), 1, False
 
@@ -227,8 +229,8 @@ class Lowerer:
             prefix = section
         else:
             prefix = scope.prefix
-        scope.counters[call.op] += 1
-        name = f"{call.op}{scope.counters[call.op]}"
+        scope.counters[prefix, call.op] += 1           # numbered within each section or unit
+        name = f"{call.op}{scope.counters[prefix, call.op]}"
         path = f"{prefix}.{name}" if prefix else name
         if top:
             self.top = _Top(path, call.op, section, call.span)
@@ -327,6 +329,12 @@ class Lowerer:
                         path=ctx.path, op=ctx.ltype.name, **attrs)
         for g in inputs:
             self.G.add_edge(g.node, nid, shape=g.shape)
+        self.weights += OPS[kind].params(attrs)
+        if 4 * self.weights > self.memory:
+            raise SpecValueError(f"with this layer the network has {self.weights:,} parameters "
+                                 f"({4 * self.weights / (1 << 30):,.1f} GiB as float32), more than this machine's "
+                                 f"{self.memory / (1 << 30):,.1f} GiB of memory", top.span,
+                                 hint="check the widths: nothing has been allocated yet")
         return Grid(nid, tuple(shape))
 
     def discard(self, grid: Grid):

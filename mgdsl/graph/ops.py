@@ -87,10 +87,10 @@ def _conv_shape(a, ins):
 def _pool_shape(name, ceil):
     def rule(a, ins):
         c, h, w = _grid(ins[0], name)
-        k, s, p = a["kernel"], a["stride"], a["pad"]
+        k, s, p, up = a["kernel"], a["stride"], a["pad"], a.get("ceil", ceil)
         if 2 * p > k:
             raise ShapeProblem(f"{name} padding {p} is more than half its {k}x{k} window")
-        return (c, _window(h, k, s, p, ceil, name), _window(w, k, s, p, ceil, name))
+        return (c, _window(h, k, s, p, up, name), _window(w, k, s, p, up, name))
     return rule
 
 
@@ -143,11 +143,11 @@ op("relu", shape=lambda a, ins: ins[0],
 
 op("maxpool", shape=_pool_shape("max pool", True),
    other=lambda a, ins, out: _numel(out) * (a["kernel"] ** 2 - 1),
-   call=lambda a, x, m: f"F.max_pool2d({x[0]}, {a['kernel']}, {a['stride']}, {a['pad']}, ceil_mode=True)")
+   call=lambda a, x, m: f"F.max_pool2d({x[0]}, {a['kernel']}, {a['stride']}, {a['pad']}, ceil_mode={a.get('ceil', True)})")
 
 op("avgpool", shape=_pool_shape("average pool", False),
    other=lambda a, ins, out: _numel(out) * a["kernel"] ** 2,
-   call=lambda a, x, m: f"F.avg_pool2d({x[0]}, {a['kernel']}, {a['stride']}, {a['pad']})")
+   call=lambda a, x, m: f"F.avg_pool2d({x[0]}, {a['kernel']}, {a['stride']}, {a['pad']}, ceil_mode={a.get('ceil', False)})")
 
 op("gap", shape=lambda a, ins: (_grid(ins[0], "global average pooling")[0], 1, 1),
    other=lambda a, ins, out: _numel(ins[0]),

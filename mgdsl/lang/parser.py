@@ -319,7 +319,9 @@ def _syntax_error(source: Source, e: UnexpectedInput) -> SpecSyntaxError:
         return SpecSyntaxError(f"unexpected character '{ch}'", Span(source, line, col, line, col + 1), hint=hint)
     tok = e.token
     if tok.type == "_INDENT":
-        return SpecSyntaxError("unexpected indentation", Span(source, line, 1, line, col + 1),
+        line += 1                        # the token is the newline that ends the line before
+        width = len(source.line(line)) - len(source.line(line).lstrip())
+        return SpecSyntaxError("unexpected indentation", Span(source, line, 1, line, width + 1),
                                hint="only the body of a `unit` is indented")
     if tok.type in ("_NL", "_DEDENT"):
         text = source.line(line)
