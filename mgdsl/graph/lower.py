@@ -19,7 +19,7 @@ from .ops import OPS, ShapeProblem
 from .values import Arg, Grid, Pyramid, Sym, describe, size_label
 
 MAX_REPEAT = 10_000
-MAX_NODES = 200_000
+MAX_NODES = 50_000
 MAX_UNIT_DEPTH = 32
 
 

@@ -1,0 +1,72 @@
+"""The `mgdsl` command as a user meets it: exit codes, messages, files, and no torch where none is needed."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mgdsl.cli import main
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "mgdsl", *args], capture_output=True, text=True, **kw)
+
+
+def test_check_never_imports_torch():
+    code = ("import sys\nfrom mgdsl.cli import main\n"
+            "import glob\nrc = main(['check', '-q', *sorted(glob.glob('specs/**/*.mg', recursive=True))])\n"
+            "print('torch' in sys.modules, rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "0"], out.stderr[-2000:]
+
+
+def test_compile_writes_loadable_source_without_torch(tmp_path):
+    code = (f"import sys\nfrom mgdsl.cli import main\nrc = main(['compile', 'specs/pmg-16.mg', '-o', r'{tmp_path}/net.py'])\n"
+            "print('torch' in sys.modules, rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split()[-2:] == ["False", "0"], out.stderr
+    assert "20,602,212" in out.stdout or "params" in out.stdout
+    assert (tmp_path / "net.py").read_text().startswith('"""PMG-16')
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_compile_prints_a_summary(capsys):
+    assert main(["compile", "specs/r-pmg-30.mg", "--set", "n=1"]) == 0
+    out = capsys.readouterr().out
+    assert "R-PMG-30" in out and "output  100" in out and "n = 1" in out
+    for section in ("s1", "s2", "s3", "s4", "s5", "head"):
+        assert f"\n  {section} " in out
+
+
+def test_user_mistakes_exit_1_with_located_messages(tmp_path, capsys):
+    bad = tmp_path / "bad.mg"
+    bad.write_text('network "B"\ninput 3 @ 8x8\nconv 8 kernal=3\nfc 2\n')
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{bad}:3:8: error: conv has no parameter 'kernal'") and "Traceback" not in err
+    assert main(["check", "specs/nothere.mg"]) == 1
+    assert "no such file: specs/nothere.mg" in capsys.readouterr().err
+    assert main(["compile", "specs/pmg-16.mg", "--set", "n"]) == 1
+    assert "--set wants NAME=VALUE" in capsys.readouterr().err
+    assert main(["compile", "specs/pmg-16.mg", "--set", "depth=3"]) == 1
+    assert main(["compile", "specs/pmg-16.mg", "-o", str(tmp_path / "no" / "such" / "dir.py")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_bad_arguments_and_help():
+    assert run("frobnicate").returncode == 2
+    out = run("--help")
+    assert out.returncode == 0 and "compile" in out.stdout and "check" in out.stdout
+    out = run("compile", "--help")
+    assert out.returncode == 0 and "--set" in out.stdout
+
+
+def test_check_reports_every_bad_spec_and_warnings(tmp_path):
+    good = tmp_path / "dead.mg"
+    good.write_text('network "D"\ninput 3 @ 16x16\ngrids 2\nconv 4\nfc 2 on coarsest\n')
+    bad = tmp_path / "bad.mg"
+    bad.write_text('network "B"\ninput 3 @ 8x8\nconv 0\nfc 2\n')
+    out = run("check", str(good), str(bad))
+    assert out.returncode == 1
+    assert f"{good}:4:1: warning:" in out.stderr and f"{bad}:3:6: error:" in out.stderr
+    assert "1 of 2 specs have errors" in out.stderr
