@@ -34,6 +34,8 @@ class Span:
         return self.source.path
 
     def __str__(self) -> str:
+        if self.source.path.startswith("<"):      # not a file: a command-line value, a string
+            return self.source.path
         return f"{self.source.path}:{self.line}:{self.col}"
 
     def quote(self) -> str:

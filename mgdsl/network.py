@@ -65,7 +65,7 @@ class Network:
 
 def _override_span(name, value) -> Span:
     text = f"{name}={value}"
-    return Span(Source("--set", text), 1, len(name) + 2, 1, len(text) + 1)
+    return Span(Source(f"<--set {text}>", text), 1, len(name) + 2, 1, len(text) + 1)
 
 
 def _as_value(v):

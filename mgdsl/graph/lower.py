@@ -41,7 +41,7 @@ class _Top:
     span: Span
 
 
-# -- expressions (no graph needed: also used for network parameters) ------------------------------------------------------------------------------
+# -- expressions (no graph needed: also used for network parameters) -----------------------------
 def evaluate(e: A.Expr, scope: Scope) -> tuple:
     if isinstance(e, A.Num):
         return (e.value,)
@@ -69,6 +69,26 @@ def evaluate(e: A.Expr, scope: Scope) -> tuple:
         return (int(q) if isinstance(a, int) and isinstance(b, int) and a % b == 0 else q,)
     raise TypeError(f"unknown expression {e!r}")
 
+
+def _names(e: A.Expr):
+    if isinstance(e, A.Name):
+        yield e
+    for child in vars(e).values():
+        if isinstance(child, A.Expr):
+            yield from _names(child)
+        elif isinstance(child, list):
+            for c in child:
+                yield from _names(c)
+
+
+def with_origins(err, e: A.Expr, scope: Scope):
+    """Point at where the parameters in a bad expression got their values (a --set, a header)."""
+    for name in _names(e):
+        if name.id in scope.env and (arg := scope.env[name.id][0]).span is not None:
+            err.with_note(f"{name.id} = {arg.text()} comes from here", arg.span)
+    return err
+
+
 def number(e: A.Expr, scope: Scope):
     v = evaluate(e, scope)
     if len(v) != 1:
@@ -76,11 +96,12 @@ def number(e: A.Expr, scope: Scope):
     (v,) = v
     if isinstance(v, Sym):
         names = list(scope.env)
-        raise SpecNameError(f"unknown name '{v}'", e.span,
-                            hint=suggest(v, names) or (f"names defined here: {', '.join(names)}" if names else None))
+        raise with_origins(SpecNameError(f"unknown name '{v}'", e.span, hint=suggest(v, names) or (
+            f"names defined here: {', '.join(names)}" if names else None)), e, scope)
     if abs(v) > 1e15:
         raise SpecValueError(f"{v:g} is absurdly large", e.span)
     return v
+
 
 def evaluate_list(exprs: list[A.Expr], span: Span | None, scope: Scope) -> Arg:
     if len(exprs) == 1 and isinstance(exprs[0], A.Name) and exprs[0].id in scope.env:
@@ -89,12 +110,14 @@ def evaluate_list(exprs: list[A.Expr], span: Span | None, scope: Scope) -> Arg:
             return arg
     return Arg(tuple(v for e in exprs for v in evaluate(e, scope)), span)
 
+
 def count(e: A.Expr, scope: Scope) -> int:
     n = number(e, scope)
     if isinstance(n, float) and n.is_integer():
         n = int(n)
     if not isinstance(n, int) or n < 0:
-        raise SpecValueError(f"a repeat count must be a whole number of at least 0, not {n:g}", e.span)
+        raise with_origins(SpecValueError(f"a repeat count must be a whole number of at least 0, not {n:g}", e.span),
+                           e, scope)
     if n > MAX_REPEAT:
         raise SpecValueError(f"repeat count {n} is absurdly large (the limit is {MAX_REPEAT})", e.span)
     return n
