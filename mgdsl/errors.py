@@ -34,7 +34,7 @@ class Span:
         return self.source.path
 
     def __str__(self) -> str:
-        if self.source.path.startswith("<"):      # not a file: a command-line value, a string
+        if self.source.path.startswith("<--set"):    # not a file: a value given on the command line
             return self.source.path
         return f"{self.source.path}:{self.line}:{self.col}"
 
