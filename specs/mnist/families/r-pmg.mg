@@ -1,0 +1,17 @@
+# R-PMG-20 for synthetic MNIST (paper Tables 2-3; PAPER.md 2.3): PMG-11's schedule with residual
+# units, ending in the output residual unit on the finest grid.
+import "output-unit.mg"
+
+network "R-PMG" (canvas = 64, w = 64, classes = 10)
+input 1 @ canvas
+grids 4
+
+conv w, w/2, w/4, w/8                  # stems on the image average-pooled by 1, 2, 4, 8
+res on coarsest
+resmg on coarsest 2
+resmg on coarsest 3
+resmg
+3 × resmg
+drop; resmg
+drop; resmg
+drop; outres classes
