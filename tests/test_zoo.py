@@ -188,6 +188,39 @@ def test_every_row_has_a_check():
 
 
 @needs_tables
+@pytest.mark.parametrize("row", [r for r in ROWS if r["table"].startswith("Table1") and FULL_MG.fullmatch(r["method"])],
+                         ids=row_id)
+def test_mg_flops_slip(row):
+    """PAPER.md 3: the printed FLOPs of the full-width MG / R-MG rows are those of a last section of
+    widths (8w, 4w) instead of (8w, 6w); for R-MG the shortcut that narrows 6w to 4w is not counted."""
+    from mgdsl.graph.check import macs_of
+    residual = row["method"].startswith("R-")
+    family = SPECS / "families" / ("r-mg.mg" if residual else "mg.mg")
+    text = family.read_text()
+    last = re.compile(r"^(n × (?:mgconv|resmg) 8w, )6w(  kernel=3, 1)$", re.M)
+    assert len(last.findall(text)) == 1, f"{family.name} no longer has one last-section line to narrow"
+    narrowed = last.sub(r"\g<1>4w\2" + (" shortcut=proj" if residual else ""), text)
+    n = Loader().load(spec_for(row)).network.params[0]
+    assert n.name == "n"
+    net = mgdsl.loads(narrowed, path=str(family), n=int(n.default.value))
+    G = net.graph
+    macs = sum(macs_of(G, v) for v in G if not v.endswith(".proj"))
+    d, want = decimals(row["flops"]), float(row["flops"])
+    # the paper rounds, but truncated R-MG-32's 1558.206 (as it did VGG-6's params)
+    assert want in (round(macs / 1e6, d), math.floor(macs / 10 ** (6 - d)) / 10 ** d)
+    assert net.num_params != net_of(spec_for(row)).num_params       # while the params are those of 6w
+
+
+def test_progressive_mg_equals_residual_with_half_the_depth():
+    """PAPER.md 2.1: PMG(2n) and R-PMG(n) hold the same convolutions."""
+    for n in (1, 2):
+        for w in (64, 40):
+            a = net_of(SPECS / "families" / "pmg.mg", n=2 * n, w=w)
+            b = net_of(SPECS / "families" / "r-pmg.mg", n=n, w=w)
+            assert (a.num_params, a.macs) == (b.num_params, b.macs)
+
+
+@needs_tables
 @pytest.mark.parametrize("row", [r for r in ROWS if r["table"].startswith("Table3")], ids=row_id)
 def test_spatial_transformation_specs_have_one_map(row):
     path = SPECS / "mnist" / f"{stem_of(row['method'])}-spt.mg"
