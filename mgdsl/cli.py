@@ -14,6 +14,8 @@ from .errors import MgError, UsageError
 COMMANDS = {
     "compile": "compile",
     "check": "check",
+    "train": "train",
+    "eval": "eval",
 }
 
 

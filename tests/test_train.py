@@ -1,0 +1,228 @@
+"""`mgdsl train` / `mgdsl eval`: exact resumption, signals, atomic checkpoints, non-finite losses."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from mgdsl.cli import main
+from mgdsl.errors import UsageError
+from mgdsl.train import checkpoint as ckpt
+from mgdsl.train.loop import RunConfig, Runtime, TrainingError, train
+
+TINY = """network "TINY-SEG" (w = 4, maps = 10, canvas = 16)
+input 1 @ canvas
+grids 2
+conv w, w/2
+mgconv
+drop
+maps maps kernel=3
+"""
+
+TINY_CLS = """network "TINY-CLS" (w = 4, classes = 10)
+input 3 @ 32x32
+grids 2
+conv w, w/2
+drop
+fc classes pool=avg
+"""
+
+
+@pytest.fixture
+def spec(tmp_path):
+    p = tmp_path / "tiny.mg"
+    p.write_text(TINY)
+    return str(p)
+
+
+def cfg_for(spec, steps=6, **kw):
+    base = dict(spec=spec, task="mnist-seg", steps=steps, batch_size=4, train_size=64, test_size=8,
+                ckpt_every=100, log_every=1, eval_every=100)
+    base.update(kw)
+    return RunConfig(**base)
+
+
+QUIET = Runtime(progress=False)
+
+
+def weights(run_dir):
+    return ckpt.load(ckpt.path_in(str(run_dir)))
+
+
+def assert_same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_stop_and_resume_gives_identical_weights(spec, tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert train(cfg_for(spec), str(full), QUIET) == 0
+    assert train(cfg_for(spec), str(part), Runtime(progress=False, stop_at=2)) == 0
+    assert weights(part)["step"] == 2
+    assert train(cfg_for(spec), str(part), QUIET, resume=True) == 0
+    a, b = weights(full), weights(part)
+    assert a["step"] == b["step"] == 6
+    assert_same_state(a["model"], b["model"])
+    ma, mb = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert all(torch.equal(ma[i]["momentum_buffer"], mb[i]["momentum_buffer"]) for i in ma)
+    # the log was cut back at the checkpoint: each step is logged once
+    rows = [json.loads(l) for l in (part / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows if r["kind"] == "train"]
+    assert steps == list(range(1, 7))
+    # and a different seed really gives different weights (the comparison can fail)
+    other = tmp_path / "other"
+    train(cfg_for(spec, seed=2), str(other), QUIET)
+    assert not all(torch.equal(a["model"][k], weights(other)["model"][k]) for k in a["model"])
+
+
+def test_outputs_and_eval(spec, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", spec, "--task", "mnist-seg", "--steps", "4", "--batch-size", "4", "--out", str(run),
+                 "--train-size", "32", "--test-size", "8", "--no-progress", "--log-every", "2"]) == 0
+    for name in ("checkpoint.pt", "config.json", "metrics.jsonl", "curves.png"):
+        assert (run / name).stat().st_size > 0
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all("step" in r for r in rows) and any("loss" in r for r in rows)
+    assert any("mean_iou" in r and "mean_error" in r for r in rows)
+    state = weights(run)
+    for key in ("model", "optimizer", "scheduler", "step", "rng", "data_position"):
+        assert key in state
+    assert set(state["rng"]) >= {"torch", "numpy", "python"}
+    config = json.loads((run / "config.json").read_text())
+    assert config["run"]["task"] == "mnist-seg" and config["plan"]["schedule_kind"] == "exp"
+    assert main(["eval", str(run)]) == 0
+    assert "mean iou" in capsys.readouterr().out
+    assert json.loads((run / "eval-test.json").read_text())["split"] == "test"
+    # a second train into the same folder without --resume is refused, not clobbered
+    assert main(["train", spec, "--task", "mnist-seg", "--steps", "4", "--out", str(run)]) == 1
+    # resuming with another seed is refused
+    assert main(["train", spec, "--task", "mnist-seg", "--steps", "4", "--batch-size", "4", "--out", str(run),
+                 "--train-size", "32", "--seed", "5", "--resume"]) == 1
+    assert "seed" in capsys.readouterr().err
+
+
+def test_user_mistakes_are_clean_errors(spec, tmp_path, capsys):
+    out = str(tmp_path / "x")
+    cls = tmp_path / "cls.mg"
+    cls.write_text(TINY_CLS)
+    assert main(["train", str(cls), "--task", "cifar10", "--steps", "2", "--out", out]) == 1
+    assert "--data" in capsys.readouterr().err
+    assert main(["train", spec, "--task", "cifar10", "--steps", "2", "--out", out]) == 1
+    assert "3 @ 32x32" in capsys.readouterr().err
+    assert main(["train", spec, "--task", "mnist-spt", "--steps", "2", "--out", out]) == 1
+    assert "map" in capsys.readouterr().err
+    assert main(["train", spec, "--task", "mnist-seg", "--out", out]) == 1
+    assert "--steps" in capsys.readouterr().err
+    assert main(["train", spec, "--task", "mnist-seg", "--steps", "2", "--out", out,
+                 "--mnist", str(tmp_path / "nowhere")]) == 1
+    assert main(["eval", str(tmp_path)]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(spec, tmp_path, monkeypatch):
+    from mgdsl.train import tasks
+    real = tasks.MnistTask.loss
+    calls = []
+
+    def bad(self, logits, target):
+        calls.append(1)
+        loss = real(self, logits, target)
+        return loss * float("nan") if len(calls) == 4 else loss
+    monkeypatch.setattr(tasks.MnistTask, "loss", bad)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingError, match="step 4"):
+        train(cfg_for(spec, ckpt_every=2), str(run), QUIET)
+    state = weights(run)
+    assert state["step"] == 2
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_failed_write_keeps_old_checkpoint(tmp_path):
+    path = str(tmp_path / "checkpoint.pt")
+    ckpt.save(path, {"step": 1, "model": {"w": torch.ones(3)}})
+
+    def broken(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+    real = torch.save
+    torch.save = broken
+    try:
+        with pytest.raises(OSError):
+            ckpt.save(path, {"step": 2})
+    finally:
+        torch.save = real
+    assert ckpt.load(path)["step"] == 1
+    assert os.listdir(tmp_path) == ["checkpoint.pt"]
+
+
+KILLED_WRITER = """
+import sys, time, torch
+from mgdsl.atomic import write_atomic
+def slow(f):
+    f.write(b"partial" * 1000); f.flush(); print("writing", flush=True); time.sleep(60)
+write_atomic(sys.argv[1], writer=slow)
+"""
+
+
+def test_killed_write_keeps_old_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    ckpt.save(str(path), {"step": 7})
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"writing"
+    proc.kill()
+    proc.wait()
+    assert ckpt.load(str(path))["step"] == 7
+
+
+def test_sigterm_mid_run_then_resume(spec, tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "mgdsl", "train", spec, "--task", "mnist-seg", "--steps", "40",
+           "--batch-size", "4", "--train-size", "64", "--test-size", "8", "--eval-every", "1000",
+           "--ckpt-every", "1000", "--log-every", "1", "--no-progress", "--out", str(run)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    log = run / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.exists() and log.read_text().count("\n") >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "SIGTERM" in err and "--resume" in err
+    stopped = weights(run)["step"]
+    assert 3 <= stopped < 40
+    # resume in-process to the end, and compare with an uninterrupted run
+    short = cfg_for(spec, steps=40, eval_every=1000, ckpt_every=1000, train_size=64, test_size=8)
+    assert train(short, str(run), QUIET, resume=True) == 0
+    ref = tmp_path / "ref"
+    assert train(short, str(ref), QUIET) == 0
+    assert_same_state(weights(run)["model"], weights(ref)["model"])
+
+
+def test_cifar_from_python_archives(tmp_path, capsys):
+    import pickle
+    import numpy as np
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8),
+                         "labels": [i % 10 for i in range(20)]}, f)
+    cls = tmp_path / "cls.mg"
+    cls.write_text(TINY_CLS)
+    run = tmp_path / "run"
+    assert main(["train", str(cls), "--task", "cifar10", "--steps", "3", "--batch-size", "8", "--no-progress",
+                 "--data", str(tmp_path), "--out", str(run)]) == 0
+    assert main(["eval", str(run)]) == 0
+    err = json.loads((run / "eval-test.json").read_text())["top1_error"]
+    assert 0 <= err <= 100
