@@ -1,0 +1,47 @@
+"""Draw a network as a diagram in the style of the paper's Fig. 3: one row per grid (finest on top),
+one column per layer, each box a grid's tensor (height: resolution, width: channels), coloured by
+the paper's legend. Drawn from the checked graph, never from a module; the format follows the
+output's extension (.svg, .png, .pdf, or .dot for the Graphviz source). No torch import."""
+from __future__ import annotations
+
+import os
+import sys
+
+from ..atomic import write_atomic
+from ..errors import UsageError
+
+HELP = "draw an architecture diagram (.svg/.png/.pdf/.dot)"
+
+
+def configure(p):
+    from ..cli import add_set_option
+    p.add_argument("spec", metavar="SPEC", help="the .mg file")
+    p.add_argument("-o", "--output", metavar="FILE", required=True,
+                   help="FILE.svg, FILE.png, FILE.pdf or FILE.dot ('-' writes the DOT source to stdout)")
+    add_set_option(p)
+    p.add_argument("--expand", action="store_true",
+                   help="one column per unit (by default a run of identical units shares a column marked xN)")
+    p.add_argument("--detail", choices=("layers", "ops"), default="layers",
+                   help="layers: the paper-style diagram (default); ops: every primitive op, for debugging")
+
+
+def run(args) -> int:
+    from .. import load
+    from ..backends.draw import FORMATS, diagram, render, renderer_name
+    from ..cli import parse_sets, print_warnings
+    out = args.output
+    fmt = "dot" if out == "-" else os.path.splitext(out)[1].lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise UsageError(f"cannot tell the format of '{out}' from its extension",
+                         hint="end the name in " + ", ".join(f".{f}" for f in FORMATS))
+    net = load(args.spec, **parse_sets(args.set))
+    print_warnings(net)
+    source = diagram(net.graph, detail=args.detail, expand=args.expand)
+    if out == "-":
+        sys.stdout.write(source)
+        return 0
+    data = render(source, fmt)
+    write_atomic(out, data)
+    how = "" if fmt == "dot" else f" with {renderer_name()}"
+    print(f"wrote {out} ({net.name}, {args.detail} diagram{how})")
+    return 0

@@ -1,0 +1,254 @@
+"""`mgdsl draw`: every spec renders; the diagram's rows, columns, kinds and connections follow the graph."""
+import re
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import mgdsl
+from mgdsl.backends import draw
+from mgdsl.cli import main
+from mgdsl.lang.loader import Loader
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "specs").rglob("*.mg"))
+_LOADER = Loader()            # one loader for all specs: families and the prelude are parsed once
+_NETS: dict = {}
+
+
+def net_of(path: str, **params):
+    key = (path, tuple(sorted(params.items())))
+    if key not in _NETS:
+        _NETS[key] = mgdsl.load(ROOT / path, _loader=_LOADER, **params)
+    return _NETS[key]
+
+
+def networks():
+    """Spec files that define a network (some only hold units for others to import)."""
+    return [p for p in SPECS if _LOADER.load(ROOT / p).network is not None]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def pinned_boxes(source: str):
+    """(id, left, right, bottom, top) in points of every pinned node of a layers diagram."""
+    out = []
+    for m in re.finditer(r'^\s*"([^"]+)" \[(.*)\];$', source, re.M):
+        a = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2)))
+        if "pos" not in a:
+            continue
+        x, y = (float(v) * 72 for v in a["pos"].rstrip("!").split(","))
+        w, h = float(a["width"]) * 72 / 2, float(a["height"]) * 72 / 2
+        extra = 4.0 if a.get("peripheries") == "2" else 0.0
+        out.append((m.group(1), x - w - extra, x + w + extra, y - h - extra, y + h + extra))
+    return out
+
+
+@pytest.mark.parametrize("path", networks())
+def test_every_spec_renders_to_svg_and_png(path):
+    G = net_of(path).graph
+    source = draw.diagram(G)
+    svg = draw.render(source, "svg")
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg")
+    assert any(G.graph["name"] in t for t in root.itertext())
+    w, h = png_size(draw.render(source, "png"))
+    assert w > 200 and h > 100
+
+
+@pytest.mark.parametrize("path", networks())
+def test_no_two_pinned_nodes_overlap(path):
+    """Labels clear of boxes, boxes clear of each other: the picture stays readable."""
+    for expand in (False, True):
+        nodes = pinned_boxes(draw.diagram(net_of(path).graph, expand=expand))
+        nodes.sort(key=lambda r: r[1])
+        for i, a in enumerate(nodes):
+            for b in nodes[i + 1:]:
+                if b[1] >= a[2]:
+                    break
+                assert not (a[3] < b[4] and b[3] < a[4]), f"{a[0]} overlaps {b[0]}"
+
+
+def test_pdf_is_written(tmp_path):
+    out = tmp_path / "mg.pdf"
+    assert main(["draw", "specs/mg-16.mg", "-o", str(out)]) == 0
+    assert out.read_bytes()[:5] == b"%PDF-"
+
+
+def test_png_is_a_real_image(tmp_path):
+    out = tmp_path / "v.png"
+    assert main(["draw", "specs/vgg-16.mg", "-o", str(out), "--set", "n=1"]) == 0
+    data = out.read_bytes()
+    png_size(data)
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    import io
+    Image.open(io.BytesIO(data)).verify()
+
+
+def test_rows_are_grids_finest_first_and_columns_are_layers():
+    G = net_of("specs/vgg-16.mg").graph
+    lay = draw.analyse(G, expand=True)
+    assert len(lay.columns) == 1 + len(G.graph["layers"])
+    sizes = {tuple(G.nodes[n]["shape"][1:]) for n in G if len(G.nodes[n]["shape"]) == 3}
+    assert lay.rows == sorted(sizes, key=lambda s: -s[0])
+    for col, rec in zip(lay.columns[1:], G.graph["layers"]):
+        assert sorted((b.size, b.channels) for b in col.boxes) == sorted(rec["grids_out"], key=lambda g: str(g))
+    # a narrower grid is a shorter box, more channels a wider one
+    assert draw.box_height((32, 32)) > draw.box_height((16, 16)) > draw.box_height((1, 1))
+    assert draw.box_width(512) > draw.box_width(64) > draw.box_width(3)
+
+
+def test_mgconv_gathers_from_both_neighbours():
+    G = net_of("specs/mg-16.mg").graph
+    lay = draw.analyse(G, expand=True)
+    for col in lay.columns:
+        if col.kind != "mgconv":
+            continue
+        into = [e for e in lay.edges if e.head.column == lay.columns.index(col)]
+        k = len(col.boxes)
+        assert Counter(e.how for e in into) == {"flow": k, "down": k - 1, "up": k - 1}
+        for e in into:
+            finer = e.tail.size[0] > e.head.size[0]
+            assert e.how == ("down" if finer else "up" if e.tail.size[0] < e.head.size[0] else "flow")
+
+
+def test_progressive_start_holds_the_fine_grids():
+    G = net_of("specs/pmg-16.mg").graph
+    lay = draw.analyse(G, expand=True)
+    coarse_only = [c for c in lay.columns[1:] if all(r["held"] for r in c.records)]
+    assert coarse_only and all(len(c.boxes) < len(G.graph["grids"]) for c in coarse_only)
+    held = {e.tail.size for e in lay.edges if e.held}
+    assert held == {s for rec in G.graph["layers"] for s, _ in rec["held"]}
+    assert "grid held unchanged" in draw.diagram(G, expand=True)
+
+
+def test_merge_pool_joins_two_grids_into_one():
+    G = net_of("specs/mg-16.mg").graph
+    lay = draw.analyse(G)
+    merges = [i for i, c in enumerate(lay.columns) if c.records and c.records[0]["type"] == "pool"
+              and len(c.records[0]["grids_in"]) > len(c.records[0]["grids_out"])]
+    assert len(merges) == sum(1 for r in G.graph["layers"] if r["type"] == "pool"
+                              and len(r["grids_in"]) > len(r["grids_out"]))
+    for i in merges:
+        (box,) = [b for b in lay.columns[i].boxes if b.size == (1, 1)]
+        tails = {e.tail.size for e in lay.edges if e.head is box}
+        assert len(tails) == 2
+
+
+def test_unet_skips_come_from_saved_pyramids():
+    G = net_of("specs/mnist/u-net-11-seg.mg").graph if "specs/mnist/u-net-11-seg.mg" in SPECS else mgdsl.loads(
+        "network \"U\"\ninput 1 @ 16x16\ne1 = conv 8\npool\ne2 = conv 16\npool\nconv 32\nupconv 16\nconcat e2\n"
+        "conv 16\nupconv 8\nconcat e1\nconv 8\nmaps 2\n").graph
+    lay = draw.analyse(G)
+    skips = [e for e in lay.edges if e.how == "skip"]
+    joins = [n for n in G if G.nodes[n]["kind"] == "concat" and G.nodes[n]["op"] == "concat"]
+    assert len(skips) == len(joins) > 0
+    assert all(e.tail.size == e.head.size and e.head.kind == "concat" for e in skips)
+    assert "skip from a saved pyramid" in draw.diagram(G)
+
+
+def test_unit_kinds_come_from_their_ops_not_their_names():
+    G = mgdsl.loads("""network "K"
+input 3 @ 16x16
+grids 2
+unit zz(w = same):
+    x = mgconv w
+    mgconv w relu=off
+    add x
+unit yy(w = same):
+    conv w
+    conv w relu=off
+    add in
+unit ww(w = same):
+    mgconv w
+    mgconv w
+conv 8, 4
+zz
+yy
+ww
+res
+resmg
+pool merge
+fc 10
+""").graph
+    kinds = [c.kind for c in draw.analyse(G, expand=True).columns[1:]]
+    assert kinds == ["conv", "resmg", "res", "mgconv", "res", "resmg", "pool", "prediction"]
+
+
+def test_repeated_units_collapse_unless_expanded():
+    G = net_of("specs/r-pmg-30.mg").graph
+    short, full = draw.analyse(G), draw.analyse(G, expand=True)
+    assert len(short.columns) < len(full.columns) == 1 + len(G.graph["layers"])
+    assert sum(c.count for c in short.columns[1:]) == len(G.graph["layers"])
+    runs = [c for c in short.columns if c.count > 1]
+    assert runs and all(f"\u00d7{c.count}" in draw.diagram(G) for c in runs)
+
+
+def test_title_legend_and_kernel_labels():
+    net = net_of("specs/mg-16.mg")
+    source = draw.diagram(net.graph)
+    assert f"{net.num_params / 1e6:.2f}M params" in source and f"{net.macs / 1e6:.2f}M MACs" in source
+    assert "3\u00d732\u00d732" in source
+    for kind in draw.KINDS.values():
+        assert kind.label in source
+    ones = {n for n in net.graph if net.graph.nodes[n]["kind"] == "conv" and net.graph.nodes[n]["kernel"] == 1}
+    assert ones and "(1\u00d71)" in source
+
+
+def test_ops_detail_draws_every_primitive_op():
+    G = net_of("specs/pmg-16.mg").graph
+    source = draw.diagram(G, detail="ops")
+    for n in G:
+        assert f'"{n}" [' in source
+    assert source.count(" -> ") == sum(len(G.nodes[n]["inputs"]) for n in G)
+    ET.fromstring(draw.render(source, "svg"))
+
+
+def test_dot_needs_no_layout_program_and_a_missing_one_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(draw, "find_renderers", lambda: [])
+    assert main(["draw", "specs/vgg-16.mg", "-o", str(tmp_path / "v.dot")]) == 0
+    assert (tmp_path / "v.dot").read_text().startswith('digraph "VGG-16"')
+    assert main(["draw", "specs/vgg-16.mg", "-o", str(tmp_path / "v.svg")]) == 1
+    err = capsys.readouterr().err
+    assert "apt-get install graphviz" in err and "pip install graphviz-pure" in err and "Traceback" not in err
+    assert not (tmp_path / "v.svg").exists()
+
+
+def test_bad_output_name_is_a_usage_error(tmp_path, capsys):
+    assert main(["draw", "specs/vgg-16.mg", "-o", str(tmp_path / "v.jpeg")]) == 1
+    assert "end the name in .svg" in capsys.readouterr().err
+
+
+def test_draw_never_imports_torch(tmp_path):
+    code = ("import sys\nfrom mgdsl.cli import main\n"
+            f"rc = main(['draw', 'specs/r-pmg-30.mg', '-o', r'{tmp_path}/r.svg'])\n"
+            "print('torch' in sys.modules, rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.split()[-2:] == ["False", "0"], out.stderr[-2000:]
+    ET.parse(tmp_path / "r.svg")
+
+
+def test_committed_figures_are_fresh():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import make_figures
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    for name in make_figures.PAPER_FIG3:
+        dot = make_figures.FIGURES / f"{name}.dot"
+        assert dot.read_text() == make_figures.dot_source(name), \
+            f"docs/figures/{name}.dot is stale: run python tools/make_figures.py"
+        png_size((make_figures.FIGURES / f"{name}.png").read_bytes())
+    w, h = png_size((make_figures.FIGURES / make_figures.COMPOSITE).read_bytes())
+    assert w > h
