@@ -43,7 +43,7 @@ def pinned_boxes(source: str):
     out = []
     for m in re.finditer(r'^\s*"([^"]+)" \[(.*)\];$', source, re.M):
         a = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2)))
-        if "pos" not in a:
+        if "pos" not in a or m.group(1).startswith("band_"):     # section bands lie behind on purpose
             continue
         x, y = (float(v) * 72 for v in a["pos"].rstrip("!").split(","))
         w, h = float(a["width"]) * 72 / 2, float(a["height"]) * 72 / 2

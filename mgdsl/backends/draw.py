@@ -58,6 +58,7 @@ KINDS: dict[str, Kind] = {
 }
 INPUT = Kind("input", "#e3e3e3", "#8a8a8a")
 HELD_COLOUR = "#9a9a9a"
+BAND_COLOUR = "#f3f3f3"
 
 # LayerType.legend (the spec-level registry) -> diagram kind
 LEGEND_KIND = {"conv": "conv", "mgconv": "mgconv", "pool": "pool", "upsample": "upsample", "concat": "concat",
@@ -396,7 +397,7 @@ def layers_dot(G: nx.DiGraph, expand: bool = False) -> str:
     right = x - GAP
 
     d = _Dot(G.graph["name"])
-    d.attrs("graph", layout="neato", splines="line", outputorder="edgesfirst", sep="+1", esep="+0.5",
+    d.attrs("graph", layout="neato", splines="line", outputorder="nodesfirst", sep="+1", esep="+0.5",
             label=title_of(G), labelloc="t", fontname=FONT, fontsize="15", pad="0.25", bgcolor="white")
     d.attrs("node", shape="box", style="filled", fixedsize="true", label="", fontname=FONT, fontsize="7.5",
             penwidth="0.7")
@@ -406,15 +407,17 @@ def layers_dot(G: nx.DiGraph, expand: bool = False) -> str:
         t = size_text(s)
         d.node(f"row_{i}", shape="plaintext", style="", label=t, fontsize="9", fontcolor="#555555",
                width=_pt(text_width(t, 9)), height=_pt(11), pos=_pos(-22 - text_width(t, 9) / 2, row_y[i]))
-    # section names along the top
-    sections: dict[str, list[float]] = {}
+    # sections: names along the top, every other one on a light band
+    sections: dict[str, list[Column]] = {}
     for col in lay.columns[1:]:
-        sections.setdefault(col.section, []).extend(b.x for b in col.boxes)
-    for name, xs in sections.items():
-        if not xs:
-            continue
+        sections.setdefault(col.section, []).append(col)
+    for i, (name, cols) in enumerate(sections.items()):
+        left, right_edge = cols[0].x - cols[0].w / 2 - GAP / 2, cols[-1].x + cols[-1].w / 2 + GAP / 2
+        if i % 2 == 0:
+            d.node(f"band_{name}", style="filled", color=BAND_COLOUR, fillcolor=BAND_COLOUR, width=_pt(right_edge - left),
+                   height=_pt(22 - bottom + 4), pos=_pos((left + right_edge) / 2, (22 + bottom + 4) / 2))
         d.node(f"section_{name}", shape="plaintext", style="", label=name, fontsize="8", fontcolor="#777777",
-               width=_pt(text_width(name, 8)), height=_pt(10), pos=_pos((min(xs) + max(xs)) / 2, 12))
+               width=_pt(text_width(name, 8)), height=_pt(10), pos=_pos((left + right_edge) / 2, 14))
     # boxes and their labels
     for col in lay.columns:
         for b in col.boxes:
