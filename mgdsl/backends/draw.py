@@ -578,7 +578,8 @@ def _run(exe: str, fmt: str, source: str) -> bytes:
                          hint="try without --detail ops") from None
     if r.returncode != 0 or not r.stdout:
         msg = r.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RuntimeError(f"{exe} -T{fmt} failed ({r.returncode}): {' / '.join(msg[-3:])}")
+        raise UsageError(f"{os.path.basename(exe)} -T{fmt} failed (exit {r.returncode}): {' / '.join(msg[-3:])}",
+                         hint="write a .dot file instead and render it with another Graphviz")
     return r.stdout
 
 
