@@ -263,7 +263,8 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
     runner = torch.compile(model) if runtime.compile else model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
-        runner = DDP(runner, device_ids=[local_rank] if device.type == "cuda" else None)
+        runner = DDP(runner, device_ids=[local_rank] if device.type == "cuda" else None,
+                     find_unused_parameters=has_dead_weights(net.graph))
 
     def save(step):
         if lead:
@@ -358,6 +359,16 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
         print(f"{net.name} on {cfg.task}: {total} steps done; {summary}; wrote {run_dir}/"
               f"{{{ckpt.CHECKPOINT},{curves.LOG},{curves.PLOT},{CONFIG}}}", file=sys.stderr)
     return 0
+
+
+def has_dead_weights(G) -> bool:
+    """Whether some weights never reach the output (a grid computed, then dropped), which DDP must
+    be told about: it otherwise waits forever for their gradients."""
+    import networkx as nx
+    from ..graph.check import params_of
+    out = G.graph["output"]
+    live = nx.ancestors(G, out) | {out}
+    return any(params_of(G, n) > 0 for n in G if n not in live)
 
 
 def _check_ranks_agree(model) -> None:
