@@ -16,6 +16,7 @@ COMMANDS = {
     "check": "check",
     "train": "train",
     "eval": "eval",
+    "attention": "attention",
     "draw": "draw",
 }
 

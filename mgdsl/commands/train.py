@@ -44,6 +44,8 @@ def configure(p):
     p.add_argument("--workers", type=int, default=0, help="data-generating worker processes (default 0)")
     p.add_argument("--log-every", type=int, default=10, metavar="N", help="log the loss every N steps")
     p.add_argument("--eval-every", type=int, metavar="N", help="evaluate every N steps (default: 10 times a run)")
+    p.add_argument("--eval-size", type=int, default=200, metavar="N",
+                   help="test images scored at the intermediate evaluations (default 200; the last one uses all)")
     p.add_argument("--ckpt-every", type=int, default=100, metavar="N", help="checkpoint every N steps")
     p.add_argument("--stop-at", type=int, metavar="STEP",
                    help="stop after this step and save (for time-limited jobs; finish later with --resume)")
@@ -63,7 +65,7 @@ def run(args) -> int:
     from ..train.loop import RunConfig, Runtime, train
     import os
     for name in ("steps", "epochs", "batch_size", "log_every", "eval_every", "ckpt_every", "train_size", "test_size",
-                 "stop_at"):
+                 "stop_at", "eval_size"):
         _positive(name.replace("_", "-"), getattr(args, name))
     if args.lr <= 0:
         raise UsageError(f"--lr must be positive, not {args.lr}")
@@ -76,7 +78,7 @@ def run(args) -> int:
                     seed=args.seed, data_seed=args.data_seed, mnist=args.mnist and os.path.abspath(args.mnist),
                     data=args.data and os.path.abspath(args.data), train_size=args.train_size,
                     test_size=args.test_size, log_every=args.log_every, eval_every=args.eval_every,
-                    ckpt_every=args.ckpt_every)
+                    ckpt_every=args.ckpt_every, eval_size=args.eval_size)
     rt = Runtime(device=args.device, amp=args.amp, compile=args.compile, channels_last=args.channels_last,
                  workers=args.workers, progress=not args.no_progress, stop_at=args.stop_at)
     return train(cfg, args.out, rt, resume=args.resume)

@@ -52,6 +52,7 @@ class RunConfig:
     eval_every: int | None = None        # None: 10 evaluations per run
     ckpt_every: int = 100
     eval_batch: int = 100
+    eval_size: int | None = 200          # test images scored during training; the last evaluation uses all
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
@@ -60,7 +61,7 @@ class RunConfig:
 
 
 # settings that may change between a run and its resumption without changing its result
-RUNTIME_ONLY = ("log_every", "eval_every", "ckpt_every", "eval_batch", "test_size", "steps", "epochs")
+RUNTIME_ONLY = ("log_every", "eval_every", "ckpt_every", "eval_batch", "eval_size", "test_size", "steps", "epochs")
 
 
 @dataclass
@@ -172,7 +173,8 @@ def _autocast(device, amp):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def evaluate(model, task, split: str, device, runtime: Runtime | None = None, batch: int = 100) -> dict:
+def evaluate(model, task, split: str, device, runtime: Runtime | None = None, batch: int = 100,
+             limit: int | None = None) -> dict:
     """The paper's metrics for `model` on a split (the module is left in train mode afterwards)."""
     import torch
     runtime = runtime or Runtime()
@@ -180,7 +182,7 @@ def evaluate(model, task, split: str, device, runtime: Runtime | None = None, ba
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        for x, y in task.eval_batches(split, batch):
+        for x, y in task.eval_batches(split, batch, limit):
             x = x.to(device)
             if runtime.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -277,8 +279,10 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
 
     def log_eval(step):
         if lead:
-            res = evaluate(model, task, "test", device, runtime, cfg.eval_batch)
-            curves.append_log(run_dir, {"kind": "eval", "step": step, "split": "test", **res})
+            limit = None if step == total else cfg.eval_size
+            res = evaluate(model, task, "test", device, runtime, cfg.eval_batch, limit)
+            curves.append_log(run_dir, {"kind": "eval", "step": step, "split": "test",
+                                        "images": min(limit or task.size("test"), task.size("test")), **res})
             curves.plot(run_dir, f"{net.name} on {cfg.task}")
             return res
         return {}

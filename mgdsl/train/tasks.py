@@ -92,10 +92,11 @@ class MnistTask(Task):
         idx, _ = self.indices(seed, step, batch)
         return self._tensors(self.dataset("train"), idx[shard(batch, rank, world)])
 
-    def eval_batches(self, split: str, batch: int):
+    def eval_batches(self, split: str, batch: int, limit: int | None = None):
         ds = self.dataset(split)
-        for a in range(0, len(ds), batch):
-            yield self._tensors(ds, range(a, min(a + batch, len(ds))))
+        n = min(len(ds), limit or len(ds))
+        for a in range(0, n, batch):
+            yield self._tensors(ds, range(a, min(a + batch, n)))
 
     def loss(self, logits, target):
         import torch.nn.functional as F
@@ -135,9 +136,9 @@ class CifarTask(Task):
         s = shard(batch, rank, world)
         return x[s], y[s]
 
-    def eval_batches(self, split: str, batch: int):
+    def eval_batches(self, split: str, batch: int, limit: int | None = None):
         ds = self.dataset(split)
-        n = min(len(ds), self.spec.test_size or len(ds))
+        n = min(len(ds), self.spec.test_size or len(ds), limit or len(ds))
         for a in range(0, n, batch):
             yield ds.batch(np.arange(a, min(a + batch, n)), None)
 

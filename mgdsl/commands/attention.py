@@ -1,0 +1,48 @@
+"""Draw occlusion attention maps for a trained MNIST run (the paper's Fig. 7, PAPER.md 5.5): an 8x8
+noise occluder slides over the input with stride 2, and seven 3x3 probes on the predicted digit's
+bounding box record how much each occluder position changes them (impact >= 0.1 counts). Each
+probe's map is normalised, cut into 10 levels and drawn in its own hue over the input."""
+from __future__ import annotations
+
+HELP = "occlusion attention maps of a trained MNIST run (paper Fig. 7)"
+
+
+def configure(p):
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the --out folder of `mgdsl train` (an MNIST task)")
+    p.add_argument("--image", default="0", metavar="INDEX|PATH",
+                   help="a test-set index of the run's task (default 0) or a grey PNG/.npy image")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="where to draw the figure")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the occluder noise")
+
+
+def run(args) -> int:
+    import numpy as np
+    import torch
+    from ..errors import UsageError
+    from ..train import attention as A
+    from ..train.data_mnist import MNIST_MEAN, MNIST_STD
+    from ..train.loop import load_run
+    cfg, net, model, task, device = load_run(args.run_dir, args.device)
+    if not task.dense:
+        raise UsageError(f"{args.run_dir} was trained on {cfg.task}; attention maps need an MNIST map task")
+    target = None
+    if args.image.isdigit():
+        ds = task.dataset("test")
+        i = int(args.image)
+        if i >= len(ds):
+            raise UsageError(f"--image {i}: the test set has {len(ds)} images")
+        img, tgt = ds.sample(i)
+        image, target = img[0], tgt.max(axis=0)
+    else:
+        image = A.read_image(args.image, task.canvas)
+
+    def forward(batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy((batch - MNIST_MEAN) / MNIST_STD).float().to(device)
+        with torch.no_grad():
+            return torch.sigmoid(model(x)).amax(dim=1).cpu().numpy()
+
+    maps, out, box, centres = A.occlusion_maps(forward, image, seed=args.seed)
+    A.figure(args.output, image, out, target, maps, box, centres, f"{net.name} on {cfg.task}, image {args.image}")
+    print(f"wrote {args.output}: {len(centres)} probes on the box {box} (y0, x0, y1, x1)")
+    return 0
