@@ -14,6 +14,7 @@ from .errors import MgError, UsageError
 COMMANDS = {
     "compile": "compile",
     "check": "check",
+    "cost": "cost",
     "train": "train",
     "eval": "eval",
     "attention": "attention",
