@@ -14,6 +14,10 @@ def configure(p):
     from ..cli import add_set_option
     p.add_argument("spec", metavar="SPEC", help="the .mg file")
     p.add_argument("-o", "--output", metavar="FILE.py", help="write the PyTorch source here ('-' for stdout)")
+    p.add_argument("--inference", action="store_true",
+                   help="write an inference-only module: batch norm folded into the convs, always in eval mode")
+    p.add_argument("--no-optimize", action="store_true",
+                   help="the plain lowering: no fused or rewritten ops (same weights and state_dict keys)")
     add_set_option(p)
 
 
@@ -24,11 +28,11 @@ def run(args) -> int:
     net = load(args.spec, **parse_sets(args.set))
     print_warnings(net)
     if args.output == "-":
-        sys.stdout.write(net.python_source())
+        sys.stdout.write(net.python_source(inference=args.inference, optimize=not args.no_optimize))
         return 0
     print(summary(net))
     if args.output:
-        write_atomic(args.output, net.python_source())
+        write_atomic(args.output, net.python_source(inference=args.inference, optimize=not args.no_optimize))
         print(f"\nwrote {args.output}: `from {os.path.splitext(os.path.basename(args.output))[0]} import build`")
     else:
         print("\n(add -o FILE.py to write the PyTorch source)")

@@ -1,0 +1,187 @@
+"""The optimised lowering computes what the plain one does: outputs and gradients agree in float64,
+for each optimisation alone and all together; state_dict keys never change; the inference-only
+module (`mgdsl compile --inference`) matches eval mode; torch.compile traces it without graph breaks.
+No timings here: tools/bench.py measures speed."""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import mgdsl  # noqa: E402
+from mgdsl.backends.torch_source import OPTIMIZATIONS  # noqa: E402
+
+# Small, but every optimisation applies somewhere: grids of 32 and 16 px (transposed-conv coarse
+# branch, strided max pool), grids of 2 and 1 px (GEMM weight gradient), ReLUs after BN and adds.
+TINY = """network "TINY"
+input 3 @ 32x32
+grids 3
+conv 6, 4, 4
+mgconv
+resmg 6, 6, 4
+pool
+mgconv 8, 6, 4
+pool
+pool
+mgconv 8, 6, 4  kernel=3, 3, 1
+pool merge
+mgconv 8, 6  kernel=3, 1
+pool merge
+fc 5
+"""
+
+# what each optimisation leaves in the generated source (so that a test fails if one stops applying)
+MARKERS = {"coarse_convT": "_up_kernel(m[", "fast_maxpool": "_MaxPool2x2.apply(",
+           "small_grid_wgrad": "_ConvSmallGrid.apply(", "inplace_relu": "torch.relu_("}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return mgdsl.loads(TINY)
+
+
+def _pair(net, **options):
+    torch.manual_seed(0)
+    plain = net.build(optimize=False).double()
+    other = net.build(**options).double()
+    other.load_state_dict(plain.state_dict())
+    return plain, other
+
+
+def _run(model, x, g):
+    x = x.clone().requires_grad_(True)
+    y = model(x)
+    y.backward(g)
+    grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    return y.detach(), x.grad, grads
+
+
+def _assert_same_function(plain, other, x):
+    with torch.no_grad():
+        shape = plain.eval()(x).shape          # eval mode: the running statistics stay put
+    torch.manual_seed(1)
+    plain.train(), other.train()
+    g = torch.randn(shape, dtype=x.dtype)
+    ya, gxa, ga = _run(plain, x, g)
+    yb, gxb, gb = _run(other, x, g)
+    torch.testing.assert_close(yb, ya, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(gxb, gxa, rtol=1e-8, atol=1e-10)
+    assert ga.keys() == gb.keys()
+    for k in ga:
+        # conv biases before a training-mode BN get a gradient that is zero up to rounding
+        scale = max(ga[k].abs().max().item(), 1e-6)
+        torch.testing.assert_close(gb[k], ga[k], rtol=0, atol=1e-8 * scale, msg=k)
+    # running statistics move alike too
+    for (k, a), b in zip(plain.state_dict().items(), other.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-12, msg=k)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZATIONS) + ["all"])
+def test_optimisation_is_exact(tiny, name):
+    options = {} if name == "all" else {"optimize": False, name: True}
+    source = tiny.python_source(**options)
+    for marker_of, marker in MARKERS.items():
+        if name in ("all", marker_of):
+            assert marker in source, f"{marker_of} no longer applies to the test network"
+    assert name == "all" or all(MARKERS[o] not in source for o in MARKERS if o != name)
+    plain, other = _pair(tiny, **options)
+    torch.manual_seed(2)
+    x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
+    _assert_same_function(plain, other, x)
+
+
+def test_max_pool_ties_send_the_gradient_where_max_pool2d_does():
+    net = mgdsl.loads('network "P"\ninput 2 @ 16x16\nconv 3 bn=off relu=off\npool\npool\nfc 3\n')
+    plain, other = _pair(net)
+    assert "_MaxPool2x2.apply(" in net.python_source()
+    with torch.no_grad():                  # integer weights and inputs: many exact ties in every window
+        for p in plain.parameters():
+            p.copy_(torch.randint(-1, 2, p.shape))
+    other.load_state_dict(plain.state_dict())
+    x = torch.randint(0, 2, (2, 2, 16, 16)).double()
+    _assert_same_function(plain, other, x)
+
+
+def test_state_dict_keys_and_shapes_do_not_depend_on_options(tiny):
+    ref = {k: v.shape for k, v in tiny.build(optimize=False).state_dict().items()}
+    for options in ({}, {"inference": True}, {"optimize": False, "inference": True}):
+        got = {k: v.shape for k, v in tiny.build(**options).state_dict().items()}
+        assert list(got) == list(ref) and got == ref
+    assert sum(p.numel() for p in tiny.build().parameters()) == tiny.num_params
+
+
+def test_unknown_option_is_refused(tiny):
+    with pytest.raises(TypeError, match="fast_maxpol"):
+        tiny.build(fast_maxpol=False)
+
+
+def test_builds_are_reproducible_and_keep_the_paper_init():
+    net = mgdsl.loads('network "I"\ninput 3 @ 8x8\nconv 256 kernel=3\nconv 512\nfc 4\n')
+    torch.manual_seed(3)
+    a = net.build().state_dict()
+    torch.manual_seed(3)
+    b = net.build().state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    w = a["s1.conv2.g8.conv.weight"]
+    assert abs(w.std().item() / (2 / (9 * 512)) ** 0.5 - 1) < 0.02 and abs(w.mean().item()) < 1e-3
+    assert not torch.equal(a["s1.conv1.g8.conv.weight"][:4].flatten()[:100], w[:4].flatten()[:100])
+    assert a["s1.conv2.g8.conv.bias"].abs().max() == 0 and a["s1.conv2.g8.bn.bias"].abs().max() == 0
+    assert torch.equal(a["s1.conv2.g8.bn.weight"], torch.ones(512))
+
+
+def test_compile_inference_writes_a_module_matching_eval_mode(tmp_path):
+    spec = tmp_path / "tiny.mg"
+    spec.write_text(TINY)
+    out = tmp_path / "tiny_infer.py"
+    r = subprocess.run([sys.executable, "-m", "mgdsl", "compile", str(spec), "--inference", "-o", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    source = out.read_text()
+    assert "import mgdsl" not in source and "_fold(" in source
+    mod_spec = importlib.util.spec_from_file_location("tiny_infer", out)
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    folded = mod.build().double()
+
+    net = mgdsl.load(spec)
+    torch.manual_seed(4)
+    model = net.build().double()
+    with torch.no_grad():                   # give BN non-trivial statistics and affine parameters
+        model.train()
+        for _ in range(3):
+            model(torch.randn(4, 3, 32, 32, dtype=torch.float64) * 2 + 1)
+        for k, v in model.state_dict().items():
+            if k.endswith(".bn.weight") or k.endswith(".bn.bias"):
+                v.uniform_(0.5, 1.5)
+    folded.load_state_dict(model.state_dict())
+    folded.train()                           # stays in eval mode: it cannot train
+    assert not folded.training
+    model.eval()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-9, atol=1e-9)
+        # loading new weights refreshes the folded ones
+        for v in model.state_dict().values():
+            if v.is_floating_point():
+                v.mul_(1.1)
+        folded.load_state_dict(model.state_dict())
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-9, atol=1e-9)
+
+
+def test_no_graph_breaks_under_torch_compile(tiny):
+    dynamo = pytest.importorskip("torch._dynamo")
+    if not hasattr(dynamo, "explain"):
+        pytest.skip("torch._dynamo.explain is not available")
+    model = tiny.build()
+    x = torch.randn(2, 3, 32, 32)
+    try:
+        explanation = dynamo.explain(model)(x)
+    except Exception as e:   # noqa: BLE001 - no working torch.compile on this platform
+        pytest.skip(f"torch.compile unavailable: {e}")
+    finally:
+        dynamo.reset()
+    assert explanation.graph_break_count == 0, explanation.break_reasons

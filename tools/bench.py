@@ -1,0 +1,343 @@
+"""Benchmark networks compiled by mgdsl against hand-written PyTorch (tools/handwritten.py).
+
+For each spec, in one process with the variants interleaved (a, b, a, b, ...), it reports medians of:
+- a training step: forward, loss, backward, gradients set to None (no optimiser step);
+- inference: eval mode under torch.no_grad, for the compiled module, the hand-written one and the
+  compiled inference-only module (`mgdsl compile --inference`: batch norm folded into the convs);
+- peak memory of a training step (CPU: the torch profiler's memory timeline; CUDA:
+  torch.cuda.max_memory_allocated);
+- spec -> module latency (load + build), and the cost model (load + params and MACs summed over the
+  graph) against fvcore's FlopCountAnalysis on the built module;
+and the ratios compiled / hand-written. Before timing it checks that both have the same parameter
+count and, with the weights copied across, the same outputs.
+
+    python tools/bench.py                       # the five default specs on CPU, 2 threads
+    python tools/bench.py --ablate              # also the compiled module with each optimisation off
+    python tools/bench.py --device cuda         # adds bf16 autocast and torch.compile variants
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+DEFAULT_SPECS = ["specs/vgg-16.mg", "specs/mg-16.mg", "specs/r-mg-22.mg", "specs/r-pmg-30.mg",
+                 "specs/mnist/pmg-11-seg.mg"]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("specs", nargs="*", default=DEFAULT_SPECS, help="spec files (default: the five benchmarked)")
+    p.add_argument("--batch", type=int, help="batch size (default: 8, or 2 for inputs of 64x64 and more)")
+    p.add_argument("--repeats", type=int, default=9, help="timed steps per variant (default 9)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per variant first (default 2)")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--ablate", action="store_true", help="also time the compiled module with each optimisation off")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument("--no-latency", action="store_true", help="skip compile latency and cost-model timings")
+    p.add_argument("--baseline", help="hand-written model for a spec outside the default set, as "
+                                      "SPEC_NAME=BASELINE_KEY (a key of handwritten.BASELINES)", action="append")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+    torch.set_num_threads(args.threads)
+    from handwritten import BASELINES
+    baselines = dict(BASELINES)
+    for item in args.baseline or []:
+        spec_name, key = item.split("=")
+        baselines[spec_name] = BASELINES[key]
+    specs = [s for s in args.specs if Path(s).exists()]
+    for s in set(args.specs) - set(specs):
+        print(f"(skipping {s}: not found)", file=sys.stderr)
+    device = torch.device(args.device)
+    load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    rows, ablations, latency = [], [], []
+    for spec in specs:
+        name = Path(spec).name
+        if name not in baselines:
+            print(f"(skipping {spec}: no hand-written baseline)", file=sys.stderr)
+            continue
+        row, abl = bench_spec(spec, baselines[name], args, device)
+        rows.append(row)
+        ablations.append(abl)
+        if not args.no_latency:
+            latency.append(bench_latency(spec, torch))
+    load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(report(rows, ablations, latency, args, torch, (load0, load1)))
+    return 0
+
+
+# -- models and steps ---------------------------------------------------------------------------
+
+def copy_weights(compiled, hand):
+    """Copy the compiled module's weights into the hand-written one, module by module in order."""
+    from torch import nn
+    mine = list(compiled._m)
+    theirs = [m for m in hand.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.Linear))]
+    if len(mine) != len(theirs):
+        raise SystemExit(f"the hand-written model has {len(theirs)} weight modules, the spec {len(mine)}")
+    for a, b in zip(mine, theirs):
+        b.load_state_dict(a.state_dict())
+
+
+def check_same(net, compiled, hand, torch):
+    n_c = sum(p.numel() for p in compiled.parameters())
+    n_h = sum(p.numel() for p in hand.parameters())
+    assert n_c == n_h == net.num_params, f"{net.name}: parameters {n_c} (compiled) vs {n_h} (hand-written)"
+    copy_weights(compiled, hand)
+    compiled.eval(), hand.eval()
+    x = torch.randn(2, *net.input_shape, device=next(compiled.parameters()).device)
+    with torch.no_grad():
+        a, b = compiled(x), hand(x)
+    err = ((a - b).abs().max() / b.abs().max()).item()
+    assert err < 1e-4, f"{net.name}: compiled and hand-written outputs differ (relative {err:.2e})"
+    compiled.train(), hand.train()
+
+
+def make_loss(net, torch):
+    """Cross-entropy over classes, or per-pixel binary cross-entropy for maps (as in the paper)."""
+    import torch.nn.functional as F
+    out = net.output_shape
+
+    def targets(batch, device):
+        if len(out) == 1:
+            return torch.randint(0, out[0], (batch,), device=device)
+        return torch.randint(0, 2, (batch, *out), device=device).float()
+
+    def loss(y, t):
+        return F.cross_entropy(y.float(), t) if len(out) == 1 else F.binary_cross_entropy_with_logits(y.float(), t)
+    return targets, loss
+
+
+def train_step(model, x, t, loss, autocast):
+    import torch
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
+        y = model(x)
+    loss(y, t).backward()
+    for p in model.parameters():
+        p.grad = None
+
+
+def infer_step(model, x, autocast):
+    import torch
+    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
+        model(x)
+
+
+def sync(device):
+    import torch
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device) -> float:
+    sync(device)
+    t = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t
+
+
+def interleaved(variants: dict, device, warmup: int, repeats: int) -> dict:
+    """Median seconds per variant, timed round-robin so that load changes hit all of them alike."""
+    for fn in variants.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in variants}
+    for _ in range(repeats):
+        for k, fn in variants.items():
+            times[k].append(timed(fn, device))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def peak_memory(fn, device, torch) -> float | None:
+    """Peak bytes held by torch tensors during `fn()`."""
+    if device.type == "cuda":
+        sync(device)
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        sync(device)
+        return torch.cuda.max_memory_allocated()
+    try:   # CPU has no allocator statistics: read the profiler's memory timeline (a private API)
+        from torch.profiler import ProfilerActivity, profile
+        from torch.profiler._memory_profiler import MemoryProfileTimeline
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True,
+                     with_stack=True) as prof:
+            fn()
+        _, sizes = MemoryProfileTimeline(prof._memory_profile())._coalesce_timeline(torch.device("cpu"))
+        return max(sum(s) for s in sizes)
+    except Exception as e:   # noqa: BLE001 - a missing measurement must not stop the benchmark
+        print(f"(peak memory unavailable: {e})", file=sys.stderr)
+        return None
+
+
+def bench_spec(spec, baseline, args, device):
+    import torch
+    import mgdsl
+    from mgdsl.backends.torch_source import OPTIMIZATIONS
+    net = mgdsl.load(spec)
+    batch = args.batch or (2 if net.input_shape[-1] >= 64 else 8)
+    torch.manual_seed(0)
+    compiled = net.build().to(device)
+    hand = baseline().to(device)
+    check_same(net, compiled, hand, torch)
+    folded = net.build(inference=True).to(device)
+    folded.load_state_dict(compiled.state_dict())
+    x = torch.randn(batch, *net.input_shape, device=device)
+    targets, loss = make_loss(net, torch)
+    t = targets(batch, device)
+    models = {"mgdsl": compiled, "hand": hand}
+    autocasts = [False, True] if device.type == "cuda" else [False]
+    train, infer = {}, {}
+    for key, model in list(models.items()):
+        for ac in autocasts:
+            suffix = "+bf16" if ac else ""
+            train[key + suffix] = (lambda m=model, a=ac: train_step(m, x, t, loss, a))
+            infer[key + suffix] = (lambda m=model, a=ac: infer_step(m, x, a))
+            if device.type == "cuda":
+                cm = torch.compile(model)
+                train[key + suffix + "+compile"] = (lambda m=cm, a=ac: train_step(m, x, t, loss, a))
+                infer[key + suffix + "+compile"] = (lambda m=cm, a=ac: infer_step(m, x, a))
+    infer["mgdsl-folded"] = lambda: infer_step(folded, x, False)
+    ablate = {}
+    if args.ablate:
+        variants = {"plain": {"optimize": False}} | {f"no {k}": {k: False} for k in OPTIMIZATIONS}
+        for label, opts in variants.items():
+            m = net.build(**opts).to(device)
+            m.load_state_dict(compiled.state_dict())
+            ablate[label] = (lambda m=m: train_step(m, x, t, loss, False))
+    for m in models.values():
+        m.train()
+    train_t = interleaved({**train, **ablate}, device, args.warmup, args.repeats)
+    for m in models.values():
+        m.eval()
+    infer_t = interleaved(infer, device, args.warmup, args.repeats)
+    for m in models.values():
+        m.train()
+    memory = {}
+    if not args.no_memory:
+        for key in models:
+            memory[key] = peak_memory(train[key], device, torch)
+    row = {"spec": spec, "name": net.name, "batch": batch, "params": net.num_params, "macs": net.macs,
+           "executed_macs": executed_macs(compiled, net, device, torch), "train": train_t, "infer": infer_t,
+           "memory": memory}
+    abl = {"spec": spec, "name": net.name, "train": {k: train_t[k] for k in ablate}, "base": train_t["mgdsl"],
+           "hand": train_t["hand"]}
+    return row, abl
+
+
+def executed_macs(model, net, device, torch) -> int | None:
+    """MACs the optimised module really runs on one sample (PyTorch's dispatch-level counter)."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+        model.eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            model(torch.zeros(1, *net.input_shape, device=device))
+        model.train()
+        return fc.get_total_flops() // 2
+    except Exception:   # noqa: BLE001
+        return None
+
+
+def bench_latency(spec, torch, repeats=5):
+    """Median seconds: load + build; the cost model (load + summing the graph); fvcore on the module."""
+    import mgdsl
+    from mgdsl.graph.check import macs_of, params_of
+
+    def compile_once():
+        mgdsl.load(spec).build()
+
+    def cost_model():
+        net = mgdsl.load(spec)
+        return sum(params_of(net.graph, n) for n in net.graph), sum(macs_of(net.graph, n) for n in net.graph)
+
+    build = statistics.median(timed(compile_once, torch.device("cpu")) for _ in range(repeats))
+    cost = statistics.median(timed(cost_model, torch.device("cpu")) for _ in range(repeats))
+    fv = None
+    try:
+        from fvcore.nn import FlopCountAnalysis
+        net = mgdsl.load(spec)
+        model = net.build(optimize=False).eval()
+        x = torch.zeros(1, *net.input_shape)
+
+        def fvcore_count():
+            fca = FlopCountAnalysis(model, x)
+            fca.unsupported_ops_warnings(False)
+            fca.uncalled_modules_warnings(False)
+            return fca.total()
+        with torch.no_grad():
+            fv = statistics.median(timed(fvcore_count, torch.device("cpu")) for _ in range(max(1, repeats // 2)))
+    except ImportError:
+        pass
+    return {"spec": spec, "build": build, "cost": cost, "fvcore": fv}
+
+
+# -- report -------------------------------------------------------------------------------------
+
+def _ms(s):
+    return "-" if s is None else f"{s * 1e3:.1f}"
+
+
+def _mib(b):
+    return "-" if b is None else f"{b / 2 ** 20:.0f}"
+
+
+def report(rows, ablations, latency, args, torch, loads) -> str:
+    out = [f"torch {torch.__version__}, device {args.device}, {args.threads} threads, "
+           f"medians of {args.repeats} interleaved steps after {args.warmup} warm-up; "
+           f"load average {loads[0]:.2f} at start, {loads[1]:.2f} at end.", ""]
+    out += ["Training step (forward + loss + backward, no optimiser step) and inference (eval, no_grad), "
+            "milliseconds; ratio = mgdsl / hand-written.", ""]
+    extra = [k for k in rows[0]["train"] if k not in ("mgdsl", "hand") and "+" in k] if rows else []
+    head = ["network", "batch", "train mgdsl", "train hand", "ratio", "infer mgdsl", "infer hand", "ratio",
+            "infer folded", "ratio", "peak MiB mgdsl", "peak MiB hand", "MACs (paper)", "MACs run"]
+    head += [f"train {k}" for k in extra]
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        tr, inf = r["train"], r["infer"]
+        cells = [r["name"], str(r["batch"]), _ms(tr["mgdsl"]), _ms(tr["hand"]), f"{tr['mgdsl'] / tr['hand']:.2f}",
+                 _ms(inf["mgdsl"]), _ms(inf["hand"]), f"{inf['mgdsl'] / inf['hand']:.2f}",
+                 _ms(inf["mgdsl-folded"]), f"{inf['mgdsl-folded'] / inf['hand']:.2f}",
+                 _mib(r["memory"].get("mgdsl")), _mib(r["memory"].get("hand")),
+                 f"{r['macs'] / 1e6:.1f}M", "-" if r["executed_macs"] is None else f"{r['executed_macs'] / 1e6:.1f}M"]
+        cells += [_ms(tr[k]) for k in extra]
+        out.append("| " + " | ".join(cells) + " |")
+    if args.device == "cuda" and rows:
+        out += ["", "CUDA variants (training step ms, inference ms):", ""]
+        keys = [k for k in rows[0]["train"] if k.startswith(("mgdsl", "hand"))]
+        out += ["| network | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for r in rows:
+            out.append(f"| {r['name']} | " + " | ".join(f"{_ms(r['train'][k])} / {_ms(r['infer'].get(k))}"
+                                                        for k in keys) + " |")
+    if any(a["train"] for a in ablations):
+        keys = list(ablations[0]["train"])
+        out += ["", "Ablation: training step ms of the compiled module with one optimisation off "
+                    "(ratio to hand-written in brackets).", ""]
+        out += ["| network | all on | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+        for a in ablations:
+            cells = [f"{_ms(a['base'])} ({a['base'] / a['hand']:.2f})"]
+            cells += [f"{_ms(a['train'][k])} ({a['train'][k] / a['hand']:.2f})" for k in keys]
+            out.append(f"| {a['name']} | " + " | ".join(cells) + " |")
+    if latency:
+        out += ["", "Spec -> module and cost model, milliseconds (medians; imports excluded).", ""]
+        out += ["| spec | load + build | cost model (load + sums) | fvcore FlopCountAnalysis | fvcore / cost model |",
+                "|---|---|---|---|---|"]
+        for lat in latency:
+            ratio = "-" if lat["fvcore"] is None else f"{lat['fvcore'] / lat['cost']:.0f}x"
+            out.append(f"| {lat['spec']} | {_ms(lat['build'])} | {_ms(lat['cost'])} | {_ms(lat['fvcore'])} | {ratio} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
