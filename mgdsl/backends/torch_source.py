@@ -75,9 +75,7 @@ def _init(modules):
     """The paper's initialisation: conv weights ~ N(0, 2 / (k*k*C_out)), zero biases, BN 1 and 0."""
     convs = [m for m in modules if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     with torch.no_grad():
-        _normal_fill([m.weight for m in convs])
-        for m in convs:
-            m.weight.mul_((2.0 / (m.weight.shape[0] * m.weight[0, 0].numel())) ** 0.5)   # fan_out = dim 0 x k x k
+        _normal_fill([(m.weight, (2.0 / (m.weight.shape[0] * m.weight[0, 0].numel())) ** 0.5) for m in convs])
         for m in modules:
             if isinstance(m, (nn.BatchNorm2d, nn.Linear)):
                 m.reset_parameters()
@@ -86,14 +84,15 @@ def _init(modules):
 
 
 def _normal_fill(tensors):
-    """Fill `tensors` with N(0, 1) samples. Drawing them is most of the build time of a big network,
-    so two generators fill halves of the list in two threads; they are seeded from torch's global
-    generator, so `torch.manual_seed` still makes builds reproducible."""
-    if not tensors or tensors[0].device.type == "meta":
+    """Fill each (tensor, std) of `tensors` with N(0, std^2) samples. Drawing them is most of the
+    build time of a big network, so two generators fill halves of the list in two threads; they are
+    seeded from torch's global generator, so `torch.manual_seed` still makes builds reproducible."""
+    if not tensors or tensors[0][0].device.type == "meta":
         return
+    device = tensors[0][0].device
     seeds = torch.randint(0, 2 ** 62, (2,)).tolist()
-    total, acc, split = sum(t.numel() for t in tensors), 0, len(tensors)
-    for i, t in enumerate(tensors):
+    total, acc, split = sum(t.numel() for t, _ in tensors), 0, len(tensors)
+    for i, (t, _) in enumerate(tensors):
         if acc >= total // 2:
             split = i
             break
@@ -103,10 +102,10 @@ def _normal_fill(tensors):
 
     def fill(part, seed):
         try:
-            gen = torch.Generator(device=tensors[0].device).manual_seed(seed)
+            gen = torch.Generator(device=device).manual_seed(seed)
             with torch.no_grad():                    # grad mode is per thread
-                for t in part:
-                    t.normal_(generator=gen)
+                for t, std in part:
+                    t.normal_(0.0, std, generator=gen)
         except BaseException as e:                   # re-raised in the calling thread
             errors.append(e)
 
