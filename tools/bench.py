@@ -40,6 +40,9 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per variant first (default 2)")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                   help="wall time (default), or the CPU time of the calling thread: with --threads 1 it "
+                        "ignores time lost to other processes on a shared machine")
     p.add_argument("--ablate", action="store_true", help="also time the compiled module with each optimisation off")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--no-latency", action="store_true", help="skip compile latency and cost-model timings")
@@ -52,6 +55,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
+    global CLOCK
+    if args.clock == "thread":
+        if args.threads != 1 or args.device != "cpu":
+            raise SystemExit("--clock thread measures one CPU thread: use it with --threads 1 on the CPU")
+        CLOCK = time.thread_time
     from handwritten import BASELINES
     baselines = dict(BASELINES)
     for item in args.baseline or []:
@@ -141,12 +149,15 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+CLOCK = time.perf_counter
+
+
 def timed(fn, device) -> float:
     sync(device)
-    t = time.perf_counter()
+    t = CLOCK()
     fn()
     sync(device)
-    return time.perf_counter() - t
+    return CLOCK() - t
 
 
 def interleaved(variants: dict, device, warmup: int, repeats: int) -> dict:
@@ -294,7 +305,7 @@ def _mib(b):
 
 
 def report(rows, ablations, latency, args, torch, loads) -> str:
-    out = [f"torch {torch.__version__}, device {args.device}, {args.threads} threads, "
+    out = [f"torch {torch.__version__}, device {args.device}, {args.threads} threads, {args.clock} clock, "
            f"medians of {args.repeats} interleaved steps after {args.warmup} warm-up; "
            f"load average {loads[0]:.2f} at start, {loads[1]:.2f} at end.", ""]
     out += ["Training step (forward + loss + backward, no optimiser step) and inference (eval, no_grad), "

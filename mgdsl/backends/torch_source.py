@@ -32,7 +32,11 @@ OPTIMIZATIONS = {
                         "one GEMM over im2col patches instead of oneDNN's kernel, which is several times slower "
                         "when a layer has many weights and few pixels",
     "inplace_relu": "ReLU overwrites its input when nothing else reads it and its producer did not save it",
+    "channels_last": "activations in channels-last memory format (oneDNN's native layout, no reorders around "
+                     "each conv) when at least half of the MACs run on grids of >= 32x32 px; on smaller grids "
+                     "it is slower on CPU, so CIFAR-sized networks keep the default layout",
 }
+_CHANNELS_LAST_MIN_SIZE = 32
 _MAXPOOL_MIN_PIXELS = 256     # input grids from which the strided-view max pool is faster
 _CONVT_MIN_SIZE = 16           # fine grid side from which the transposed-conv form is faster on CPU
 _WGRAD_MAX_PIXELS = 4          # grids this small always take the GEMM weight gradient ...
@@ -346,6 +350,18 @@ class _Plan:
         return pixels <= _WGRAD_MAX_PIXELS or (pixels <= _WGRAD_WIDE[0] and a["cin"] * a["cout"] >= _WGRAD_WIDE[1])
 
 
+def _mostly_large(G: nx.DiGraph) -> bool:
+    """Whether at least half of the MACs run on grids of _CHANNELS_LAST_MIN_SIZE px or more."""
+    from ..graph.check import macs_of
+    total = large = 0
+    for n, a in G.nodes(data=True):
+        m = macs_of(G, n)
+        total += m
+        if len(a["shape"]) == 3 and min(a["shape"][1:]) >= _CHANNELS_LAST_MIN_SIZE:
+            large += m
+    return total > 0 and 2 * large >= total
+
+
 # producers whose output autograd does not keep, so a ReLU may overwrite it
 _FRESH = {"conv", "convT", "bn", "add", "linear", "concat", "maxpool", "avgpool", "upsample"}
 
@@ -391,6 +407,9 @@ def generate(G: nx.DiGraph, cls: str = "Net", optimize: bool = True, inference: 
             fold.append(f"        f.append({wb})")
 
     var = {"input": "x"}
+    channels_last = opts["channels_last"] and _mostly_large(G)
+    if channels_last:
+        body.append("        x = x.contiguous(memory_format=torch.channels_last)")
     free: list[str] = []
     fresh = 0
     for n in order:
@@ -413,7 +432,9 @@ def generate(G: nx.DiGraph, cls: str = "Net", optimize: bool = True, inference: 
             free.append(v)
         var[n] = v
         body.append(f"        {v} = {expr}  # {n}")
-    body.append(f"        return {var[out_node]}")
+    # maps go back in the default layout
+    tail = ".contiguous()" if channels_last and len(G.graph["output_shape"]) == 3 else ""
+    body.append(f"        return {var[out_node]}{tail}")
 
     helpers = "".join(src for key, src in (("maxpool", _MAXPOOL_SRC), ("wgrad", _WGRAD_SRC),
                                            ("convT", _CONVT_SRC), ("fold", _FOLD_SRC)) if key in plan.helpers)
