@@ -42,6 +42,8 @@ def configure(p):
     p.add_argument("--data", metavar="DIR", help="folder with the CIFAR python archives (unpacked)")
     p.add_argument("--mnist", metavar="DIR", help="folder with the MNIST IDX files (default: embedded digits)")
     p.add_argument("--workers", type=int, default=0, help="data-generating worker processes (default 0)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch (default: torch's choice; 1 is much faster on a busy machine)")
     p.add_argument("--log-every", type=int, default=10, metavar="N", help="log the loss every N steps")
     p.add_argument("--eval-every", type=int, metavar="N", help="evaluate every N steps (default: 10 times a run)")
     p.add_argument("--eval-size", type=int, default=200, metavar="N",
@@ -65,7 +67,7 @@ def run(args) -> int:
     from ..train.loop import RunConfig, Runtime, train
     import os
     for name in ("steps", "epochs", "batch_size", "log_every", "eval_every", "ckpt_every", "train_size", "test_size",
-                 "stop_at", "eval_size"):
+                 "stop_at", "eval_size", "threads"):
         _positive(name.replace("_", "-"), getattr(args, name))
     if args.lr <= 0:
         raise UsageError(f"--lr must be positive, not {args.lr}")
@@ -79,6 +81,9 @@ def run(args) -> int:
                     data=args.data and os.path.abspath(args.data), train_size=args.train_size,
                     test_size=args.test_size, log_every=args.log_every, eval_every=args.eval_every,
                     ckpt_every=args.ckpt_every, eval_size=args.eval_size)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     rt = Runtime(device=args.device, amp=args.amp, compile=args.compile, channels_last=args.channels_last,
                  workers=args.workers, progress=not args.no_progress, stop_at=args.stop_at)
     return train(cfg, args.out, rt, resume=args.resume)

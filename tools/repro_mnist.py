@@ -1,0 +1,180 @@
+#!/usr/bin/env python
+"""Reproduce the shape of the paper's Tables 2-3 (synthetic MNIST segmentation and spatial
+transformation): train U-NET-11, SG-11, PMG-11 and R-PMG-20 on both tasks with `mgdsl train`, then
+write a results table beside the paper's numbers and the training curves.
+
+    python tools/repro_mnist.py --quick                 # 32 px canvas, width 16: minutes on a CPU
+    python tools/repro_mnist.py --device cuda --amp bf16  # the paper's scale (64 px, w = 64, 200 epochs)
+
+Runs go to --runs (default runs/repro-mnist[-quick]); an interrupted invocation picks up where it
+stopped (every run is resumed from its checkpoint). Results go to docs/repro-mnist.md (the table and
+a description of the scale) and docs/figures/repro-mnist-curves.png."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NETS = ["U-NET-11", "SG-11", "PMG-11", "R-PMG-20"]
+TASKS = {"mnist-seg": ("seg", "Table2_MNIST_segmentation", "segmentation (Table 2)"),
+         "mnist-spt": ("spt", "Table3_MNIST_spatial_transformation", "spatial transformation (Table 3)")}
+
+
+BEGIN, END = "<!-- results: written by tools/repro_mnist.py -->", "<!-- end of results -->"
+DOC_TEMPLATE = f"""# Reproducing the synthetic MNIST tables
+
+{BEGIN}
+{END}
+
+![training curves](figures/repro-mnist-curves.png)
+"""
+
+
+def paper_rows() -> dict:
+    """(table, method) -> (mean IoU, mean error) as printed, from paper_tables.csv."""
+    for cand in (ROOT.parent / "shared" / "paper" / "paper_tables.csv", ROOT / "mgdsl" / "paper_tables.csv"):
+        if cand.is_file():
+            with open(cand) as f:
+                return {(r["table"], r["method"]): (r["mean_iou_pct"], r["mean_error_pct"])
+                        for r in csv.DictReader(f)}
+    return {}
+
+
+def spec_path(net: str, task: str) -> Path:
+    return ROOT / "specs" / "mnist" / f"{net.lower()}-{TASKS[task][0]}.mg"
+
+
+def final_eval(run_dir: Path) -> dict:
+    from mgdsl.train.curves import read_log
+    evals = [r for r in read_log(str(run_dir)) if r.get("kind") == "eval"]
+    return evals[-1] if evals else {}
+
+
+def plot(results: dict, runs: Path, out: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from mgdsl.atomic import write_atomic
+    from mgdsl.train.curves import read_log
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    for col, task in enumerate(TASKS):
+        for net in NETS:
+            rows = read_log(str(runs / f"{net.lower()}-{task}"))
+            train = [r for r in rows if "loss" in r]
+            evals = [r for r in rows if r.get("kind") == "eval"]
+            if train:
+                axes[0][col].plot([r["step"] for r in train], [r["loss"] for r in train], lw=1, label=net)
+            if evals:
+                axes[1][col].plot([r["step"] for r in evals], [r["mean_iou"] for r in evals], marker="o",
+                                  ms=3, label=net)
+        axes[0][col].set_title(TASKS[task][2])
+        axes[0][col].set_yscale("log"), axes[0][col].set_ylabel("training loss (BCE)")
+        axes[1][col].set_ylabel("test mean IoU (%)"), axes[1][col].set_xlabel("step")
+        axes[0][col].legend(fontsize=8), axes[1][col].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    write_atomic(out, writer=lambda f: fig.savefig(f, format="png", dpi=90))
+    plt.close(fig)
+
+
+def table(results: dict, paper: dict) -> str:
+    lines = []
+    for task, (_, key, name) in TASKS.items():
+        lines += [f"**{name}**", "",
+                  "| network | params | mean IoU (%) | mean error (%) | paper IoU | paper error | train time |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for net in NETS:
+            r = results.get((net, task))
+            if not r:
+                continue
+            p_iou, p_err = paper.get((key, net), ("", ""))
+            lines.append(f"| {net} | {r['params']:,} | {r['mean_iou']:.2f} | {r['mean_error']:.2f} | "
+                         f"{p_iou or '-'} | {p_err or '-'} | {r['seconds']:.0f} s |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small scale for a CPU (canvas 32, width 16, 600 steps of 32)")
+    ap.add_argument("--canvas", type=int, help="input size (default 64, quick 32)")
+    ap.add_argument("--width", type=int, help="network width w (default 64, quick 16)")
+    ap.add_argument("--steps", type=int, help="steps per run (default: the paper's 200 epochs; quick 600)")
+    ap.add_argument("--batch-size", type=int, help="default 64, quick 32")
+    ap.add_argument("--train-size", type=int, help="generated training images (default: the paper's)")
+    ap.add_argument("--test-size", type=int, help="test images (default: the paper's; quick 500)")
+    ap.add_argument("--nets", default=",".join(NETS), help="comma-separated subset of " + ",".join(NETS))
+    ap.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of " + ",".join(TASKS))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--amp", choices=("bf16",))
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="torch CPU threads (quick default 1: oversubscribed cores are slow)")
+    ap.add_argument("--mnist", help="folder with the MNIST IDX files (default: embedded digits)")
+    ap.add_argument("--runs", help="folder for the runs")
+    ap.add_argument("--docs", default=str(ROOT / "docs"), help="where repro-mnist.md and figures/ go")
+    ap.add_argument("--no-docs", action="store_true", help="print the table only")
+    args = ap.parse_args(argv)
+    canvas = args.canvas or (32 if args.quick else 64)
+    width = args.width or (16 if args.quick else 64)
+    batch = args.batch_size or (32 if args.quick else 64)
+    test_size = args.test_size or (500 if args.quick else None)
+    runs = Path(args.runs or ROOT / "runs" / ("repro-mnist-quick" if args.quick else "repro-mnist"))
+    nets, tasks = args.nets.split(","), args.tasks.split(",")
+
+    from mgdsl import load
+    from mgdsl.cli import main as mgdsl_main
+    results = {}
+    for task in tasks:
+        for net in nets:
+            spec = spec_path(net, task)
+            run = runs / f"{net.lower()}-{task}"
+            length = ["--steps", str(args.steps or 600)] if (args.steps or args.quick) else ["--epochs", "200"]
+            cmd = ["train", str(spec), "--task", task, "--out", str(run), *length, "--batch-size", str(batch),
+                   "--set", f"canvas={canvas}", "--set", f"w={width}", "--device", args.device, "--resume",
+                   "--workers", str(args.workers), "--log-every", "10"]
+            threads = args.threads or (1 if args.quick and args.device == "cpu" else None)
+            for flag, v in (("--train-size", args.train_size), ("--test-size", test_size), ("--threads", threads),
+                            ("--amp", args.amp), ("--mnist", args.mnist)):
+                if v:
+                    cmd += [flag, str(v)]
+            print(f"== {net} on {task}: mgdsl {' '.join(cmd)}", file=sys.stderr, flush=True)
+            t0 = time.perf_counter()
+            rc = mgdsl_main(cmd)
+            if rc:
+                print(f"{net} on {task} failed (exit {rc})", file=sys.stderr)
+                return rc
+            seconds = time.perf_counter() - t0
+            timing = run / "repro-time.json"          # training time summed over invocations
+            if timing.exists():
+                seconds += json.loads(timing.read_text())["seconds"]
+            timing.write_text(json.dumps({"seconds": seconds}))
+            ev = final_eval(run)
+            results[(net, task)] = {"mean_iou": ev["mean_iou"], "mean_error": ev["mean_error"], "seconds": seconds,
+                                    "params": load(spec, canvas=canvas, w=width).num_params}
+    steps_text = f"{args.steps or 600} steps" if (args.steps or args.quick) else "200 paper epochs"
+    scale = (f"canvas {canvas}x{canvas}, width w = {width}, {steps_text} of batch {batch}, "
+             f"test set {test_size or 'as the paper'}, digits: {'MNIST' if args.mnist else 'embedded (scikit-learn 8x8, upscaled)'}")
+    text = table(results, paper_rows())
+    print(f"\nScale: {scale}\n\n{text}")
+    if not args.no_docs:
+        docs = Path(args.docs)
+        (docs / "figures").mkdir(parents=True, exist_ok=True)
+        plot(results, runs, docs / "figures" / "repro-mnist-curves.png", f"mgdsl repro: {scale}")
+        from mgdsl.atomic import write_atomic
+        doc = docs / "repro-mnist.md"
+        old = doc.read_text() if doc.exists() else DOC_TEMPLATE
+        head, _, rest = old.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        write_atomic(doc, f"{head}{BEGIN}\nScale: {scale}\n\n{text}{END}{tail}")
+        print(f"wrote {doc} and {docs / 'figures' / 'repro-mnist-curves.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())
