@@ -190,6 +190,22 @@ def _up_kernel(w):
     return (w.reshape(o * c, 9) @ _UP3x3.to(w)).view(o, c, 4, 4).transpose(0, 1)
 '''
 
+_LAYOUT_SRC = '''
+
+
+class _DefaultLayout(torch.autograd.Function):
+    """Return channels-last maps in the default layout, and send their gradient back channels-last
+    (a gradient in the other layout would push every backward kernel off its fast path)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.contiguous()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.contiguous(memory_format=torch.channels_last)
+'''
+
 _FOLD_SRC = '''
 
 def _fold(conv, bn):
@@ -409,7 +425,8 @@ def generate(G: nx.DiGraph, cls: str = "Net", optimize: bool = True, inference: 
     var = {"input": "x"}
     channels_last = opts["channels_last"] and _mostly_large(G)
     if channels_last:
-        body.append("        x = x.contiguous(memory_format=torch.channels_last)")
+        # .to restrides even a 1-channel input, whose layout would otherwise stay ambiguous
+        body.append("        x = x.to(memory_format=torch.channels_last)")
     free: list[str] = []
     fresh = 0
     for n in order:
@@ -432,12 +449,15 @@ def generate(G: nx.DiGraph, cls: str = "Net", optimize: bool = True, inference: 
             free.append(v)
         var[n] = v
         body.append(f"        {v} = {expr}  # {n}")
-    # maps go back in the default layout
-    tail = ".contiguous()" if channels_last and len(G.graph["output_shape"]) == 3 else ""
-    body.append(f"        return {var[out_node]}{tail}")
+    if channels_last and len(G.graph["output_shape"]) == 3:      # maps go back in the default layout
+        plan.helpers.add("layout")
+        body.append(f"        return _DefaultLayout.apply({var[out_node]})")
+    else:
+        body.append(f"        return {var[out_node]}")
 
     helpers = "".join(src for key, src in (("maxpool", _MAXPOOL_SRC), ("wgrad", _WGRAD_SRC),
-                                           ("convT", _CONVT_SRC), ("fold", _FOLD_SRC)) if key in plan.helpers)
+                                           ("convT", _CONVT_SRC), ("layout", _LAYOUT_SRC),
+                                           ("fold", _FOLD_SRC)) if key in plan.helpers)
     if inference:
         end = _INFERENCE_END.format(fold="\n".join(fold) or "        pass") + _FORWARD_INFERENCE
     else:
