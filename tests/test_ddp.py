@@ -26,6 +26,16 @@ maps maps kernel=3  bn=off
 """
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convs on a busy 2-core machine run far faster on one thread; numerics are per thread
+    count, so every run compared here (and the subprocesses) uses the same single thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_two_process_ddp_matches_one_process(tmp_path):
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available")

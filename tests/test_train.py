@@ -35,6 +35,16 @@ fc classes pool=avg
 """
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convs on a busy 2-core machine run far faster on one thread; numerics are per thread
+    count, so every run compared here (and the subprocesses) uses the same single thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def spec(tmp_path):
     p = tmp_path / "tiny.mg"
@@ -186,7 +196,7 @@ def test_sigterm_mid_run_then_resume(spec, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "mgdsl", "train", spec, "--task", "mnist-seg", "--steps", "40",
            "--batch-size", "4", "--train-size", "64", "--test-size", "8", "--eval-every", "1000",
-           "--ckpt-every", "1000", "--log-every", "1", "--no-progress", "--out", str(run)]
+           "--ckpt-every", "1000", "--log-every", "1", "--no-progress", "--threads", "1", "--out", str(run)]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     log = run / "metrics.jsonl"
     deadline = time.monotonic() + 60
