@@ -111,3 +111,14 @@ def test_schedules():
     step = Schedule("step", 200 * 5)          # 200 epochs of 5 steps
     assert [step(e * 5) for e in (59, 60, 119, 120, 159, 160, 199)] == pytest.approx(
         [1, 0.2, 0.2, 0.04, 0.04, 0.008, 0.008])
+
+
+def test_residual_nets_get_the_step_schedule():
+    from pathlib import Path
+    from mgdsl import load
+    from mgdsl.train.schedule import is_residual
+    specs = Path(__file__).resolve().parents[1] / "specs" / "mnist"
+    if not specs.is_dir():
+        pytest.skip("specs/mnist not present")
+    assert is_residual(load(specs / "r-pmg-20-seg.mg", canvas=16, w=8).graph)
+    assert not is_residual(load(specs / "pmg-11-seg.mg", canvas=16, w=8).graph)
