@@ -61,7 +61,7 @@ class RunConfig:
 
 
 # settings that may change between a run and its resumption without changing its result
-RUNTIME_ONLY = ("log_every", "eval_every", "ckpt_every", "eval_batch", "eval_size", "test_size", "steps", "epochs")
+RUNTIME_ONLY = ("log_every", "eval_every", "ckpt_every", "eval_batch", "eval_size", "test_size")
 
 
 @dataclass
@@ -313,8 +313,10 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 flags = torch.tensor([loss.detach().float().cpu().item(), float(stop.signum is not None)])
-                if world > 1:
+                if world > 1:                      # nccl reduces only tensors on the GPU
+                    flags = flags.to(device)
                     torch.distributed.all_reduce(flags)
+                    flags = flags.cpu()
                     flags[0] /= world
                 value = float(flags[0])
                 if not math.isfinite(value):
@@ -379,7 +381,7 @@ def _check_ranks_agree(model) -> None:
     """DDP keeps replicas identical by construction; verify it once at the end, cheaply."""
     import torch
     import torch.distributed as dist
-    sums = torch.stack([p.detach().double().sum() for p in model.parameters()]).cpu()
+    sums = torch.stack([p.detach().double().sum() for p in model.parameters()])
     lo, hi = sums.clone(), sums.clone()
     dist.all_reduce(lo, dist.ReduceOp.MIN)
     dist.all_reduce(hi, dist.ReduceOp.MAX)
