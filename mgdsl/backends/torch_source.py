@@ -26,8 +26,9 @@ OPTIMIZATIONS = {
                     "conv on the coarse grid (nearest upsampling folded into the kernel: 2.25x fewer MACs for "
                     "that part, no upsampled copy, smaller concatenation); used where the fine grid is >= 16 px",
     "fast_maxpool": "2x2/2 max pool on even grids of >= 16x16 px as three elementwise maxima of strided views "
-                    "(max_pool2d's forward is several times slower on CPU); the gradient goes to the first "
-                    "maximum of each window through max_pool2d's own backward (exact for NaN-free inputs)",
+                    "(max_pool2d's NCHW forward is several times slower on CPU; not used with channels_last, "
+                    "where max_pool2d is vectorised); the gradient goes to the first maximum of each window "
+                    "through max_pool2d's own backward (exact for NaN-free inputs)",
     "small_grid_wgrad": "convs on grids of <= 4 pixels (or 16 with wide layers) get their weight gradient from "
                         "one GEMM over im2col patches instead of oneDNN's kernel, which is several times slower "
                         "when a layer has many weights and few pixels",
@@ -292,6 +293,7 @@ class _Plan:
         self.up: dict[str, tuple[str, int]] = {}  # conv -> (coarse node, channels before it)
         self.folded: dict[str, str] = {}        # conv -> its batch norm (inference)
         self.helpers: set[str] = set()
+        self.channels_last = opts["channels_last"] and _mostly_large(G)
         readers: dict[str, list[str]] = {n: [] for n in G}
         for n in G:
             for i in G.nodes[n]["inputs"]:
@@ -353,7 +355,8 @@ class _Plan:
         if kind == "conv" and opts["small_grid_wgrad"] and not self.inference and a["stride"] == 1 and self._small(n):
             self.helpers.add("wgrad")
             return f"_ConvSmallGrid.apply({x[0]}, {mref}.weight, {mref}.bias, {a['pad']})"
-        if kind == "maxpool" and opts["fast_maxpool"] and (a["kernel"], a["stride"], a["pad"]) == (2, 2, 0):
+        if (kind == "maxpool" and opts["fast_maxpool"] and not self.channels_last
+                and (a["kernel"], a["stride"], a["pad"]) == (2, 2, 0)):
             c, h, w = G.nodes[self.inputs[n][0]]["shape"]
             if h % 2 == 0 and w % 2 == 0 and h * w >= _MAXPOOL_MIN_PIXELS:
                 self.helpers.add("maxpool")
@@ -423,7 +426,7 @@ def generate(G: nx.DiGraph, cls: str = "Net", optimize: bool = True, inference: 
             fold.append(f"        f.append({wb})")
 
     var = {"input": "x"}
-    channels_last = opts["channels_last"] and _mostly_large(G)
+    channels_last = plan.channels_last
     if channels_last:
         # .to restrides even a 1-channel input, whose layout would otherwise stay ambiguous
         body.append("        x = x.to(memory_format=torch.channels_last)")
