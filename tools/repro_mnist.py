@@ -85,6 +85,8 @@ def plot(results: dict, runs: Path, out: Path, title: str) -> None:
 def table(results: dict, paper: dict) -> str:
     lines = []
     for task, (_, key, name) in TASKS.items():
+        if not any(t == task for _, t in results):
+            continue
         lines += [f"**{name}**", "",
                   "| network | params | mean IoU (%) | mean error (%) | paper IoU | paper error | train time |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
