@@ -15,6 +15,7 @@ import torch
 
 from mgdsl.train import checkpoint as ckpt
 from mgdsl.train.loop import RunConfig, Runtime, train
+from test_train import one_thread  # noqa: F401  (autouse: one torch thread, as in test_train)
 
 NO_BN = """network "TINY-NOBN" (w = 4, maps = 10, canvas = 16)
 input 1 @ canvas
@@ -24,16 +25,6 @@ mgconv  bn=off
 drop
 maps maps kernel=3  bn=off
 """
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs on a busy 2-core machine run far faster on one thread; numerics are per thread
-    count, so every run compared here (and the subprocesses) uses the same single thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_two_process_ddp_matches_one_process(tmp_path):
