@@ -16,7 +16,7 @@ HELP = "train a network on synthetic MNIST or CIFAR (checkpoints, resume, DDP)"
 
 def configure(p):
     from ..cli import add_set_option
-    from ..train.tasks import TASK_NAMES
+    from ..train.catalog import TASK_NAMES
     p.add_argument("spec", metavar="SPEC", help="the .mg file")
     p.add_argument("--task", required=True, choices=TASK_NAMES, metavar="TASK",
                    help=f"one of: {', '.join(TASK_NAMES)}")

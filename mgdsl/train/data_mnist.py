@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .catalog import TASKS
 from .digits import Digits
 
 LABEL_THRESHOLD = 0.3        # label maps are binarised at >= 0.3
@@ -25,15 +26,6 @@ TRIES_PER_SCALE = 10
 SCALE_REDRAWS = 20           # give a digit up after this many scales (a crowded canvas); not in the paper
 MNIST_MEAN, MNIST_STD = 0.1141, 0.2746
 
-# task -> (maps, default train size, default test size)
-TASKS = {
-    "mnist-seg": (10, 10000, 1000),
-    "mnist-spt": (1, 60000, 10000),
-    "mnist-rot": (1, 60000, 10000),
-    "mnist-aff": (1, 60000, 10000),
-    "mnist-sca": (1, 60000, 10000),
-    "mnist-tra": (1, 60000, 10000),
-}
 _SPLIT_CODE = {"train": 0, "valid": 1, "test": 2}
 
 
