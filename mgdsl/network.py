@@ -54,10 +54,11 @@ class Network:
         from .backends.torch_source import generate
         return generate(self.graph, **options)
 
-    def build(self, **options):
-        """A fresh, initialised `torch.nn.Module` for this network."""
+    def build(self, device="cpu", **options):
+        """A fresh, initialised `torch.nn.Module` for this network, on `device` ("meta" for shapes
+        only). Options switch code-generation optimisations, e.g. `optimize=False` for one op per node."""
         from .backends.torch_source import build_module
-        return build_module(self.graph, **options)
+        return build_module(self.graph, device=device, **options)
 
     def __repr__(self):
         return f"<Network {self.name!r} from {self.path}: {self.num_params:,} params, output {self.output_shape}>"

@@ -13,8 +13,7 @@ The modules are the plain lowering (`build(optimize=False)`), one PyTorch op per
 optimised code may compute a node another way (and hides some ops from a JIT trace inside custom
 autograd functions), which is the back end's business, not the cost model's.
 
-Modules are built on the meta device (no weight memory, no init) by routing the generated code's
-`skip_init` there; fvcore needs real tensors, so for it the module is moved to uninitialised CPU
+Modules are built on the meta device (`build(device="meta")`: no weight memory, no init); fvcore needs real tensors, so for it the module is moved to uninitialised CPU
 memory and zeroed.
 """
 from __future__ import annotations
@@ -63,13 +62,9 @@ fc 5
 }
 
 
-def _meta_build(net, monkeypatch):
-    import torch.nn.utils
-    monkeypatch.setattr(torch.nn.utils, "skip_init", lambda cls, *a, **k: cls(*a, **{**k, "device": "meta"}))
-    try:
-        return net.build(optimize=False).eval()
-    except TypeError:                 # a back end without code-generation options
-        return net.build().eval()
+def _meta_build(net):
+    """One PyTorch op per graph node (the optimised lowering executes fewer MACs by design)."""
+    return net.build(device="meta", optimize=False).eval()
 
 
 def _flop_counter_macs(model, shape, device) -> dict[str, int]:
@@ -98,9 +93,9 @@ FLOP_COUNTER_OPS = ("aten.convolution", "aten._convolution", "aten.addmm", "aten
 FVCORE_OPS = ("conv", "linear", "addmm", "mm", "matmul", "bmm", "einsum")
 
 
-def _check(net, monkeypatch, fvcore: bool):
+def _check(net, fvcore: bool):
     c = cost_of(net.graph)
-    model = _meta_build(net, monkeypatch)
+    model = _meta_build(net)
     assert sum(p.numel() for p in model.parameters()) == c.params
     counted = _flop_counter_macs(model, net.input_shape, "meta")
     assert set(counted) <= set(FLOP_COUNTER_OPS), counted
@@ -111,32 +106,32 @@ def _check(net, monkeypatch, fvcore: bool):
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[str(p.relative_to(ROOT / "specs")) for p in SPECS])
-def test_spec_against_built_module(spec, monkeypatch):
-    _check(mgdsl.load(spec), monkeypatch, fvcore=_fvcore_wanted(spec))
+def test_spec_against_built_module(spec):
+    _check(mgdsl.load(spec), fvcore=_fvcore_wanted(spec))
 
 
 @pytest.mark.parametrize("name", SYNTHETIC)
-def test_synthetic_against_built_module(name, monkeypatch):
-    _check(mgdsl.loads(SYNTHETIC[name]), monkeypatch, fvcore=True)
+def test_synthetic_against_built_module(name):
+    _check(mgdsl.loads(SYNTHETIC[name]), fvcore=True)
 
 
-def test_dead_branch_is_what_fvcore_misses(monkeypatch):
+def test_dead_branch_is_what_fvcore_misses():
     """The trace-based count loses the grid the spec drops; the graph still knows its cost."""
     net = mgdsl.loads(SYNTHETIC["projection shortcut, dead branch"])
     c = cost_of(net.graph)
     assert 0 < c.live_macs < c.macs
-    ops = _fvcore_macs(_meta_build(net, monkeypatch), net.input_shape)
+    ops = _fvcore_macs(_meta_build(net), net.input_shape)
     assert sum(ops.get(k, 0) for k in FVCORE_OPS) == c.live_macs != c.macs
 
 
-def test_transposed_conv_rule_is_what_both_counters_use(monkeypatch):
+def test_transposed_conv_rule_is_what_both_counters_use():
     """fvcore files a transposed conv under 'conv' and FlopCounterMode under aten.convolution; both
     charge input elements x C_out x k*k, not output elements x C_in x k*k."""
     net = mgdsl.loads(SYNTHETIC["upconv k3 s2, strided conv"])
     c = cost_of(net.graph)
     t = [n for n in c.nodes if n.kind == "convT"]
     assert t and all(n.macs for n in t)
-    model = _meta_build(net, monkeypatch)
+    model = _meta_build(net)
     counted = _flop_counter_macs(model, net.input_shape, "meta")
     ops = _fvcore_macs(model, net.input_shape)
     conv = sum(n.macs for n in c.nodes if n.kind in ("conv", "convT"))

@@ -221,7 +221,7 @@ def _fold(conv, bn):
 _CLASS = '''
 
 class {cls}(nn.Module):
-    def __init__(self):
+    def __init__(self, device="cpu"):
         super().__init__()
         self._m = [
 '''
@@ -271,15 +271,16 @@ _FORWARD_INFERENCE = '''
 
 _FOOTER = '''
 
-def build():
-    return {cls}()
+def build(device="cpu"):
+    """The network with fresh weights on `device` ("meta": shapes only, no memory, no init)."""
+    return {cls}(device)
 '''
 
 
 def _mod(G: nx.DiGraph, n: str) -> str:
     a = G.nodes[n]
     cls, _, rest = OPS[a["kind"]].init(a).partition("(")
-    return f"skip_init({cls}, {rest}"
+    return f"skip_init({cls}, {rest[:-1]}, device=device)"
 
 
 class _Plan:
@@ -473,9 +474,9 @@ _counter = 0
 _compiled: dict[str, object] = {}
 
 
-def build_module(G: nx.DiGraph, **options):
-    """Execute the generated source and return a fresh module. The compiled code is cached per
-    source text, so building the same network again costs only its construction and init."""
+def build_module(G: nx.DiGraph, device="cpu", **options):
+    """Execute the generated source and return a fresh module on `device`. The compiled code is
+    cached per source text, so building the same network again costs only its construction and init."""
     global _counter
     src = generate(G, **options)
     ns_build = _compiled.get(src)
@@ -486,4 +487,4 @@ def build_module(G: nx.DiGraph, **options):
         ns: dict = {"__name__": f"mgdsl_generated_{_counter}"}
         exec(compile(src, filename, "exec"), ns)
         ns_build = _compiled[src] = ns["build"]
-    return ns_build()
+    return ns_build(device)
