@@ -80,7 +80,7 @@ def _init(modules):
     """The paper's initialisation: conv weights ~ N(0, 2 / (k*k*C_out)), zero biases, BN 1 and 0."""
     convs = [m for m in modules if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     with torch.no_grad():
-        _normal_fill([(m.weight, (2.0 / (m.weight.shape[0] * m.weight[0, 0].numel())) ** 0.5) for m in convs])
+        _normal_fill([(m.weight, (2.0 / (m.out_channels * m.weight[0, 0].numel())) ** 0.5) for m in convs])
         for m in modules:
             if isinstance(m, (nn.BatchNorm2d, nn.Linear)):
                 m.reset_parameters()

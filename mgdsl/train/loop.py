@@ -296,7 +296,8 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
                                          batch_size=None, sampler=range(start, total),
                                          num_workers=runtime.workers, pin_memory=device.type == "cuda")
     bar = tqdm(total=total, initial=start, disable=not (lead and runtime.progress), dynamic_ncols=True,
-               desc=f"{net.name} {cfg.task}", unit="step", file=sys.stderr)
+               desc=f"{net.name} {cfg.task}", unit="step", file=sys.stderr,
+               mininterval=0.1 if sys.stderr.isatty() else 30)     # a log file gets a line every 30 s
     shown: dict = {}
     sums, n_logged, t0, seen = 0.0, 0, time.perf_counter(), 0
     step = start
