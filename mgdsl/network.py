@@ -8,7 +8,8 @@ from functools import cached_property
 import networkx as nx
 
 from .errors import Source, Span, SpecNameError, SpecTypeError, SpecValueError, SpecWarning, UsageError
-from .graph.check import check_graph, macs_of, params_of
+from .graph.check import check_graph
+from .graph.cost import macs_of, params_of
 from .graph.lower import Scope, evaluate_list, lower
 from .graph.values import Arg, Sym
 from .lang import ast as A

@@ -1,7 +1,7 @@
 """The one-screen summary `mgdsl compile` prints: what the network is, section by section."""
 from __future__ import annotations
 
-from .graph.check import params_of
+from .graph.cost import cost_of
 from .graph.values import size_label
 
 
@@ -13,16 +13,13 @@ def summary(net) -> str:
     G = net.graph
     c, h, w = net.input_shape
     grids = G.graph["grids"]
+    params = cost_of(G).by("section")
     sections: dict[str, dict] = {}
     for rec in G.graph["layers"]:
-        s = sections.setdefault(rec["section"], {"layers": 0, "params": 0, "out": None})
+        s = sections.setdefault(rec["section"], {"layers": 0, "params": params[rec["section"]].params, "out": None})
         s["layers"] += 1
         s["out"] = sorted(rec["held"] + rec["grids_out"], key=lambda g: -(g[0] or (0,))[0]) if not rec["head"] \
             else rec["grids_out"]
-    for n in G:
-        sec = G.nodes[n]["section"]
-        if sec in sections:
-            sections[sec]["params"] += params_of(G, n)
     lines = [f"{net.name}  ({net.path})",
              f"  input   {c} x {h} x {w}    grids {', '.join(size_label(g) for g in grids)}",
              f"  output  {' x '.join(map(str, net.output_shape))}",

@@ -252,3 +252,9 @@ def test_committed_figures_are_fresh():
         png_size((make_figures.FIGURES / f"{name}.png").read_bytes())
     w, h = png_size((make_figures.FIGURES / make_figures.COMPOSITE).read_bytes())
     assert w > h
+
+
+def test_every_layer_type_has_a_legend_entry():
+    from mgdsl.backends.draw import KINDS
+    from mgdsl.graph.layers import LAYERS
+    assert {t.legend for t in LAYERS.values()} <= set(KINDS)

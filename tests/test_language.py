@@ -3,7 +3,7 @@ import networkx as nx
 import pytest
 
 import mgdsl
-from mgdsl.graph.check import params_of
+from mgdsl.graph.cost import params_of
 
 SMALL = '''# a comment line
 network "SMALL" (n = 2, w = 8, classes = 10)   # parameters with defaults

@@ -193,7 +193,7 @@ def test_every_row_has_a_check():
 def test_mg_flops_slip(row):
     """PAPER.md 3: the printed FLOPs of the full-width MG / R-MG rows are those of a last section of
     widths (8w, 4w) instead of (8w, 6w); for R-MG the shortcut that narrows 6w to 4w is not counted."""
-    from mgdsl.graph.check import macs_of
+    from mgdsl.graph.cost import macs_of
     residual = row["method"].startswith("R-")
     family = SPECS / "families" / ("r-mg.mg" if residual else "mg.mg")
     text = family.read_text()

@@ -264,7 +264,7 @@ def executed_macs(model, net, device, torch) -> int | None:
 def bench_latency(spec, torch, repeats=5):
     """Median seconds: load + build; the cost model (load + summing the graph); fvcore on the module."""
     import mgdsl
-    from mgdsl.graph.check import macs_of, params_of
+    from mgdsl.graph.cost import macs_of, params_of
 
     def compile_once():
         mgdsl.load(spec).build()

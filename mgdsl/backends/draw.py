@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from ..errors import UsageError
-from ..graph.check import macs_of, params_of
+from ..graph.cost import macs_of, params_of
 from ..graph.layers import LAYERS
 
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -60,9 +60,6 @@ INPUT = Kind("input", "#e3e3e3", "#8a8a8a")
 HELD_COLOUR = "#9a9a9a"
 BAND_COLOUR = "#f3f3f3"
 
-# LayerType.legend (the spec-level registry) -> diagram kind
-LEGEND_KIND = {"conv": "conv", "mgconv": "mgconv", "pool": "pool", "upsample": "upsample", "concat": "concat",
-               "prediction": "prediction", "add": "res", "relu": "conv"}
 # for units: the kind an op inside makes the unit, strongest first
 UNIT_PRECEDENCE = ("mgconv", "conv", "upsample", "concat", "pool", "prediction", "res")
 
@@ -101,11 +98,11 @@ def layer_kind(G: nx.DiGraph, record: dict, nodes: list[str]) -> str:
     they contain (an `add` makes a residual unit, and a residual mg-unit with mg-conv gathers)."""
     ltype = LAYERS.get(record["type"])
     if ltype is not None:
-        return LEGEND_KIND.get(ltype.legend, "conv")
+        return ltype.legend
     ops = {G.nodes[n]["op"] for n in nodes}
     if any(G.nodes[n]["kind"] == "add" for n in nodes):
         return "resmg" if "mgconv" in ops else "res"
-    found = {LEGEND_KIND.get(LAYERS[o].legend) for o in ops if o in LAYERS}
+    found = {LAYERS[o].legend for o in ops if o in LAYERS}
     return next((k for k in UNIT_PRECEDENCE if k in found), "conv")
 
 

@@ -372,7 +372,7 @@ class _Plan:
 
 def _mostly_large(G: nx.DiGraph) -> bool:
     """Whether at least half of the MACs run on grids of _CHANNELS_LAST_MIN_SIZE px or more."""
-    from ..graph.check import macs_of
+    from ..graph.cost import macs_of
     total = large = 0
     for n, a in G.nodes(data=True):
         m = macs_of(G, n)
@@ -401,7 +401,7 @@ def generate(G: nx.DiGraph, cls: str = "Net", optimize: bool = True, inference: 
     out_node = plan.resolve(G.graph["output"])
     last_use[out_node] = len(order)
 
-    from ..graph.check import params_of
+    from ..graph.cost import params_of
     c, h, w = G.graph["input_shape"]
     note = "\nInference only: batch norm is folded into the convs (always in eval mode; no training)." \
         if inference else ""

@@ -7,17 +7,8 @@ import os
 import networkx as nx
 
 from ..errors import SpecValueError, SpecWarning
-from .ops import OPS
-
-
-def params_of(G: nx.DiGraph, n) -> int:
-    a = G.nodes[n]
-    return OPS[a["kind"]].params(a)
-
-
-def macs_of(G: nx.DiGraph, n) -> int:
-    a = G.nodes[n]
-    return OPS[a["kind"]].macs(a, [G.nodes[i]["shape"] for i in a["inputs"]], a["shape"])
+from .cost import macs_of, reaches_output
+from .ops import numel
 
 
 def memory_limit() -> int:
@@ -35,24 +26,16 @@ def _gib(b: int) -> str:
 def check_activations(G: nx.DiGraph):
     """Weights are checked while lowering (lower.py); activations need the whole graph."""
     limit = memory_limit()
-    acts = 4 * sum(_numel(G.nodes[n]["shape"]) for n in G)
+    acts = 4 * sum(numel(G.nodes[n]["shape"]) for n in G)
     if acts > limit:
         raise SpecValueError(f"one input image needs {_gib(acts)} of activations, more than this machine's "
                              f"{_gib(limit)} of memory", G.nodes["input"]["span"], hint="use a smaller input")
 
 
-def _numel(shape) -> int:
-    out = 1
-    for s in shape:
-        out *= s
-    return out
-
 
 def dead_code(G: nx.DiGraph) -> list[SpecWarning]:
     """Ops whose results never reach the output nor a grid the spec dropped on purpose."""
-    live = {G.graph["output"]}
-    for sink in [G.graph["output"], *G.graph["discarded"]]:
-        live |= nx.ancestors(G, sink) | {sink}
+    live = reaches_output(G, [G.graph["output"], *G.graph["discarded"]])
     dead = [n for n in G if n not in live and G.nodes[n]["kind"] != "input"]
     if not dead:
         return []

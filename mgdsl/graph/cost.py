@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .ops import OPS
+from .ops import OPS, numel
 
 GROUPINGS = ("layer", "grid", "section")
 
@@ -29,11 +29,14 @@ GROUPINGS = ("layer", "grid", "section")
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
 
-def _numel(shape) -> int:
-    out = 1
-    for s in shape:
-        out *= s
-    return out
+def params_of(G: nx.DiGraph, n) -> int:
+    a = G.nodes[n]
+    return OPS[a["kind"]].params(a)
+
+
+def macs_of(G: nx.DiGraph, n) -> int:
+    a = G.nodes[n]
+    return OPS[a["kind"]].macs(a, [G.nodes[i]["shape"] for i in a["inputs"]], a["shape"])
 
 
 @dataclass(frozen=True)
@@ -105,10 +108,10 @@ class Cost(Totals):
                 "peak": self.peak * batch * b}
 
 
-def reaches_output(G: nx.DiGraph) -> set:
-    """Nodes whose result is read, directly or not, by the output node."""
+def reaches_output(G: nx.DiGraph, sinks=None) -> set:
+    """Nodes whose result is read, directly or not, by the output node (or by any of `sinks`)."""
     attrs = dict(G.nodes(data=True))
-    seen = {G.graph["output"]}
+    seen = set(sinks) if sinks is not None else {G.graph["output"]}
     stack = list(seen)
     while stack:
         for i in attrs[stack.pop()]["inputs"]:
@@ -123,7 +126,7 @@ def inference_peak(G: nx.DiGraph) -> int:
     attrs = dict(G.nodes(data=True))
     order = list(attrs)
     pos = {n: i for i, n in enumerate(order)}
-    size = {n: _numel(a["shape"]) for n, a in attrs.items()}
+    size = {n: numel(a["shape"]) for n, a in attrs.items()}
     held = {n for n, a in attrs.items() if a["kind"] == "input"}   # the caller holds the image
     last = dict(pos)
     for n, a in attrs.items():
@@ -157,7 +160,7 @@ def cost_of(G: nx.DiGraph) -> Cost:
         ins = [nodes[i]["shape"] for i in a["inputs"]]
         out = a["shape"]
         c = NodeCost(n, a["kind"], a["layer"], a["grid"], a["section"], op.params(a), op.macs(a, ins, out),
-                     op.other(a, ins, out), _numel(out), n in live)
+                     op.other(a, ins, out), numel(out), n in live)
         cost.add(c)
         cost.nodes.append(c)
     return cost

@@ -7,10 +7,10 @@ text. Composite units (residual unit, residual mg-unit) are written in .mg in ``
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import MgError, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError, Span
+from ..errors import SpecNameError, SpecShapeError, SpecTypeError, SpecValueError, Span
 from .values import Arg, Grid, Pyramid, Sym, describe
 
 MAX_WIDTH = 1 << 20
@@ -33,7 +33,7 @@ class LayerType:
     name: str
     lower: Callable[["LayerCtx", Pyramid], Pyramid]
     params: tuple[Param, ...]
-    legend: str                     # the paper's legend entry used by diagrams
+    legend: str                     # its entry in the paper's legend (a key of draw.KINDS)
     doc: str
     head: bool = False              # produces the network's output
 
@@ -62,7 +62,6 @@ class LayerCtx:
     span: Span
     args: dict[str, Arg]
     selected: bool = False          # the call restricted itself with `on`
-    meta: dict = field(default_factory=dict)
 
     # -- arguments --------------------------------------------------------------------------------
     def _arg(self, name) -> Arg | None:
@@ -288,7 +287,7 @@ def concat(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
 
 @layer("add", Param("tensor", REQUIRED, "the name of a saved pyramid"),
        Param("shortcut", Sym("pad"), "pad (zero-pad channels) | proj (1x1 conv + BN) | none"),
-       Param("bias", False, "bias of a projection conv"), legend="add")
+       Param("bias", False, "bias of a projection conv"), legend="res")
 def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Residual addition of a saved pyramid, grid by grid. Where the shapes differ the shortcut
     zero-pads the channels (type A) or projects with a strided 1x1 conv + BN (type B)."""
@@ -315,7 +314,7 @@ def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(out)
 
 
-@layer("relu", legend="relu")
+@layer("relu", legend="conv")
 def relu(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """ReLU on every grid."""
     return tuple(ctx.node(g, "relu", "relu", [g]) for g in pyr)
@@ -367,5 +366,3 @@ def bind_args(ltype_name: str, params: tuple, call, evaluate, span) -> dict[str,
                                 else f"write {p.name}=...")
     return out
 
-
-__all__ = ["LAYERS", "LayerType", "LayerCtx", "Param", "bind_args", "MgError"]

@@ -198,14 +198,15 @@ class Lowerer:
                 raise SpecShapeError(f"the {h}x{w} input cannot be halved {j} times for grid {j + 1} of {n}", decl.span,
                                      hint="use fewer grids, or an input size divisible by " + str(2 ** (n - 1)))
             sizes.append((h // f, w // f))
-        if want is not None:
-            for j, (got, wanted) in enumerate(zip(sizes, want)):
-                if got != tuple(wanted) if isinstance(wanted, tuple) else True:
-                    raise SpecShapeError(f"grid {j + 1} would be {size_label(got)} (the input halved {j} times), "
-                                         f"not {wanted[0]}x{wanted[1]}" if isinstance(wanted, tuple) else
-                                         "list grid sizes like 32x32, or give the number of grids", decl.span,
-                                         hint=f"for this input the grids are {', '.join(map(size_label, sizes))}; "
-                                              f"or just write `grids {n}`")
+        for j, (got, wanted) in enumerate(zip(sizes, want or [])):
+            if not isinstance(wanted, tuple):
+                message = "list grid sizes like 32x32, or give the number of grids"
+            elif got != wanted:
+                message = f"grid {j + 1} would be {size_label(got)} (the input halved {j} times), not {size_label(wanted)}"
+            else:
+                continue
+            raise SpecShapeError(message, decl.span, hint=f"for this input the grids are "
+                                 f"{', '.join(map(size_label, sizes))}; or just write `grids {n}`")
         return sizes
 
     def positive(self, e, scope, what, hi) -> int:

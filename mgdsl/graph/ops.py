@@ -32,7 +32,8 @@ class ShapeProblem(Exception):
         self.hint = hint
 
 
-def _numel(shape: Shape) -> int:
+def numel(shape: Shape) -> int:
+    """Elements of a tensor of this shape (per image)."""
     return math.prod(shape)
 
 
@@ -114,7 +115,7 @@ op("input", shape=lambda a, ins: tuple(a["shape"]))
 
 op("conv", shape=_conv_shape,
    params=lambda a: a["cin"] * a["cout"] * a["kernel"] ** 2 + (a["cout"] if a["bias"] else 0),
-   macs=lambda a, ins, out: _numel(out) * a["cin"] * a["kernel"] ** 2,
+   macs=lambda a, ins, out: numel(out) * a["cin"] * a["kernel"] ** 2,
    init=lambda a: f"nn.Conv2d({a['cin']}, {a['cout']}, {a['kernel']}, stride={a['stride']}, padding={a['pad']}, bias={a['bias']})",
    call=lambda a, x, m: f"{m}({x[0]})")
 
@@ -127,30 +128,30 @@ def _convT_shape(a, ins):
 
 op("convT", shape=_convT_shape,
    params=lambda a: a["cin"] * a["cout"] * a["kernel"] ** 2 + (a["cout"] if a["bias"] else 0),
-   macs=lambda a, ins, out: _numel(ins[0]) * a["cout"] * a["kernel"] ** 2,
+   macs=lambda a, ins, out: numel(ins[0]) * a["cout"] * a["kernel"] ** 2,
    init=lambda a: f"nn.ConvTranspose2d({a['cin']}, {a['cout']}, {a['kernel']}, stride={a['stride']}, bias={a['bias']})",
    call=lambda a, x, m: f"{m}({x[0]})")
 
 op("bn", shape=lambda a, ins: _grid(ins[0], "batch norm"),
    params=lambda a: 2 * a["channels"],
-   other=lambda a, ins, out: 2 * _numel(out),
+   other=lambda a, ins, out: 2 * numel(out),
    init=lambda a: f"nn.BatchNorm2d({a['channels']})",
    call=lambda a, x, m: f"{m}({x[0]})")
 
 op("relu", shape=lambda a, ins: ins[0],
-   other=lambda a, ins, out: _numel(out),
+   other=lambda a, ins, out: numel(out),
    call=lambda a, x, m: f"F.relu({x[0]})")
 
 op("maxpool", shape=_pool_shape("max pool", True),
-   other=lambda a, ins, out: _numel(out) * (a["kernel"] ** 2 - 1),
+   other=lambda a, ins, out: numel(out) * (a["kernel"] ** 2 - 1),
    call=lambda a, x, m: f"F.max_pool2d({x[0]}, {a['kernel']}, {a['stride']}, {a['pad']}, ceil_mode={a.get('ceil', True)})")
 
 op("avgpool", shape=_pool_shape("average pool", False),
-   other=lambda a, ins, out: _numel(out) * a["kernel"] ** 2,
+   other=lambda a, ins, out: numel(out) * a["kernel"] ** 2,
    call=lambda a, x, m: f"F.avg_pool2d({x[0]}, {a['kernel']}, {a['stride']}, {a['pad']}, ceil_mode={a.get('ceil', False)})")
 
 op("gap", shape=lambda a, ins: (_grid(ins[0], "global average pooling")[0], 1, 1),
-   other=lambda a, ins, out: _numel(ins[0]),
+   other=lambda a, ins, out: numel(ins[0]),
    call=lambda a, x, m: f"F.adaptive_avg_pool2d({x[0]}, 1)")
 
 op("upsample", shape=lambda a, ins: (lambda c, h, w: (c, h * a["factor"], w * a["factor"]))(*_grid(ins[0], "upsampling")),
@@ -160,13 +161,13 @@ op("concat", shape=_cat_shape,
    call=lambda a, x, m: f"torch.cat([{', '.join(x)}], 1)")
 
 op("add", shape=lambda a, ins: _same(ins),
-   other=lambda a, ins, out: _numel(out),
+   other=lambda a, ins, out: numel(out),
    call=lambda a, x, m: " + ".join(x))
 
 op("pad", shape=lambda a, ins: (a["cout"], *_grid(ins[0], "channel padding")[1:]),
    call=lambda a, x, m: f"F.pad({x[0]}, (0, 0, 0, 0, 0, {a['cout'] - a['cin']}))")
 
-op("flatten", shape=lambda a, ins: (_numel(ins[0]),),
+op("flatten", shape=lambda a, ins: (numel(ins[0]),),
    call=lambda a, x, m: f"torch.flatten({x[0]}, 1)")
 
 

@@ -371,10 +371,8 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
 def has_dead_weights(G) -> bool:
     """Whether some weights never reach the output (a grid computed, then dropped), which DDP must
     be told about: it otherwise waits forever for their gradients."""
-    import networkx as nx
-    from ..graph.check import params_of
-    out = G.graph["output"]
-    live = nx.ancestors(G, out) | {out}
+    from ..graph.cost import params_of, reaches_output
+    live = reaches_output(G)
     return any(params_of(G, n) > 0 for n in G if n not in live)
 
 
