@@ -119,6 +119,52 @@ def test_optimisation_is_exact(tiny, seg, name):
     _assert_same_function(plain, other, x)
 
 
+def test_cuda_target_is_exact_and_keeps_only_its_own_rewrites(tiny):
+    source = tiny.python_source(target="cuda")
+    # channels-last, and none of the CPU workarounds
+    assert MARKERS["channels_last"] in source and MARKERS["coarse_convT"] in source
+    assert MARKERS["fast_maxpool"] not in source and MARKERS["small_grid_wgrad"] not in source
+    assert MARKERS["small_grid_wgrad"] in tiny.python_source(target="cpu")
+    assert MARKERS["fast_maxpool"] in tiny.python_source(target="cuda", fast_maxpool=True, channels_last=False)
+    plain, other = _pair(tiny, target="cuda")
+    torch.manual_seed(2)
+    _assert_same_function(plain, other, torch.randn(3, *tiny.input_shape, dtype=torch.float64))
+
+
+def test_the_target_changes_code_but_not_weights(tiny):
+    torch.manual_seed(0)
+    a = tiny.build(target="cpu").state_dict()
+    torch.manual_seed(0)
+    b = tiny.build(target="cuda").state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(TypeError, match="unknown target"):
+        tiny.python_source(target="tpu")
+
+
+@pytest.mark.parametrize("target", ["cpu", "cuda"])
+def test_bf16_autocast_trains_like_the_plain_lowering(tiny, target):
+    """Under autocast the rewritten ops see bf16 activations and float32 weights. Their gradients
+    must come back in float32 and be no further from the float32 gradients than the plain
+    lowering's are under the same autocast (bf16 rounding alone moves early layers by ~20 %)."""
+    torch.manual_seed(0)
+    ref = tiny.build(optimize=False)
+    plain = tiny.build(optimize=False)
+    other = tiny.build(target=target)
+    plain.load_state_dict(ref.state_dict())
+    other.load_state_dict(ref.state_dict())
+    x = torch.randn(4, *tiny.input_shape)
+    grads = []
+    for model, bf16 in ((ref, False), (plain, True), (other, True)):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = model(x)
+        y.float().square().mean().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+        assert all(p.grad.dtype == torch.float32 for p in model.parameters())
+    exact, plain_err, other_err = grads[0], (grads[1] - grads[0]).norm(), (grads[2] - grads[0]).norm()
+    assert torch.isfinite(grads[2]).all()
+    assert other_err <= 1.5 * plain_err + 1e-3 * exact.norm(), (other_err, plain_err)
+
+
 def test_max_pool_ties_send_the_gradient_where_max_pool2d_does():
     net = mgdsl.loads('network "P"\ninput 2 @ 16x16\nconv 3 bn=off relu=off\npool\npool\nfc 3\n')
     plain, other = _pair(net)

@@ -12,12 +12,14 @@ and the ratios compiled / hand-written. Before timing it checks that both have t
 count and, with the weights copied across, the same outputs.
 
     python tools/bench.py                       # the five default specs on CPU, 2 threads
-    python tools/bench.py --ablate              # also the compiled module with each optimisation off
-    python tools/bench.py --device cuda         # adds bf16 autocast and torch.compile variants
+    python tools/bench.py --ablate              # also the compiled module with each optimisation toggled
+    python tools/bench.py --device cuda         # batch 128; adds bf16 autocast, torch.compile of the
+                                                # training step, and the hand-written net in channels-last
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -35,7 +37,8 @@ DEFAULT_SPECS = ["specs/vgg-16.mg", "specs/mg-16.mg", "specs/r-mg-22.mg", "specs
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("specs", nargs="*", default=DEFAULT_SPECS, help="spec files (default: the five benchmarked)")
-    p.add_argument("--batch", type=int, help="batch size (default: 8, or 2 for inputs of 64x64 and more)")
+    p.add_argument("--batch", type=int, help="batch size (default: 8 on CPU and the paper's 128 on CUDA; 2 and "
+                                             "64 for inputs of 64x64 and more)")
     p.add_argument("--repeats", type=int, default=9, help="timed steps per variant (default 9)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per variant first (default 2)")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
@@ -43,7 +46,13 @@ def parse_args(argv=None):
     p.add_argument("--clock", choices=("wall", "thread"), default="wall",
                    help="wall time (default), or the CPU time of the calling thread: with --threads 1 it "
                         "ignores time lost to other processes on a shared machine")
-    p.add_argument("--ablate", action="store_true", help="also time the compiled module with each optimisation off")
+    p.add_argument("--dtypes", help="comma-separated fp32, bf16 (autocast) (default: fp32 on CPU, both on CUDA)")
+    p.add_argument("--no-compile", dest="compile", action="store_false",
+                   help="on CUDA, skip the torch.compile variants of the training step")
+    p.add_argument("--json", metavar="FILE", help="append each spec's measurements to FILE as a JSON line")
+    p.add_argument("--report", metavar="FILE", help="print the tables of the JSON lines in FILE (from --json) and exit")
+    p.add_argument("--ablate", action="store_true",
+                   help="also time the compiled module with each optimisation switched from the device's default")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--no-latency", action="store_true", help="skip compile latency and cost-model timings")
     p.add_argument("--baseline", help="hand-written model for a spec outside the default set, as "
@@ -53,6 +62,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report:
+        return replay(args.report)
+    args.dtypes = (args.dtypes or ("fp32,bf16" if args.device.startswith("cuda") else "fp32")).split(",")
+    if set(args.dtypes) - {"fp32", "bf16"}:
+        raise SystemExit(f"--dtypes: choose from fp32 and bf16, not {args.dtypes}")
     import torch
     torch.set_num_threads(args.threads)
     global CLOCK
@@ -81,8 +95,26 @@ def main(argv=None) -> int:
         ablations.append(abl)
         if not args.no_latency:
             latency.append(bench_latency(spec, torch))
+        if args.json:
+            with open(args.json, "a") as f:
+                f.write(json.dumps({"torch": torch.__version__, "device": device_name(device, torch),
+                                    "args": vars(args), "row": row, "ablation": abl,
+                                    "latency": latency[-1] if latency else None}) + "\n")
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(report(rows, ablations, latency, args, torch, (load0, load1)))
+    meta = {"torch": torch.__version__, "device": device_name(device, torch), "loads": (load0, load1)}
+    print(report(rows, ablations, latency, vars(args), meta))
+    return 0
+
+
+def replay(path) -> int:
+    """The report of a --json file, e.g. one written on a machine that was given back."""
+    with open(path) as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    if not lines:
+        raise SystemExit(f"{path}: no measurements")
+    meta = {"torch": lines[0]["torch"], "device": lines[0]["device"], "loads": (float("nan"), float("nan"))}
+    print(report([d["row"] for d in lines], [d["ablation"] for d in lines],
+                 [d["latency"] for d in lines if d["latency"]], lines[0]["args"], meta))
     return 0
 
 
@@ -106,8 +138,13 @@ def check_same(net, compiled, hand, torch):
     copy_weights(compiled, hand)
     compiled.eval(), hand.eval()
     x = torch.randn(2, *net.input_shape, device=next(compiled.parameters()).device)
-    with torch.no_grad():
-        a, b = compiled(x), hand(x)
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False      # compare in full float32 (timings keep the default)
+    try:
+        with torch.no_grad():
+            a, b = compiled(x), hand(x)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
     err = ((a - b).abs().max() / b.abs().max()).item()
     assert err < 1e-4, f"{net.name}: compiled and hand-written outputs differ (relative {err:.2e})"
     compiled.train(), hand.train()
@@ -141,6 +178,13 @@ def infer_step(model, x, autocast):
     import torch
     with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
         model(x)
+
+
+def device_name(device, torch) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 def sync(device):
@@ -196,38 +240,50 @@ def peak_memory(fn, device, torch) -> float | None:
 def bench_spec(spec, baseline, args, device):
     import torch
     import mgdsl
-    from mgdsl.backends.torch_source import OPTIMIZATIONS
+    from mgdsl.backends.torch_source import OPTIMIZATIONS, TARGETS, target_of
     net = mgdsl.load(spec)
-    batch = args.batch or (2 if net.input_shape[-1] >= 64 else 8)
+    big = net.input_shape[-1] >= 64
+    batch = args.batch or ((64 if big else 128) if device.type == "cuda" else (2 if big else 8))
     torch.manual_seed(0)
-    compiled = net.build().to(device)
+    compiled = net.build(device=device.type)
     hand = baseline().to(device)
     check_same(net, compiled, hand, torch)
-    folded = net.build(inference=True).to(device)
+    folded = net.build(device=device.type, inference=True)
     folded.load_state_dict(compiled.state_dict())
     x = torch.randn(batch, *net.input_shape, device=device)
     targets, loss = make_loss(net, torch)
     t = targets(batch, device)
     models = {"mgdsl": compiled, "hand": hand}
-    autocasts = [False, True] if device.type == "cuda" else [False]
+    if device.type == "cuda":     # a hand-writer's one-line speed-up on GPUs, as a second reference
+        models["hand+cl"] = baseline().to(device, memory_format=torch.channels_last)
+        models["hand+cl"].load_state_dict(hand.state_dict())
     train, infer = {}, {}
-    for key, model in list(models.items()):
-        for ac in autocasts:
-            suffix = "+bf16" if ac else ""
-            train[key + suffix] = (lambda m=model, a=ac: train_step(m, x, t, loss, a))
-            infer[key + suffix] = (lambda m=model, a=ac: infer_step(m, x, a))
-            if device.type == "cuda":
+    for dtype in args.dtypes:
+        ac = dtype == "bf16"
+        suffix = "+bf16" if ac else ""
+        for key, model in models.items():
+            xin = x.contiguous(memory_format=torch.channels_last) if key.endswith("+cl") else x
+            train[key + suffix] = (lambda m=model, a=ac, xin=xin: train_step(m, xin, t, loss, a))
+            infer[key + suffix] = (lambda m=model, a=ac, xin=xin: infer_step(m, xin, a))
+            if device.type == "cuda" and args.compile and key != "hand+cl":   # training step only
                 cm = torch.compile(model)
-                train[key + suffix + "+compile"] = (lambda m=cm, a=ac: train_step(m, x, t, loss, a))
-                infer[key + suffix + "+compile"] = (lambda m=cm, a=ac: infer_step(m, x, a))
-    infer["mgdsl-folded"] = lambda: infer_step(folded, x, False)
+                train[key + suffix + "+compile"] = (lambda m=cm, a=ac, xin=xin: train_step(m, xin, t, loss, a))
+        infer["mgdsl-folded" + suffix] = (lambda a=ac: infer_step(folded, x, a))
     ablate = {}
     if args.ablate:
-        variants = {"plain": {"optimize": False}} | {f"no {k}": {k: False} for k in OPTIMIZATIONS}
+        target = target_of(device)
+        variants = {"plain": {"optimize": False}}
+        if target != "cpu":
+            variants["cpu target"] = {"target": "cpu"}
+        for k in OPTIMIZATIONS:
+            on = k in TARGETS[target]
+            variants[f"no {k}" if on else f"with {k}"] = {k: not on}
         for label, opts in variants.items():
-            m = net.build(**opts).to(device)
+            m = net.build(device=device.type, **opts)
             m.load_state_dict(compiled.state_dict())
-            ablate[label] = (lambda m=m: train_step(m, x, t, loss, False))
+            for dtype in args.dtypes:
+                suffix = "+bf16" if dtype == "bf16" else ""
+                ablate[label + suffix] = (lambda m=m, a=dtype == "bf16": train_step(m, x, t, loss, a))
     for m in models.values():
         m.train()
     train_t = interleaved({**train, **ablate}, device, args.warmup, args.repeats)
@@ -237,14 +293,16 @@ def bench_spec(spec, baseline, args, device):
     for m in models.values():
         m.train()
     memory = {}
+    base = "" if "fp32" in args.dtypes else "+bf16"
     if not args.no_memory:
-        for key in models:
-            memory[key] = peak_memory(train[key], device, torch)
+        for key in ("mgdsl", "hand"):
+            memory[key] = peak_memory(train[key + base], device, torch)
     row = {"spec": spec, "name": net.name, "batch": batch, "params": net.num_params, "macs": net.macs,
            "executed_macs": executed_macs(compiled, net, device, torch), "train": train_t, "infer": infer_t,
-           "memory": memory}
-    abl = {"spec": spec, "name": net.name, "train": {k: train_t[k] for k in ablate}, "base": train_t["mgdsl"],
-           "hand": train_t["hand"]}
+           "memory": memory, "base": base}
+    sfx = {d: "+bf16" if d == "bf16" else "" for d in args.dtypes}
+    abl = {"spec": spec, "name": net.name, "train": {k: train_t[k] for k in ablate},
+           "base": {s: train_t["mgdsl" + s] for s in sfx.values()}, "hand": {s: train_t["hand" + s] for s in sfx.values()}}
     return row, abl
 
 
@@ -309,41 +367,52 @@ def _mib(b):
     return "-" if b is None else f"{b / 2 ** 20:.0f}"
 
 
-def report(rows, ablations, latency, args, torch, loads) -> str:
-    out = [f"torch {torch.__version__}, device {args.device}, {args.threads} threads, {args.clock} clock, "
-           f"medians of {args.repeats} interleaved steps after {args.warmup} warm-up; "
-           f"load average {loads[0]:.2f} at start, {loads[1]:.2f} at end.", ""]
+def report(rows, ablations, latency, args: dict, meta: dict) -> str:
+    loads = meta["loads"]
+    out = [f"torch {meta['torch']}, {args['device']} ({meta['device']}), {args['threads']} threads, "
+           f"{args['clock']} clock, medians of {args['repeats']} interleaved steps after {args['warmup']} warm-up"
+           + ("." if loads[0] != loads[0] else f"; load average {loads[0]:.2f} at start, {loads[1]:.2f} at end."), ""]
     out += ["Training step (forward + loss + backward, no optimiser step) and inference (eval, no_grad), "
             "milliseconds; ratio = mgdsl / hand-written.", ""]
-    extra = [k for k in rows[0]["train"] if k not in ("mgdsl", "hand") and "+" in k] if rows else []
     head = ["network", "batch", "train mgdsl", "train hand", "ratio", "infer mgdsl", "infer hand", "ratio",
             "infer folded", "ratio", "peak MiB mgdsl", "peak MiB hand", "MACs (paper)", "MACs run"]
-    head += [f"train {k}" for k in extra]
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        tr, inf = r["train"], r["infer"]
-        cells = [r["name"], str(r["batch"]), _ms(tr["mgdsl"]), _ms(tr["hand"]), f"{tr['mgdsl'] / tr['hand']:.2f}",
-                 _ms(inf["mgdsl"]), _ms(inf["hand"]), f"{inf['mgdsl'] / inf['hand']:.2f}",
-                 _ms(inf["mgdsl-folded"]), f"{inf['mgdsl-folded'] / inf['hand']:.2f}",
+        tr, inf, b = r["train"], r["infer"], r["base"]
+        cells = [r["name"], str(r["batch"]), _ms(tr["mgdsl" + b]), _ms(tr["hand" + b]),
+                 f"{tr['mgdsl' + b] / tr['hand' + b]:.2f}", _ms(inf["mgdsl" + b]), _ms(inf["hand" + b]),
+                 f"{inf['mgdsl' + b] / inf['hand' + b]:.2f}", _ms(inf["mgdsl-folded" + b]),
+                 f"{inf['mgdsl-folded' + b] / inf['hand' + b]:.2f}",
                  _mib(r["memory"].get("mgdsl")), _mib(r["memory"].get("hand")),
                  f"{r['macs'] / 1e6:.1f}M", "-" if r["executed_macs"] is None else f"{r['executed_macs'] / 1e6:.1f}M"]
-        cells += [_ms(tr[k]) for k in extra]
         out.append("| " + " | ".join(cells) + " |")
-    if args.device == "cuda" and rows:
-        out += ["", "CUDA variants (training step ms, inference ms):", ""]
-        keys = [k for k in rows[0]["train"] if k.startswith(("mgdsl", "hand"))]
-        out += ["| network | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    variants = [k[len("mgdsl"):] for k in (rows[0]["train"] if rows else {}) if k.startswith("mgdsl")]
+    if len(variants) > 1 or any(k.startswith("hand+cl") for k in (rows[0]["train"] if rows else {})):
+        out += ["", "Training step by variant (+bf16: autocast to bfloat16; +compile: torch.compile of the "
+                    "module): ms mgdsl / ms hand-written = ratio; hand+cl is the hand-written module in "
+                    "channels-last, for reference.", ""]
+        out += ["| network | " + " | ".join(v.lstrip("+") or "fp32" for v in variants) + " |",
+                "|---|" + "---|" * len(variants)]
         for r in rows:
-            out.append(f"| {r['name']} | " + " | ".join(f"{_ms(r['train'][k])} / {_ms(r['infer'].get(k))}"
-                                                        for k in keys) + " |")
+            tr, cells = r["train"], []
+            for v in variants:
+                cell = f"{_ms(tr['mgdsl' + v])} / {_ms(tr['hand' + v])} = {tr['mgdsl' + v] / tr['hand' + v]:.2f}"
+                if "hand+cl" + v in tr:
+                    cell += f" (hand+cl {_ms(tr['hand+cl' + v])}: {tr['mgdsl' + v] / tr['hand+cl' + v]:.2f})"
+                cells.append(cell)
+            out.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     if any(a["train"] for a in ablations):
         keys = list(ablations[0]["train"])
-        out += ["", "Ablation: training step ms of the compiled module with one optimisation off "
-                    "(ratio to hand-written in brackets).", ""]
-        out += ["| network | all on | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+        out += ["", "Ablation: training step ms of the compiled module with one optimisation switched from "
+                    "the device's default (in brackets: ratio to the hand-written step of the same dtype).", ""]
+        suffixes = list(ablations[0]["base"])
+        out += ["| network | " + " | ".join("default" + s for s in suffixes) + " | " + " | ".join(keys) + " |",
+                "|---|" + "---|" * (len(suffixes) + len(keys))]
         for a in ablations:
-            cells = [f"{_ms(a['base'])} ({a['base'] / a['hand']:.2f})"]
-            cells += [f"{_ms(a['train'][k])} ({a['train'][k] / a['hand']:.2f})" for k in keys]
+            cells = [f"{_ms(a['base'][s])} ({a['base'][s] / a['hand'][s]:.2f})" for s in suffixes]
+            for k in keys:
+                s = "+bf16" if k.endswith("+bf16") else ""
+                cells.append(f"{_ms(a['train'][k])} ({a['train'][k] / a['hand'][s]:.2f})")
             out.append(f"| {a['name']} | " + " | ".join(cells) + " |")
     if latency:
         out += ["", "Spec -> module and cost model, wall-clock milliseconds (medians; imports excluded).", ""]

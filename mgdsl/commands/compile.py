@@ -18,6 +18,8 @@ def configure(p):
                    help="write an inference-only module: batch norm folded into the convs, always in eval mode")
     p.add_argument("--no-optimize", action="store_true",
                    help="the plain lowering: no fused or rewritten ops (same weights and state_dict keys)")
+    p.add_argument("--target", choices=("cpu", "cuda"), default="cpu",
+                   help="tune the code for this device (default cpu; `build()` still takes any device)")
     add_set_option(p)
 
 
@@ -28,12 +30,16 @@ def run(args) -> int:
     net = load(args.spec, **parse_sets(args.set))
     print_warnings(net)
     if args.output == "-":
-        sys.stdout.write(net.python_source(inference=args.inference, optimize=not args.no_optimize))
+        sys.stdout.write(_source(net, args))
         return 0
     print(summary(net))
     if args.output:
-        write_atomic(args.output, net.python_source(inference=args.inference, optimize=not args.no_optimize))
+        write_atomic(args.output, _source(net, args))
         print(f"\nwrote {args.output}: `from {os.path.splitext(os.path.basename(args.output))[0]} import build`")
     else:
         print("\n(add -o FILE.py to write the PyTorch source)")
     return 0
+
+
+def _source(net, args) -> str:
+    return net.python_source(inference=args.inference, optimize=not args.no_optimize, target=args.target)

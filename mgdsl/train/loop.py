@@ -75,13 +75,15 @@ class Runtime:
     stop_at: int | None = None           # stop (and save) after this step, as a signal would
 
 
-def setup_network(cfg: RunConfig):
-    """(Network, fresh module, Task) for a config; the module's init is seeded by cfg.seed."""
+def setup_network(cfg: RunConfig, device="cpu"):
+    """(Network, fresh module, Task) for a config; the module's init is seeded by cfg.seed, and its
+    code is tuned for `device` (the weights do not depend on it)."""
     import torch
     from .. import load
+    from ..backends.torch_source import target_of
     net = load(cfg.spec, **cfg.params)
     torch.manual_seed(cfg.seed)
-    model = net.build()
+    model = net.build(target=target_of(device))
     task = make_task(TaskSpec(cfg.task, cfg.data_seed, cfg.mnist, cfg.data, cfg.train_size, cfg.test_size),
                      net.input_shape, net.output_shape)
     return net, model, task
@@ -218,7 +220,7 @@ def train(cfg: RunConfig, run_dir: str, runtime: Runtime | None = None, resume: 
         raise UsageError(f"--batch-size {cfg.batch_size} does not split evenly over {world} processes")
     if runtime.amp not in (None, "bf16"):
         raise UsageError(f"--amp {runtime.amp}: only bf16 is supported")
-    net, model, task = setup_network(cfg)
+    net, model, task = setup_network(cfg, device)
     p = plan(cfg, net, task)
     if rank == 0:
         os.makedirs(run_dir, exist_ok=True)
@@ -396,9 +398,9 @@ def load_run(run_dir: str, device_name: str = "cpu"):
         raise UsageError(f"{run_dir} is not a run folder (no {CONFIG})", hint="pass the --out folder of `mgdsl train`")
     with open(jpath) as f:
         cfg = RunConfig.from_dict(json.load(f)["run"])
-    net, model, task = setup_network(cfg)
+    device = pick_device(device_name, 0)
+    net, model, task = setup_network(cfg, device)
     state = ckpt.load(ckpt.path_in(run_dir))
     model.load_state_dict(state["model"])
-    device = pick_device(device_name, 0)
     model.to(device).eval()
     return cfg, net, model, task, device
