@@ -121,12 +121,12 @@ def test_optimisation_is_exact(tiny, seg, name):
 
 def test_cuda_target_is_exact_and_keeps_only_its_own_rewrites(tiny):
     source = tiny.python_source(target="cuda")
-    # channels-last, and none of the CPU workarounds
-    assert MARKERS["channels_last"] in source and MARKERS["coarse_convT"] in source
-    assert MARKERS["fast_maxpool"] not in source and MARKERS["small_grid_wgrad"] not in source
+    # channels-last and in-place ReLU; none of the rewrites that only pay on CPU
+    assert MARKERS["channels_last"] in source and MARKERS["inplace_relu"] in source
+    assert all(MARKERS[k] not in source for k in ("fast_maxpool", "small_grid_wgrad", "coarse_convT"))
     assert MARKERS["small_grid_wgrad"] in tiny.python_source(target="cpu")
     assert MARKERS["fast_maxpool"] in tiny.python_source(target="cuda", fast_maxpool=True, channels_last=False)
-    plain, other = _pair(tiny, target="cuda")
+    plain, other = _pair(tiny, target="cuda", coarse_convT=True)
     torch.manual_seed(2)
     _assert_same_function(plain, other, torch.randn(3, *tiny.input_shape, dtype=torch.float64))
 

@@ -44,10 +44,12 @@ _WGRAD_MAX_PIXELS = 4          # grids this small always take the GEMM weight gr
 _WGRAD_WIDE = (16, 1 << 17)    # ... and up to 16 pixels when cin * cout reaches this
 
 
-# Each target's defaults. The max pool and weight-gradient rewrites work around slow CPU kernels;
-# cuDNN has no such gaps. On CUDA channels-last is cuDNN's fast layout at every grid size, so it
-# is not limited to networks whose MACs sit on large grids.
-TARGETS = {"cpu": set(OPTIMIZATIONS), "cuda": set(OPTIMIZATIONS) - {"fast_maxpool", "small_grid_wgrad"}}
+# Each target's defaults, chosen with `tools/bench.py --ablate` (docs/benchmark.md). The max pool
+# and weight-gradient rewrites work around slow CPU kernels that cuDNN does not have (on an H200
+# the GEMM weight gradient nearly doubles the training step); cuDNN's stride-2 transposed conv is
+# slower than its conv over the upsampled concatenation, despite the fewer MACs; channels-last
+# pays on CUDA at every grid size, so it is not limited to networks whose MACs sit on large grids.
+TARGETS = {"cpu": set(OPTIMIZATIONS), "cuda": {"inplace_relu", "channels_last"}}
 
 
 def resolve_options(optimize: bool = True, target: str = "cpu", **flags) -> dict[str, bool]:
