@@ -119,6 +119,7 @@ def test_optimisation_is_exact(tiny, seg, name):
     _assert_same_function(plain, other, x)
 
 
+@pytest.mark.filterwarnings("ignore:.*was generated for:UserWarning")   # cross-target on purpose
 def test_cuda_target_is_exact_and_keeps_only_its_own_rewrites(tiny):
     source = tiny.python_source(target="cuda")
     # channels-last and in-place ReLU; none of the rewrites that only pay on CPU
@@ -131,6 +132,19 @@ def test_cuda_target_is_exact_and_keeps_only_its_own_rewrites(tiny):
     _assert_same_function(plain, other, torch.randn(3, *tiny.input_shape, dtype=torch.float64))
 
 
+def test_a_module_warns_once_on_a_device_it_was_not_tuned_for(tiny):
+    import warnings
+    x = torch.randn(2, *tiny.input_shape)
+    model = tiny.build(target="cuda")
+    with pytest.warns(UserWarning, match="generated for cuda and runs on cpu.*--target cpu"):
+        model(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(x)                                      # once per module
+        tiny.build()(x)                               # the right target: silent
+        tiny.build(device="meta")(x.to("meta"))       # shape-only runs: silent
+
+
 def test_the_target_changes_code_but_not_weights(tiny):
     torch.manual_seed(0)
     a = tiny.build(target="cpu").state_dict()
@@ -141,6 +155,7 @@ def test_the_target_changes_code_but_not_weights(tiny):
         tiny.python_source(target="tpu")
 
 
+@pytest.mark.filterwarnings("ignore:.*was generated for:UserWarning")   # cross-target on purpose
 @pytest.mark.parametrize("target", ["cpu", "cuda"])
 def test_bf16_autocast_trains_like_the_plain_lowering(tiny, target):
     """Under autocast the rewritten ops see bf16 activations and float32 weights. Their gradients
