@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     if args.report:
         return replay(args.report)
     args.dtypes = (args.dtypes or ("fp32,bf16" if args.device.startswith("cuda") else "fp32")).split(",")
-    if set(args.dtypes) - {"fp32", "bf16"}:
+    if set(args.dtypes) - set(SUFFIX):
         raise SystemExit(f"--dtypes: choose from fp32 and bf16, not {args.dtypes}")
     import torch
     torch.set_num_threads(args.threads)
@@ -239,6 +239,9 @@ def peak_memory(fn, device, torch) -> float | None:
         return None
 
 
+SUFFIX = {"fp32": "", "bf16": "+bf16"}    # how a dtype is named in the variant keys
+
+
 def bench_spec(spec, baseline, args, device):
     import torch
     import mgdsl
@@ -261,8 +264,7 @@ def bench_spec(spec, baseline, args, device):
         models["hand+cl"].load_state_dict(hand.state_dict())
     train, infer = {}, {}
     for dtype in args.dtypes:
-        ac = dtype == "bf16"
-        suffix = "+bf16" if ac else ""
+        ac, suffix = dtype == "bf16", SUFFIX[dtype]
         for key, model in models.items():
             xin = x.contiguous(memory_format=torch.channels_last) if key.endswith("+cl") else x
             train[key + suffix] = (lambda m=model, a=ac, xin=xin: train_step(m, xin, t, loss, a))
@@ -284,8 +286,7 @@ def bench_spec(spec, baseline, args, device):
             m = net.build(device=device.type, **opts)
             m.load_state_dict(compiled.state_dict())
             for dtype in args.dtypes:
-                suffix = "+bf16" if dtype == "bf16" else ""
-                ablate[label + suffix] = (lambda m=m, a=dtype == "bf16": train_step(m, x, t, loss, a))
+                ablate[label + SUFFIX[dtype]] = (lambda m=m, a=dtype == "bf16": train_step(m, x, t, loss, a))
     for m in models.values():
         m.train()
     train_t = interleaved({**train, **ablate}, device, args.warmup, args.repeats)
@@ -295,16 +296,16 @@ def bench_spec(spec, baseline, args, device):
     for m in models.values():
         m.train()
     memory = {}
-    base = "" if "fp32" in args.dtypes else "+bf16"
+    base = SUFFIX["fp32" if "fp32" in args.dtypes else "bf16"]
     if not args.no_memory:
         for key in ("mgdsl", "hand"):
             memory[key] = peak_memory(train[key + base], device, torch)
     row = {"spec": spec, "name": net.name, "batch": batch, "params": net.num_params, "macs": net.macs,
            "executed_macs": executed_macs(compiled, net, device, torch), "train": train_t, "infer": infer_t,
            "memory": memory, "base": base}
-    sfx = {d: "+bf16" if d == "bf16" else "" for d in args.dtypes}
+    sfx = [SUFFIX[d] for d in args.dtypes]
     abl = {"spec": spec, "name": net.name, "train": {k: train_t[k] for k in ablate},
-           "base": {s: train_t["mgdsl" + s] for s in sfx.values()}, "hand": {s: train_t["hand" + s] for s in sfx.values()}}
+           "base": {s: train_t["mgdsl" + s] for s in sfx}, "hand": {s: train_t["hand" + s] for s in sfx}}
     return row, abl
 
 

@@ -18,7 +18,8 @@ def configure(p):
                    help="write an inference-only module: batch norm folded into the convs, always in eval mode")
     p.add_argument("--no-optimize", action="store_true",
                    help="the plain lowering: no fused or rewritten ops (same weights and state_dict keys)")
-    p.add_argument("--target", choices=("cpu", "cuda"), default="cpu",
+    from ..backends.torch_source import TARGETS
+    p.add_argument("--target", choices=sorted(TARGETS), default="cpu",
                    help="tune the code for this device (default cpu; `build()` still takes any device)")
     add_set_option(p)
 
