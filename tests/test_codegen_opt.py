@@ -16,7 +16,7 @@ import mgdsl  # noqa: E402
 from mgdsl.backends.torch_source import OPTIMIZATIONS  # noqa: E402
 
 # Small, but every optimisation applies somewhere: grids of 32 and 16 px (transposed-conv coarse
-# branch, strided max pool), grids of 2 and 1 px (GEMM weight gradient), ReLUs after BN and adds.
+# branch), grids of 4, 2 and 1 px (GEMM conv), ReLUs after BN and adds.
 TINY = """network "TINY"
 input 3 @ 32x32
 grids 3
@@ -34,7 +34,7 @@ pool merge
 fc 5
 """
 
-# Most MACs on a 32x32 grid, per-pixel maps out: the channels-last layout applies.
+# Per-pixel maps out: they go back to the default layout, and their gradient comes in channels-last.
 SEG = """network "SEG"
 input 1 @ 32x32
 grids 2
@@ -45,10 +45,8 @@ maps 3
 """
 
 # what each optimisation leaves in the generated source (so that a test fails if one stops applying)
-MARKERS = {"coarse_convT": "_up_kernel(m[", "fast_maxpool": "_MaxPool2x2.apply(",
-           "small_grid_wgrad": "_ConvSmallGrid.apply(", "inplace_relu": "torch.relu_(",
-           "channels_last": "memory_format=torch.channels_last"}
-ON_SEG = {"channels_last"}
+MARKERS = {"coarse_convT": "_up_kernel(m[", "small_grid_gemm": "_ConvGEMM.apply(", "inplace_relu": "torch.relu_(",
+           "channels_last": "x = x.to(memory_format=torch.channels_last)"}
 
 
 @pytest.fixture(scope="module")
@@ -101,17 +99,15 @@ def _assert_same_function(plain, other, x):
 
 @pytest.mark.parametrize("name", list(OPTIMIZATIONS) + ["all", "all on SEG"])
 def test_optimisation_is_exact(tiny, seg, name):
-    net = seg if name in ON_SEG or name == "all on SEG" else tiny
-    # TINY's MACs sit mostly on its 32x32 grid too; its "all" leaves channels-last to SEG, because
-    # with channels-last on, the strided-view max pool is not used
-    options = {"all": {"channels_last": False}, "all on SEG": {}}.get(name, {"optimize": False, name: True})
+    net = seg if name == "all on SEG" else tiny
+    options = {} if name.startswith("all") else {"optimize": False, name: True}
     source = net.python_source(**options)
     assert set(MARKERS) == set(OPTIMIZATIONS)
     for marker_of, marker in MARKERS.items():
-        if name == marker_of or (name == "all" and marker_of not in ON_SEG):
+        if name in (marker_of, "all"):
             assert marker in source, f"{marker_of} no longer applies to the test network"
     if name == "all on SEG":
-        assert MARKERS["channels_last"] in source and MARKERS["fast_maxpool"] not in source
+        assert MARKERS["channels_last"] in source and "_DefaultLayout.apply(" in source
     assert name.startswith("all") or all(MARKERS[o] not in source for o in MARKERS if o != name)
     plain, other = _pair(net, **options)
     torch.manual_seed(2)
@@ -119,14 +115,51 @@ def test_optimisation_is_exact(tiny, seg, name):
     _assert_same_function(plain, other, x)
 
 
+def test_gemm_conv_in_float32_runs_onednn_matmul_and_matches_the_plain_lowering(tiny):
+    """float64 (above) takes torch's own GEMM; float32 on the CPU takes oneDNN's matmul, which must be
+    called and agree with the plain lowering to float32 rounding."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        seen: set = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.add(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    plain = tiny.build(optimize=False)
+    other = tiny.build(coarse_convT=False, channels_last=False, inplace_relu=False)
+    other.load_state_dict(plain.state_dict())
+    x = torch.randn(4, *tiny.input_shape)
+    g = torch.randn(4, 5)
+    ya, gxa, ga = _run(plain, x, g)
+    with Ops() as ops:
+        yb, gxb, gb = _run(other, x, g)
+    if torch.backends.mkldnn.is_available():
+        assert "mkldnn._linear_pointwise" in ops.seen
+    torch.testing.assert_close(yb, ya, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gxb, gxa, rtol=1e-4, atol=1e-6)
+    overall = max(v.abs().max().item() for v in ga.values())     # see _assert_same_function
+    for k in ga:
+        torch.testing.assert_close(gb[k], ga[k], rtol=1e-4, atol=1e-5 * overall, msg=k)
+
+
+def test_gemm_conv_weights_are_channels_last_and_a_relu_may_follow_without_bn():
+    net = mgdsl.loads('network "Q"\ninput 3 @ 4x4\nconv 8 bn=off\nconv 6 bn=off\nfc 3\n')
+    plain, other = _pair(net)
+    w = dict(other.named_parameters())["s1.conv1.g4.conv.weight"]
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    _assert_same_function(plain, other, torch.randn(2, 3, 4, 4, dtype=torch.float64))
+
+
 @pytest.mark.filterwarnings("ignore:.*was generated for:UserWarning")   # cross-target on purpose
 def test_cuda_target_is_exact_and_keeps_only_its_own_rewrites(tiny):
     source = tiny.python_source(target="cuda")
     # channels-last and in-place ReLU; none of the rewrites that only pay on CPU
     assert MARKERS["channels_last"] in source and MARKERS["inplace_relu"] in source
-    assert all(MARKERS[k] not in source for k in ("fast_maxpool", "small_grid_wgrad", "coarse_convT"))
-    assert MARKERS["small_grid_wgrad"] in tiny.python_source(target="cpu")
-    assert MARKERS["fast_maxpool"] in tiny.python_source(target="cuda", fast_maxpool=True, channels_last=False)
+    assert all(MARKERS[k] not in source for k in ("small_grid_gemm", "coarse_convT"))
+    assert MARKERS["small_grid_gemm"] in tiny.python_source(target="cpu")
     plain, other = _pair(tiny, target="cuda", coarse_convT=True)
     torch.manual_seed(2)
     _assert_same_function(plain, other, torch.randn(3, *tiny.input_shape, dtype=torch.float64))
@@ -180,10 +213,12 @@ def test_bf16_autocast_trains_like_the_plain_lowering(tiny, target):
     assert other_err <= 1.5 * plain_err + 1e-3 * exact.norm(), (other_err, plain_err)
 
 
-def test_max_pool_ties_send_the_gradient_where_max_pool2d_does():
+def test_max_pool_ties_send_the_gradient_where_the_plain_lowering_does():
+    """The optimised module pools channels-last: with many exact ties in every window, the gradient
+    must still go to the same element as in the plain (NCHW) lowering."""
     net = mgdsl.loads('network "P"\ninput 2 @ 16x16\nconv 3 bn=off relu=off\npool\npool\nfc 3\n')
     plain, other = _pair(net)
-    assert "_MaxPool2x2.apply(" in net.python_source()
+    assert MARKERS["channels_last"] in net.python_source()
     with torch.no_grad():                  # integer weights and inputs: many exact ties in every window
         for p in plain.parameters():
             p.copy_(torch.randint(-1, 2, p.shape))

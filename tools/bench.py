@@ -313,8 +313,12 @@ def executed_macs(model, net, device, torch) -> int | None:
     """MACs the optimised module really runs on one sample (PyTorch's dispatch-level counter)."""
     try:
         from torch.utils.flop_counter import FlopCounterMode
+        extra = {}
+        if hasattr(torch.ops.mkldnn, "_linear_pointwise"):     # the GEMM convs' matmul: X @ W.T
+            extra[torch.ops.mkldnn._linear_pointwise] = \
+                lambda x, w, *rest, **kw: 2 * x[0] * x[1] * w[0]
         model.eval()
-        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=extra) as fc:
             model(torch.zeros(1, *net.input_shape, device=device))
         model.train()
         return fc.get_total_flops() // 2

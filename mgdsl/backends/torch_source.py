@@ -25,30 +25,23 @@ OPTIMIZATIONS = {
     "coarse_convT": "an mg-conv's upsampled coarser neighbour enters its 3x3 conv as a stride-2 4x4 transposed "
                     "conv on the coarse grid (nearest upsampling folded into the kernel: 2.25x fewer MACs for "
                     "that part, no upsampled copy, smaller concatenation); used where the fine grid is >= 16 px",
-    "fast_maxpool": "2x2/2 max pool on even grids of >= 16x16 px as three elementwise maxima of strided views "
-                    "(max_pool2d's NCHW forward is several times slower on CPU; not used with channels_last, "
-                    "where max_pool2d is vectorised); the gradient goes to the first maximum of each window "
-                    "through max_pool2d's own backward (exact for NaN-free inputs)",
-    "small_grid_wgrad": "convs on grids of <= 4 pixels (or 16 with wide layers) get their weight gradient from "
-                        "one GEMM over im2col patches instead of oneDNN's kernel, which is several times slower "
-                        "when a layer has many weights and few pixels",
+    "small_grid_gemm": "stride-1 convs on grids of <= 16 pixels run as one im2col GEMM per pass (forward, "
+                       "input gradient, weight gradient) through oneDNN's matmul, with the weights stored "
+                       "channels-last so that each weight already is the GEMM's matrix; oneDNN's conv spends "
+                       "most of its time on such grids reordering the weights into and out of its blocked layout",
     "inplace_relu": "ReLU overwrites its input when nothing else reads it and its producer did not save it",
-    "channels_last": "activations in channels-last memory format (oneDNN's native layout, no reorders around "
-                     "each conv) when at least half of the MACs run on grids of >= 32x32 px; on smaller grids "
-                     "it is slower on CPU, so CIFAR-sized networks keep the default layout",
+    "channels_last": "activations in channels-last memory format, oneDNN's native layout (no reorders of "
+                     "the activations around each conv)",
 }
-_CHANNELS_LAST_MIN_SIZE = 32
-_MAXPOOL_MIN_PIXELS = 256     # input grids from which the strided-view max pool is faster
 _CONVT_MIN_SIZE = 16           # fine grid side from which the transposed-conv form is faster on CPU
-_WGRAD_MAX_PIXELS = 4          # grids this small always take the GEMM weight gradient ...
-_WGRAD_WIDE = (16, 1 << 17)    # ... and up to 16 pixels when cin * cout reaches this
+_GEMM_MAX_PIXELS = 16          # output grids up to this many pixels take the GEMM conv
 
 
-# Each target's defaults, chosen with `tools/bench.py --ablate` (docs/benchmark.md). The max pool
-# and weight-gradient rewrites work around slow CPU kernels that cuDNN does not have (on an H200
-# the GEMM weight gradient nearly doubles the training step); cuDNN's stride-2 transposed conv is
-# slower than its conv over the upsampled concatenation, despite the fewer MACs; channels-last
-# pays on CUDA at every grid size, so it is not limited to networks whose MACs sit on large grids.
+# Each target's defaults, chosen with `tools/bench.py --ablate` (docs/benchmark.md). The small-grid
+# GEMM works around oneDNN's weight reorders, which cuDNN does not have (on an H200 an earlier GEMM
+# weight gradient nearly doubled the training step; oneDNN's matmul is CPU-only);
+# cuDNN's stride-2 transposed conv is slower than its conv over the upsampled concatenation,
+# despite the fewer MACs.
 TARGETS = {"cpu": set(OPTIMIZATIONS), "cuda": {"inplace_relu", "channels_last"}}
 
 
@@ -156,57 +149,105 @@ def _normal_fill(tensors):
         raise errors[0]
 '''
 
-_MAXPOOL_SRC = '''
+_GEMM_SRC = '''
 
-class _MaxPool2x2(torch.autograd.Function):
-    """2x2, stride-2 max pool of an even grid as three maxima of strided views. For the gradient it
-    records the flat index of the first maximum of each window in row-major order, as max_pool2d
-    does, and hands it to max_pool2d's own backward kernel."""
+def _onednn_dtypes():
+    """The dtypes oneDNN's matmul takes on this machine: none where torch was built without oneDNN,
+    no bf16 on a CPU without bf16 kernels."""
+    ok = set()
+    if torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+        for dtype in (torch.float32, torch.bfloat16):
+            try:
+                a = torch.ones(2, 2, dtype=dtype)
+                torch.ops.mkldnn._linear_pointwise(a, a, None, "none", [], "")
+                ok.add(dtype)
+            except Exception:  # noqa: BLE001 - any failure means: use torch's own kernel
+                pass
+    return ok
 
-    @staticmethod
-    def forward(ctx, x):
-        v = x.unflatten(3, (-1, 2)).unflatten(2, (-1, 2))          # N, C, H/2, 2, W/2, 2
-        a, b, c, d = v[:, :, :, 0, :, 0], v[:, :, :, 0, :, 1], v[:, :, :, 1, :, 0], v[:, :, :, 1, :, 1]
-        top, bottom = torch.maximum(a, b), torch.maximum(c, d)
-        if ctx.needs_input_grad[0]:
-            h, w = top.shape[2:]
-            corner = torch.arange(h, device=x.device).view(h, 1) * (4 * w) + torch.arange(w, device=x.device) * 2
-            offset = torch.where(bottom > top, (d > c).long() + 2 * w, (b > a).long())
-            ctx.save_for_backward(x, offset + corner)
-        return torch.maximum(top, bottom)
 
-    @staticmethod
-    def backward(ctx, g):
-        x, index = ctx.saved_tensors
-        return torch.ops.aten.max_pool2d_with_indices_backward(g, x, [2, 2], [2, 2], [0, 0], [1, 1], False, index)
-'''
+_ONEDNN_DTYPES = _onednn_dtypes()
 
-_WGRAD_SRC = '''
 
-class _ConvSmallGrid(torch.autograd.Function):
-    """Stride-1 conv on a grid of a few pixels. Forward and input gradient are the usual kernels; the
-    weight gradient is one GEMM of the output gradient with the im2col patches."""
+def _mm_t(a, b, bias=None):
+    """a @ b.T (+ bias). On the CPU this is oneDNN's matmul where it can be, which measured about twice
+    as fast as the BLAS behind torch.mm on the AMD CPU of the benchmarks; torch's own kernel elsewhere."""
+    if a.device.type == "cpu" and a.dtype in _ONEDNN_DTYPES:
+        return torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
+    return F.linear(a, b, bias)
+
+
+def _patches(x, k, pad):
+    """im2col with one row per output pixel and the columns in (ky, kx, c) order, the order of a
+    channels-last weight's (ky, kx, c) axes."""
+    n, c, h, w = x.shape
+    if k == 1 and pad == 0:
+        return x.permute(0, 2, 3, 1).reshape(-1, c)
+    xp = x.new_zeros(n, h + 2 * pad, w + 2 * pad, c)
+    xp[:, pad:pad + h, pad:pad + w] = x.permute(0, 2, 3, 1)
+    return xp.unfold(1, k, 1).unfold(2, k, 1).permute(0, 1, 2, 4, 5, 3).reshape(-1, k * k * c)
+
+
+def _unpatch(g, shape, k, pad):
+    """The adjoint of _patches: each entry of each patch row goes back onto the pixel it came from."""
+    n, c, h, w = shape
+    if k == 1 and pad == 0:
+        return g.view(n, h, w, c).permute(0, 3, 1, 2)
+    ho, wo = h + 2 * pad - k + 1, w + 2 * pad - k + 1
+    g = g.view(n, ho, wo, k, k, c)
+    out = g.new_zeros(n, h + 2 * pad, w + 2 * pad, c)
+    for i in range(k):
+        for j in range(k):
+            out[:, i:i + ho, j:j + wo] += g[:, :, :, i, j]
+    return out[:, pad:pad + h, pad:pad + w].permute(0, 3, 1, 2)
+
+
+def _weight_matrix(weight):
+    """(out, ky * kx * in): a view for a channels-last weight, a copy otherwise."""
+    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
+
+
+def _conv_gemm(x, weight, bias, pad):
+    """A stride-1 conv as one GEMM: (output in channels-last layout, the patches)."""
+    n, _, h, w = x.shape
+    o, _, k, _ = weight.shape
+    a = _patches(x, k, pad)
+    y = _mm_t(a, _weight_matrix(weight), bias)
+    return y.view(n, h + 2 * pad - k + 1, w + 2 * pad - k + 1, o).permute(0, 3, 1, 2), a
+
+
+class _ConvGEMM(torch.autograd.Function):
+    """Stride-1 conv on a grid of a few pixels as im2col GEMMs in all three passes. oneDNN's conv would
+    reorder the (large) weights into its blocked layout for the forward and the input gradient, and
+    the weight gradient back out of it, which takes longer than the arithmetic on such grids."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, pad):
-        ctx.save_for_backward(x, weight)
-        ctx.pad = pad
-        return F.conv2d(x, weight, bias, 1, pad)
+        kind = x.device.type
+        ctx.dtypes = x.dtype, weight.dtype, None if bias is None else bias.dtype
+        if kind in ("cpu", "cuda") and torch.is_autocast_enabled(kind):   # the dtype F.conv2d would run in
+            dt = torch.get_autocast_dtype(kind)
+            x, weight, bias = x.to(dt), weight.to(dt), None if bias is None else bias.to(dt)
+        y, a = _conv_gemm(x, weight, bias, pad)
+        ctx.save_for_backward(a, weight)
+        ctx.shape, ctx.pad = x.shape, pad
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        x, weight = ctx.saved_tensors
+        a, weight = ctx.saved_tensors
+        (n, c, h, w), pad, (tx, tw, tb) = ctx.shape, ctx.pad, ctx.dtypes
+        o, _, k, _ = weight.shape
+        g = g.to(a.dtype).permute(0, 2, 3, 1).reshape(-1, o)
         gx = gw = gb = None
-        w = weight.to(g.dtype)           # under autocast the forward ran in g's dtype
         if ctx.needs_input_grad[0]:
-            gx = F.conv_transpose2d(g, w, None, 1, ctx.pad).to(x.dtype)
+            gx = _unpatch(_mm_t(g, _weight_matrix(weight).t()), (n, c, h, w), k, pad).to(tx)
         if ctx.needs_input_grad[1]:
-            k = weight.shape[-1]
-            cols = F.unfold(x.to(g.dtype), k, padding=ctx.pad).transpose(1, 2).reshape(-1, weight[0].numel())
-            gw = (g.transpose(0, 1).reshape(g.shape[1], -1) @ cols).view_as(weight).to(weight.dtype)
+            gw = _mm_t(g.t(), a.t()).view(o, k, k, c).permute(0, 3, 1, 2).to(tw)
         if ctx.needs_input_grad[2]:
-            gb = g.sum((0, 2, 3)).to(weight.dtype)
+            gb = g.sum(0).to(tb)
         return gx, gw, gb, None
+
 '''
 
 _CONVT_SRC = '''
@@ -220,6 +261,16 @@ def _up_kernel(w):
     the stride-2 transposed conv on the coarse grid that computes the same map."""
     o, c = w.shape[:2]
     return (w.reshape(o * c, 9) @ _UP3x3.to(w)).view(o, c, 4, 4).transpose(0, 1)
+'''
+
+_CL_WEIGHTS_SRC = '''
+
+def _channels_last_weights(modules, indices):
+    """Store these convs' weights channels-last, where a GEMM conv reads them as its matrix. The values
+    stay the same: the init has run already."""
+    for i in indices:
+        w = modules[i].weight
+        w.data = w.data.contiguous(memory_format=torch.channels_last)
 '''
 
 _LAYOUT_SRC = '''
@@ -260,12 +311,12 @@ class {cls}(nn.Module):
 _INIT_END = '''\
         ]
         _init(self._m)
-'''
+{layout}'''
 
 _INFERENCE_END = '''\
         ]
         _init(self._m)
-        self._folded = None
+{layout}        self._folded = None
         self.register_load_state_dict_post_hook(lambda module, keys: module._forget())
         super().train(False)
 
@@ -321,7 +372,7 @@ def _mod(G: nx.DiGraph, n: str) -> str:
 class _Plan:
     """What the forward computes: which graph nodes are emitted, on which inputs, as what code."""
 
-    def __init__(self, G: nx.DiGraph, opts: dict, inference: bool, target: str):
+    def __init__(self, G: nx.DiGraph, opts: dict, inference: bool):
         self.G, self.opts, self.inference = G, opts, inference
         self.alias: dict[str, str] = {}         # node -> the node whose tensor it is (not emitted)
         self.skip: set[str] = set()             # nodes folded into a reader and not emitted
@@ -329,7 +380,8 @@ class _Plan:
         self.up: dict[str, tuple[str, int]] = {}  # conv -> (coarse node, channels before it)
         self.folded: dict[str, str] = {}        # conv -> its batch norm (inference)
         self.helpers: set[str] = set()
-        self.channels_last = opts["channels_last"] and (target == "cuda" or _mostly_large(G))
+        self.gemm: list[str] = []               # convs computed as GEMMs (their weights stored channels-last)
+        self.channels_last = opts["channels_last"]
         readers: dict[str, list[str]] = {n: [] for n in G}
         for n in G:
             for i in G.nodes[n]["inputs"]:
@@ -386,35 +438,20 @@ class _Plan:
                 f"F.conv_transpose2d({x[1]}, _up_kernel({w}[:, {self.up[n][1]}:]), None, 2, 1)"
             main = f"{w}" if fref else f"{w}[:, :{self.up[n][1]}]"
             return f"F.conv2d({x[0]}, {main}, {b}, 1, 1) + {up}"
+        if kind == "conv" and opts["small_grid_gemm"] and a["stride"] == 1 and self._small(n):
+            self.gemm.append(n)
+            self.helpers.add("gemm")
+            w, b = (f"{fref}[0]", f"{fref}[1]") if fref else (f"{mref}.weight", f"{mref}.bias")
+            if self.inference:
+                return f"_conv_gemm({x[0]}, {w}, {b}, {a['pad']})[0]"
+            return f"_ConvGEMM.apply({x[0]}, {w}, {b}, {a['pad']})"
         if kind == "conv" and fref:
             return f"F.conv2d({x[0]}, {fref}[0], {fref}[1], {a['stride']}, {a['pad']})"
-        if kind == "conv" and opts["small_grid_wgrad"] and not self.inference and a["stride"] == 1 and self._small(n):
-            self.helpers.add("wgrad")
-            return f"_ConvSmallGrid.apply({x[0]}, {mref}.weight, {mref}.bias, {a['pad']})"
-        if (kind == "maxpool" and opts["fast_maxpool"] and not self.channels_last
-                and (a["kernel"], a["stride"], a["pad"]) == (2, 2, 0)):
-            c, h, w = G.nodes[self.inputs[n][0]]["shape"]
-            if h % 2 == 0 and w % 2 == 0 and h * w >= _MAXPOOL_MIN_PIXELS:
-                self.helpers.add("maxpool")
-                return f"_MaxPool2x2.apply({x[0]})"
         return OPS[kind].call(a, x, mref)
 
     def _small(self, n: str) -> bool:
         a = self.G.nodes[n]
-        pixels = a["shape"][1] * a["shape"][2]
-        return pixels <= _WGRAD_MAX_PIXELS or (pixels <= _WGRAD_WIDE[0] and a["cin"] * a["cout"] >= _WGRAD_WIDE[1])
-
-
-def _mostly_large(G: nx.DiGraph) -> bool:
-    """Whether at least half of the MACs run on grids of _CHANNELS_LAST_MIN_SIZE px or more."""
-    from ..graph.cost import macs_of
-    total = large = 0
-    for n, a in G.nodes(data=True):
-        m = macs_of(G, n)
-        total += m
-        if len(a["shape"]) == 3 and min(a["shape"][1:]) >= _CHANNELS_LAST_MIN_SIZE:
-            large += m
-    return total > 0 and 2 * large >= total
+        return a["shape"][1] * a["shape"][2] <= _GEMM_MAX_PIXELS
 
 
 # producers whose output autograd does not keep, so a ReLU may overwrite it
@@ -426,7 +463,7 @@ def generate(G: nx.DiGraph, cls: str = "Net", optimize: bool = True, inference: 
     """Standalone PyTorch source for graph `G`, tuned for `target` ("cpu" or "cuda"; see `TARGETS`
     and `OPTIMIZATIONS` for `optimize` and the flags)."""
     opts = resolve_options(optimize, target, **flags)
-    plan = _Plan(G, opts, inference, target)
+    plan = _Plan(G, opts, inference)
     order = [n for n in G.nodes if plan.emitted(n)]    # creation order is topological
     ins = {n: [plan.resolve(i) for i in plan.inputs[n]] for n in order}
     pos = {n: i for i, n in enumerate(order)}
@@ -479,7 +516,7 @@ def generate(G: nx.DiGraph, cls: str = "Net", optimize: bool = True, inference: 
         expr = plan.code(n, x, mref, fref)
         dying = [var[i] for i in dict.fromkeys(ins[n]) if last_use[i] == pos[n] and var[i] != "x"]
         if (a["kind"] == "relu" and opts["inplace_relu"] and x[0] in dying
-                and G.nodes[ins[n][0]]["kind"] in _FRESH):
+                and G.nodes[ins[n][0]]["kind"] in _FRESH and ins[n][0] not in plan.gemm):   # a GEMM conv returns a view
             expr = f"torch.relu_({x[0]})"
         free.extend(dying)
         if free:
@@ -497,13 +534,17 @@ def generate(G: nx.DiGraph, cls: str = "Net", optimize: bool = True, inference: 
     else:
         body.append(f"        return {var[out_node]}")
 
-    helpers = "".join(src for key, src in (("maxpool", _MAXPOOL_SRC), ("wgrad", _WGRAD_SRC),
-                                           ("convT", _CONVT_SRC), ("layout", _LAYOUT_SRC),
+    layout = ""
+    if plan.gemm:
+        plan.helpers.add("cl_weights")
+        layout = f"        _channels_last_weights(self._m, ({', '.join(str(mindex[n]) for n in plan.gemm)},))\n"
+    helpers = "".join(src for key, src in (("gemm", _GEMM_SRC),
+                                           ("convT", _CONVT_SRC), ("cl_weights", _CL_WEIGHTS_SRC), ("layout", _LAYOUT_SRC),
                                            ("fold", _FOLD_SRC)) if key in plan.helpers)
     if inference:
-        end = _INFERENCE_END.format(fold="\n".join(fold) or "        pass") + _FORWARD_INFERENCE
+        end = _INFERENCE_END.format(fold="\n".join(fold) or "        pass", layout=layout) + _FORWARD_INFERENCE
     else:
-        end = _INIT_END + _FORWARD
+        end = _INIT_END.format(layout=layout) + _FORWARD
     return (head + helpers + _CLASS.format(cls=cls) + "\n".join(modules) + "\n" + end + "\n".join(body) + "\n"
             + _FOOTER.format(cls=cls))
 
