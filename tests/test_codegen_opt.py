@@ -306,3 +306,27 @@ def test_no_graph_breaks_under_torch_compile(tiny):
     finally:
         dynamo.reset()
     assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
+def test_torch_compile_graphs_take_torch_gemms(tiny):
+    """Inductor lowers oneDNN's matmul op only for frozen inference weights (it asserts on trainable
+    ones), so under torch.compile the GEMM convs must trace to torch's own mm."""
+    pytest.importorskip("torch._dynamo")
+    try:
+        from functorch.compile import make_boxed_func
+        from torch._dynamo.backends.common import aot_autograd
+    except ImportError as e:
+        pytest.skip(f"no AOT autograd: {e}")
+    seen = []
+
+    def record(gm, example_inputs):
+        seen.extend(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
+        return make_boxed_func(gm.forward)
+
+    model = torch.compile(tiny.build(), backend=aot_autograd(fw_compiler=record, bw_compiler=record))
+    try:
+        model(torch.randn(2, 3, 32, 32)).sum().backward()
+    finally:
+        torch._dynamo.reset()
+    assert "aten.mm.default" in seen
+    assert not [t for t in seen if "mkldnn" in t]

@@ -171,8 +171,9 @@ _ONEDNN_DTYPES = _onednn_dtypes()
 
 def _mm_t(a, b, bias=None):
     """a @ b.T (+ bias). On the CPU this is oneDNN's matmul where it can be, which measured about twice
-    as fast as the BLAS behind torch.mm on the AMD CPU of the benchmarks; torch's own kernel elsewhere."""
-    if a.device.type == "cpu" and a.dtype in _ONEDNN_DTYPES:
+    as fast as the BLAS behind torch.mm on the AMD CPU of the benchmarks; torch's own kernel elsewhere,
+    and under torch.compile (inductor lowers that op only with frozen weights)."""
+    if a.device.type == "cpu" and a.dtype in _ONEDNN_DTYPES and not torch.compiler.is_compiling():
         return torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
     return F.linear(a, b, bias)
 
