@@ -248,7 +248,6 @@ class _ConvGEMM(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             gb = g.sum(0).to(tb)
         return gx, gw, gb, None
-
 '''
 
 _CONVT_SRC = '''
