@@ -37,3 +37,12 @@ def test_a_saved_run_replays_to_the_same_tables(tmp_path, capsys):
     # the first line differs only by the load average, which a replay does not know
     assert live.splitlines()[1:] == replayed.splitlines()[1:]
     assert "| PMG-11-SEG | 2 |" in live and "no coarse_convT" in live
+
+
+def test_executed_macs_count_the_gemm_convs():
+    """VGG-16 has no mg-conv, so its optimised module runs exactly the paper's MACs; its small-grid
+    convs are oneDNN matmuls, which FlopCounterMode does not know by itself."""
+    net = mgdsl.load(ROOT / "specs/vgg-16.mg")
+    model = net.build()
+    assert "_ConvGEMM.apply(" in net.python_source()
+    assert bench.executed_macs(model, net, "cpu", torch) == net.macs

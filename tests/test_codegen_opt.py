@@ -121,7 +121,9 @@ def test_gemm_conv_in_float32_runs_onednn_matmul_and_matches_the_plain_lowering(
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Ops(TorchDispatchMode):
-        seen: set = set()
+        def __init__(self):
+            super().__init__()
+            self.seen = set()
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             self.seen.add(str(func.overloadpacket))
