@@ -115,6 +115,11 @@ class UsageError(MgError):
     """A bad command-line argument or a missing input file."""
 
 
+class ResourceError(MgError):
+    """A network too big for this machine's memory, found when building or training it (never by
+    `check`, whose verdict does not depend on the machine)."""
+
+
 @dataclass
 class SpecWarning:
     """Something legal but probably unintended, such as computation that never reaches the output."""

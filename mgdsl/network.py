@@ -5,11 +5,11 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import networkx as nx
-
 from .errors import Source, Span, SpecNameError, SpecTypeError, SpecValueError, SpecWarning, UsageError
 from .graph.check import check_graph
 from .graph.cost import macs_of, params_of
+from .graph.ir import Graph
+from .graph.layers import LAYERS
 from .graph.lower import Scope, evaluate_list, lower
 from .graph.values import Arg, Sym
 from .lang import ast as A
@@ -19,28 +19,28 @@ from .lang.loader import Loader
 @dataclass
 class Network:
     """A checked network: its graph is the single source of truth for everything downstream."""
-    graph: nx.DiGraph
+    graph: Graph
     warnings: list[SpecWarning] = field(default_factory=list)
 
     @property
     def name(self) -> str:
-        return self.graph.graph["name"]
+        return self.graph.info.name
 
     @property
     def path(self) -> str:
-        return self.graph.graph["path"]
+        return self.graph.info.path
 
     @property
     def params(self) -> dict:
-        return dict(self.graph.graph["params"])
+        return dict(self.graph.info.params)
 
     @property
     def input_shape(self) -> tuple:
-        return self.graph.graph["input_shape"]
+        return self.graph.info.input_shape
 
     @property
     def output_shape(self) -> tuple:
-        return self.graph.graph["output_shape"]
+        return self.graph.info.output_shape
 
     @cached_property
     def num_params(self) -> int:
@@ -50,15 +50,21 @@ class Network:
     def macs(self) -> int:
         return sum(macs_of(self.graph, n) for n in self.graph)
 
-    def python_source(self, **options) -> str:
-        """Standalone PyTorch source defining `build()`; it imports nothing but torch."""
+    def python_source(self, target: str = "portable", **options) -> str:
+        """Standalone PyTorch source defining `build()`; it imports nothing but torch. The default
+        target uses only public torch API and runs anywhere; `target="cpu"|"cuda"` tunes it for a
+        device (see `mgdsl.backends.torch_source.TARGETS`)."""
         from .backends.torch_source import generate
-        return generate(self.graph, **options)
+        return generate(self.graph, target=target, **options)
 
     def build(self, device="cpu", **options):
         """A fresh, initialised `torch.nn.Module` for this network, on `device` ("meta" for shapes
-        only). Options switch code-generation optimisations, e.g. `optimize=False` for one op per node."""
+        only), its code tuned for that device's type. Options switch code-generation optimisations,
+        e.g. `optimize=False` for one op per node. A network too big for this machine's memory is
+        refused here (`ResourceError`), before anything is allocated."""
         from .backends.torch_source import build_module
+        from .memory import check_fits
+        check_fits(self.graph, device)
         return build_module(self.graph, device=device, **options)
 
     def __repr__(self):
@@ -111,7 +117,17 @@ def loads(text: str, path: str = "<string>", **params) -> Network:
     return _network(loader, mod, params)
 
 
+def check_unit_names(modules) -> None:
+    """Units may not take a built-in layer type's name (the language itself has no list of them)."""
+    for m in modules:
+        for u in m.units:
+            if u.name in LAYERS:
+                raise SpecNameError(f"'{u.name}' is a built-in layer type and cannot be redefined", u.span,
+                                    hint="give the unit another name")
+
+
 def _network(loader: Loader, mod: A.Module, params: dict) -> Network:
+    check_unit_names([mod, *loader.modules.values()])
     if mod.network is None:
         raise SpecNameError(f"{mod.source.path} defines no network", Span(mod.source, 1, 1),
                             hint="it may only define units: import it from a spec that has a `network` line")

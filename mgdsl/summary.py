@@ -12,14 +12,14 @@ def _pyr(grids) -> str:
 def summary(net) -> str:
     G = net.graph
     c, h, w = net.input_shape
-    grids = G.graph["grids"]
+    grids = G.info.grids
     params = cost_of(G).by("section")
     sections: dict[str, dict] = {}
-    for rec in G.graph["layers"]:
-        s = sections.setdefault(rec["section"], {"layers": 0, "params": params[rec["section"]].params, "out": None})
+    for rec in G.info.layers:
+        s = sections.setdefault(rec.section, {"layers": 0, "params": params[rec.section].params, "out": None})
         s["layers"] += 1
-        s["out"] = sorted(rec["held"] + rec["grids_out"], key=lambda g: -(g[0] or (0,))[0]) if not rec["head"] \
-            else rec["grids_out"]
+        s["out"] = sorted(rec.held + rec.grids_out, key=lambda g: -(g[0] or (0,))[0]) if not rec.head \
+            else rec.grids_out
     lines = [f"{net.name}  ({net.path})",
              f"  input   {c} x {h} x {w}    grids {', '.join(size_label(g) for g in grids)}",
              f"  output  {' x '.join(map(str, net.output_shape))}",

@@ -48,7 +48,7 @@ def test_forward_gives_logits(built, name):
 def test_standalone_source_matches_the_built_module(built, tmp_path):
     net, model = built["R-PMG-30"]
     src = tmp_path / "rpmg30.py"
-    src.write_text(net.python_source())
+    src.write_text(net.python_source(target="cpu"))      # what build() runs on this CPU
     assert "import mgdsl" not in src.read_text()
     spec = importlib.util.spec_from_file_location("rpmg30", src)
     mod = importlib.util.module_from_spec(spec)

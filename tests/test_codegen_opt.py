@@ -46,7 +46,7 @@ maps 3
 
 # what each optimisation leaves in the generated source (so that a test fails if one stops applying)
 MARKERS = {"coarse_convT": "_up_kernel(m[", "small_grid_gemm": "_ConvGEMM.apply(", "inplace_relu": "torch.relu_(",
-           "channels_last": "x = x.to(memory_format=torch.channels_last)"}
+           "channels_last": " = x.to(memory_format=torch.channels_last)"}
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def _assert_same_function(plain, other, x):
 def test_optimisation_is_exact(tiny, seg, name):
     net = seg if name == "all on SEG" else tiny
     options = {} if name.startswith("all") else {"optimize": False, name: True}
-    source = net.python_source(**options)
+    source = net.python_source(target="cpu", **options)
     assert set(MARKERS) == set(OPTIMIZATIONS)
     for marker_of, marker in MARKERS.items():
         if name in (marker_of, "all"):
@@ -220,7 +220,7 @@ def test_max_pool_ties_send_the_gradient_where_the_plain_lowering_does():
     must still go to the same element as in the plain (NCHW) lowering."""
     net = mgdsl.loads('network "P"\ninput 2 @ 16x16\nconv 3 bn=off relu=off\npool\npool\nfc 3\n')
     plain, other = _pair(net)
-    assert MARKERS["channels_last"] in net.python_source()
+    assert MARKERS["channels_last"] in net.python_source(target="cpu")
     with torch.no_grad():                  # integer weights and inputs: many exact ties in every window
         for p in plain.parameters():
             p.copy_(torch.randint(-1, 2, p.shape))

@@ -9,9 +9,9 @@ layout program only draws. Long connections (a grid held through the progressive
 skips) run through pinned waypoints, so straight edges suffice and rendering stays fast. The ops
 diagram (`detail="ops"`) instead hands the primitive-op graph to `dot`, for debugging the lowering.
 
-Everything comes from the networkx graph: boxes from `G.graph["layers"]` and the nodes' shapes,
-edges from the nodes' `inputs`, legend kinds from `LayerType.legend` or, for units, from the ops
-inside them. A module is never traced.
+Everything comes from the graph (``mgdsl.graph.ir``): boxes from the layer records in
+``G.info.layers`` and the nodes they name, edges from the nodes' `inputs`, legend kinds from this
+back end's `LEGEND` table or, for units, from the ops inside them. A module is never traced.
 """
 from __future__ import annotations
 
@@ -24,11 +24,9 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from ..errors import UsageError
 from ..graph.cost import macs_of, params_of
-from ..graph.layers import LAYERS
+from ..graph.ir import Graph, Layer, Node
 
 FORMATS = ("svg", "png", "pdf", "dot")
 PNG_DPI, PDF_DPI = 110, 200
@@ -57,6 +55,18 @@ KINDS: dict[str, Kind] = {
     "prediction": Kind("prediction", "#f09a9a", "#bf3030", shape="rarrow"),
 }
 INPUT = Kind("input", "#e3e3e3", "#8a8a8a")
+
+# Each built-in layer type's legend entry (a key of KINDS). A test checks that every layer type of
+# the registry has one: a new layer type adds its line here.
+LEGEND: dict[str, str] = {
+    "conv": "conv", "relu": "conv",
+    "mgconv": "mgconv",
+    "pool": "pool", "drop": "pool",
+    "upsample": "upsample", "upconv": "upsample",
+    "concat": "concat",
+    "add": "res",
+    "fc": "prediction", "maps": "prediction",
+}
 HELD_COLOUR = "#9a9a9a"
 BAND_COLOUR = "#f3f3f3"
 
@@ -93,43 +103,22 @@ def size_text(size) -> str:
 
 
 # -- reading the graph ---------------------------------------------------------------------------------
-def layer_kind(G: nx.DiGraph, record: dict, nodes: list[str]) -> str:
-    """The legend kind of one top-level layer: built-ins by their registry legend; units by what
-    they contain (an `add` makes a residual unit, and a residual mg-unit with mg-conv gathers)."""
-    ltype = LAYERS.get(record["type"])
-    if ltype is not None:
-        return ltype.legend
-    ops = {G.nodes[n]["op"] for n in nodes}
-    if any(G.nodes[n]["kind"] == "add" for n in nodes):
+def layer_kind(G: Graph, record: Layer, nodes: list[str]) -> str:
+    """The legend kind of one top-level layer: built-ins by `LEGEND`; units by what they contain
+    (an `add` makes a residual unit, and a residual mg-unit with mg-conv gathers)."""
+    if record.type in LEGEND:
+        return LEGEND[record.type]
+    ops = {G.node(n).origin_type for n in nodes}
+    if any(G.node(n).kind == "add" for n in nodes):
         return "resmg" if "mgconv" in ops else "res"
-    found = {LAYERS[o].legend for o in ops if o in LAYERS}
+    found = {LEGEND[o] for o in ops if o in LEGEND}
     return next((k for k in UNIT_PRECEDENCE if k in found), "conv")
 
 
-def _outputs(G, nodes: list[str], record: dict, index: int, current: dict, order: dict) -> dict:
-    """size -> the node that holds each grid a layer leaves behind. A grid the layer passes through
-    unchanged (a concat partner, a grid `drop` keeps) has no node of its own: it is the current
-    tensor of that size or, from a saved pyramid, an earlier one that a later layer reads."""
-    inside = set(nodes)
-    last = {}
-    for n in nodes:                                     # creation order: the last one wins
-        if not any(s in inside for s in G.successors(n)):
-            shape = G.nodes[n]["shape"]
-            last[tuple(shape[1:]) if len(shape) == 3 else None] = n
-    out = {}
-    for size, channels in record["grids_out"]:
-        n = last.get(size)
-        if n is None and size is not None:
-            want = (channels, *size)
-            n = current.get(size)
-            if n is None or tuple(G.nodes[n]["shape"]) != want:
-                same = [m for m in G if tuple(G.nodes[m]["shape"]) == want and G.nodes[m]["layer"] in order
-                        and order[G.nodes[m]["layer"]] < index]
-                read_later = [m for m in same if any(order.get(G.nodes[x]["layer"], -1) > index
-                                                     for x in G.successors(m))]
-                n = (read_later or same or [None])[-1]
-        out[size] = n
-    return out
+def _outputs(record: Layer) -> dict:
+    """size -> the node that holds each grid a layer leaves behind (for a grid the layer passes
+    through unchanged, the earlier node that holds it)."""
+    return {size: n for (size, _), n in zip(record.grids_out, record.outputs)}
 
 
 def _external_inputs(G, out: str, inside: set) -> dict[str, str]:
@@ -143,13 +132,13 @@ def _external_inputs(G, out: str, inside: set) -> dict[str, str]:
         if (x, how) in seen:
             continue
         seen.add((x, how))
-        a = G.nodes[x]
-        if a["op"] == "mgconv" and a["kind"] in ("maxpool", "avgpool", "upsample"):
-            step = "down" if a["kind"] != "upsample" else "up"
+        a = G.node(x)
+        if a.origin_type == "mgconv" and a.kind in ("maxpool", "avgpool", "upsample"):
+            step = "down" if a.kind != "upsample" else "up"
             if how != "flow":
                 continue
             how = step
-        for i in a["inputs"]:
+        for i in a.inputs:
             if i in inside:
                 stack.append((i, how))
             elif i not in best or how == "flow":
@@ -159,9 +148,9 @@ def _external_inputs(G, out: str, inside: set) -> dict[str, str]:
 
 def _kernels(G, nodes: list[str], size) -> set[int]:
     """Kernel sizes of the convolutions a layer runs on one grid (shortcut projections excluded)."""
-    return {G.nodes[n]["kernel"] for n in nodes
-            if G.nodes[n]["kind"] in ("conv", "convT") and G.nodes[n]["op"] != "add"
-            and G.nodes[n]["shape"][1:] == tuple(size or ())}
+    recs = [G.node(n) for n in nodes]
+    return {r.attrs["kernel"] for r in recs
+            if r.kind in ("conv", "convT") and r.origin_type != "add" and r.shape[1:] == tuple(size or ())}
 
 
 @dataclass
@@ -182,7 +171,7 @@ class Box:
 @dataclass
 class Column:
     kind: str
-    records: list[dict]
+    records: list[Layer]
     section: str
     boxes: list[Box] = field(default_factory=list)
     x: float = 0.0
@@ -209,55 +198,51 @@ class Layout:
 
 
 def _signature(G, record, nodes, kind):
-    kern = tuple(tuple(sorted(_kernels(G, nodes, s))) for s, _ in record["grids_out"])
-    return (record["type"], kind, tuple(s for s, _ in record["grids_in"]), tuple(record["grids_out"]),
-            tuple(record["held"]), kern)
+    kern = tuple(tuple(sorted(_kernels(G, nodes, s))) for s, _ in record.grids_out)
+    return (record.type, kind, tuple(s for s, _ in record.grids_in), record.grids_out, record.held, kern)
 
 
-def analyse(G: nx.DiGraph, expand: bool = False) -> Layout:
+def analyse(G: Graph, expand: bool = False) -> Layout:
     """Columns, boxes and connections of the layers diagram."""
     groups: dict[str, list[str]] = defaultdict(list)
     for n in G:
-        groups[G.nodes[n]["layer"]].append(n)
+        groups[G.node(n).layer].append(n)
 
     # the image pyramid is column 0
     columns = [Column("input", [], "input")]
     box_of: dict[str, Box] = {}
-    current: dict = {}
     for n in groups.get("input", []):
-        shape = G.nodes[n]["shape"]
+        shape = G.node(n).shape
         size = tuple(shape[1:])
         b = Box(f"c0_{size[0]}x{size[1]}", 0, size, shape[0], "input")
         columns[0].boxes.append(b)
         box_of[n] = b
-        current[size] = n
 
     # group consecutive identical layers into runs
-    runs: list[tuple[str, list[dict]]] = []
+    runs: list[tuple[str, list[Layer]]] = []
     prev_sig = None
-    for rec in G.graph["layers"]:
-        nodes = groups.get(rec["path"], [])
+    for rec in G.info.layers:
+        nodes = groups.get(rec.path, [])
         kind = layer_kind(G, rec, nodes)
         sig = _signature(G, rec, nodes, kind)
-        if not expand and runs and sig == prev_sig and not rec["head"]:
+        if not expand and runs and sig == prev_sig and not rec.head:
             runs[-1][1].append(rec)
         else:
             runs.append((kind, [rec]))
         prev_sig = sig
 
-    order = {"input": -1, **{rec["path"]: i for i, rec in enumerate(G.graph["layers"])}}
     edges: dict[tuple[str, str], Edge] = {}
     held_since: dict = {}            # grid size -> columns during which it was held
     for kind, recs in runs:
         col = len(columns)
-        column = Column(kind, recs, recs[0]["section"])
+        column = Column(kind, recs, recs[0].section)
         columns.append(column)
         first = recs[0]
         for rec in recs:
-            nodes = groups.get(rec["path"], [])
+            nodes = groups.get(rec.path, [])
             inside = set(nodes)
-            outs = _outputs(G, nodes, rec, order[rec["path"]], current, order)
-            for (size, channels) in rec["grids_out"]:
+            outs = _outputs(rec)
+            for (size, channels) in rec.grids_out:
                 node = outs[size]
                 if node is None:
                     continue
@@ -282,9 +267,7 @@ def analyse(G: nx.DiGraph, expand: bool = False) -> Layout:
                         if key not in edges or how == "flow":
                             edges[key] = Edge(tail, b, how, held)
                 box_of[node] = b               # a pass-through is now shown here too
-            current = {s: current[s] for s, _ in rec["held"] if s in current}
-            current.update({s: outs[s] for s, _ in rec["grids_out"]})
-        held_since[col] = {s for s, _ in first["held"]}
+        held_since[col] = {s for s, _ in first.held}
     rows = sorted({b.size for c in columns for b in c.boxes if b.size is not None},
                   key=lambda s: (-s[0] * s[1], -s[0]))
     return Layout(columns, list(edges.values()), rows)
@@ -307,11 +290,11 @@ def _fmt_count(v: float, unit: str) -> str:
     return f"{v / 1e3:.1f}K {unit}"
 
 
-def title_of(G: nx.DiGraph) -> str:
-    c, h, w = G.graph["input_shape"]
+def title_of(G: Graph) -> str:
+    c, h, w = G.info.input_shape
     params = sum(params_of(G, n) for n in G)
     macs = sum(macs_of(G, n) for n in G)
-    return f"{G.graph['name']}:  input {c}\u00d7{h}\u00d7{w},  {_fmt_count(params, 'params')},  {_fmt_count(macs, 'MACs')}"
+    return f"{G.info.name}:  input {c}\u00d7{h}\u00d7{w},  {_fmt_count(params, 'params')},  {_fmt_count(macs, 'MACs')}"
 
 
 class _Dot:
@@ -351,7 +334,7 @@ def _attrs(a: dict) -> str:
     return ", ".join(f"{k}={_q(v)}" for k, v in a.items())
 
 
-def layers_dot(G: nx.DiGraph, expand: bool = False) -> str:
+def layers_dot(G: Graph, expand: bool = False) -> str:
     """DOT source of the layers diagram (positions pinned; render with any Graphviz)."""
     lay = analyse(G, expand)
     row_of = {s: i for i, s in enumerate(lay.rows)}
@@ -393,7 +376,7 @@ def layers_dot(G: nx.DiGraph, expand: bool = False) -> str:
         x += width / 2 + GAP
     right = x - GAP
 
-    d = _Dot(G.graph["name"])
+    d = _Dot(G.info.name)
     d.attrs("graph", layout="neato", splines="line", outputorder="nodesfirst", sep="+1", esep="+0.5",
             label=title_of(G), labelloc="t", fontname=FONT, fontsize="15", pad="0.25", bgcolor="white")
     d.attrs("node", shape="box", style="filled", fixedsize="true", label="", fontname=FONT, fontsize="7.5",
@@ -495,9 +478,9 @@ def _label(b: Box) -> str:
 
 
 # -- the primitive-op diagram -------------------------------------------------------------------------
-def _op_text(a: dict) -> str:
-    k = a["kind"]
-    shape = "\u00d7".join(map(str, a["shape"]))
+def _op_text(r: Node) -> str:
+    k, a = r.kind, r.attrs
+    shape = "\u00d7".join(map(str, r.shape))
     if k in ("conv", "convT"):
         head = f"{k} {a['kernel']}\u00d7{a['kernel']}" + (f" /{a['stride']}" if a.get("stride", 1) != 1 else "")
     elif k in ("maxpool", "avgpool"):
@@ -511,15 +494,15 @@ def _op_text(a: dict) -> str:
     return f"{head}\n{shape}"
 
 
-def ops_dot(G: nx.DiGraph) -> str:
+def ops_dot(G: Graph) -> str:
     """DOT source of every primitive op, boxed by top-level layer (for debugging the lowering)."""
     groups: dict[str, list[str]] = defaultdict(list)
     for n in G:
-        groups[G.nodes[n]["layer"]].append(n)
+        groups[G.node(n).layer].append(n)
     kinds = {}
-    for rec in G.graph["layers"]:
-        kinds[rec["path"]] = layer_kind(G, rec, groups.get(rec["path"], []))
-    d = _Dot(G.graph["name"])
+    for rec in G.info.layers:
+        kinds[rec.path] = layer_kind(G, rec, groups.get(rec.path, []))
+    d = _Dot(G.info.name)
     d.attrs("graph", layout="dot", rankdir="LR", label=title_of(G) + "  (primitive ops)", labelloc="t",
             fontname=FONT, fontsize="15", nodesep="0.08", ranksep="0.25", bgcolor="white")
     d.attrs("node", shape="box", style="filled,rounded", fontname=FONT, fontsize="8", margin="0.04,0.02",
@@ -530,15 +513,15 @@ def ops_dot(G: nx.DiGraph) -> str:
         d.raw(f"  subgraph {_q(f'cluster_{i}')} {{")
         d.raw(f"    label={_q(layer)}; fontsize=\"9\"; style=\"rounded\"; color={_q(k.line)};")
         for n in nodes:
-            d.raw(f"    {_q(n)} [{_attrs(dict(label=_op_text(G.nodes[n]), fillcolor=k.fill, color=k.line, tooltip=n))}];")
+            d.raw(f"    {_q(n)} [{_attrs(dict(label=_op_text(G.node(n)), fillcolor=k.fill, color=k.line, tooltip=n))}];")
         d.raw("  }")
     for n in G:
-        for i in G.nodes[n]["inputs"]:
+        for i in G.node(n).inputs:
             d.edge(i, n)
     return d.source()
 
 
-def diagram(G: nx.DiGraph, detail: str = "layers", expand: bool = False) -> str:
+def diagram(G: Graph, detail: str = "layers", expand: bool = False) -> str:
     if detail == "ops":
         return ops_dot(G)
     return layers_dot(G, expand)

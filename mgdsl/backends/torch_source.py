@@ -1,4 +1,4 @@
-"""The PyTorch back end: graph -> standalone Python source -> module.
+"""The PyTorch back end: graph -> passes -> standalone Python source -> module.
 
 `Network.build()` executes exactly the source that `mgdsl compile -o` writes, so the two cannot
 drift apart and weights move between them by `load_state_dict`. Modules sit in a tree of
@@ -6,298 +6,155 @@ ModuleDicts at their spec paths (state_dict keys like ``s2.resmg1.mgconv2.g16.co
 `forward` is straight-line code over a flat list of those modules, with tensor variables reused
 as soon as their last reader has run.
 
-The lowering uses what the graph knows and a hand-written module does not (static grid sizes, who
-reads which tensor): see `OPTIMIZATIONS`. Each one computes the same function and gradients as the
-plain lowering (`optimize=False`) up to floating-point rounding, and none changes a parameter or a
-state_dict key. `inference=True` writes an eval-only module with batch norm folded into the convs.
+Three parts, each in one place:
+- passes (``torch_passes``; BN folding in ``mgdsl.graph.passes``) rewrite the graph for a target;
+- ``EMITTERS`` maps every node kind to the modules that hold its weights and the expression that
+  computes it;
+- ``generate`` is the loop: one line per node, in graph order. Runtime helpers the code calls are
+  copied from the real module ``torch_runtime``.
+`inference=True` writes an eval-only module with batch norm folded into the convs.
 """
 from __future__ import annotations
 
 import linecache
-
-import networkx as nx
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Callable
 
 from .. import __version__
-from ..graph.ops import OPS
+from ..graph.cost import params_of
+from ..graph.ir import Graph, Node
+from .torch_passes import DEVICE_TARGETS, OPTIMIZATIONS, TARGETS, resolve_options, run_passes, target_of
 
-# name -> why it is exact and why it is faster; all on by default, each can be switched off
-OPTIMIZATIONS = {
-    "coarse_convT": "an mg-conv's upsampled coarser neighbour enters its 3x3 conv as a stride-2 4x4 transposed "
-                    "conv on the coarse grid (nearest upsampling folded into the kernel: 2.25x fewer MACs for "
-                    "that part, no upsampled copy, smaller concatenation); used where the fine grid is >= 16 px",
-    "small_grid_gemm": "stride-1 convs on grids of <= 16 pixels run as one im2col GEMM per pass (forward, "
-                       "input gradient, weight gradient) through oneDNN's matmul, with the weights stored "
-                       "channels-last so that each weight already is the GEMM's matrix; oneDNN's conv spends "
-                       "most of its time on such grids reordering the weights into and out of its blocked layout",
-    "inplace_relu": "ReLU overwrites its input when nothing else reads it and its producer did not save it",
-    "channels_last": "activations in channels-last memory format, oneDNN's native layout (no reorders of "
-                     "the activations around each conv)",
+__all__ = ["EMITTERS", "OPTIMIZATIONS", "TARGETS", "build_module", "generate", "resolve_options", "target_of"]
+
+
+# -- the emitter table ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Refs:
+    """What an emitter may refer to: its modules' references (`m[3]`, in the order its `modules`
+    rule lists them), its folded weights (`f[1]`, inference only) and whether the code is eval-only."""
+    m: list[str]
+    f: str | None = None
+    inference: bool = False
+
+
+@dataclass(frozen=True)
+class Emitter:
+    call: Callable[[Node, list[str], Refs], str]                  # the expression computing the node
+    modules: Callable[[Node], list[tuple[str, str, str]]] = lambda r: []   # (path, class, arguments)
+    fold: Callable[[Node, list[str]], str] | None = None          # inference: statements appending the
+    #                                                               node's folded weights to `f`
+    runtime: tuple[str, ...] = ()                                 # torch_runtime sections it needs
+    channels_last_weights: bool = False                           # its conv weight is stored channels-last
+
+
+def _conv_modules(r: Node) -> list[tuple[str, str, str]]:
+    a = r.attrs
+    mods = [(r.id, "nn.Conv2d", f"{a['cin']}, {a['cout']}, {a['kernel']}, stride={a['stride']}, "
+                                f"padding={a['pad']}, bias={a['bias']}")]
+    if a.get("bn"):
+        mods.append((a["bn"], "nn.BatchNorm2d", f"{a['cout']}"))
+    return mods
+
+
+def _wb(c: Refs) -> tuple[str, str]:
+    """A conv's weight and bias: folded with its batch norm, or its module's."""
+    return (f"{c.f}[0]", f"{c.f}[1]") if c.f else (f"{c.m[0]}.weight", f"{c.m[0]}.bias")
+
+
+def _conv_up(r: Node, x: list[str], c: Refs) -> str:
+    k = r.attrs["split"]
+    if c.f:
+        return f"F.conv2d({x[0]}, {c.f}[0], {c.f}[2], 1, 1) + F.conv_transpose2d({x[1]}, {c.f}[1], None, 2, 1)"
+    w, b = _wb(c)
+    return f"F.conv2d({x[0]}, {w}[:, :{k}], {b}, 1, 1) + F.conv_transpose2d({x[1]}, _up_kernel({w}[:, {k}:]), None, 2, 1)"
+
+
+def _conv_gemm(r: Node, x: list[str], c: Refs) -> str:
+    w, b = _wb(c)
+    if c.inference:
+        return f"_conv_gemm({x[0]}, {w}, {b}, {r.attrs['pad']})[0]"
+    return f"_ConvGEMM.apply({x[0]}, {w}, {b}, {r.attrs['pad']})"
+
+
+def _fold(r: Node, m: list[str]) -> str:
+    return f"        f.append(_fold({m[0]}, {m[1]}))"
+
+
+def _fold_up(r: Node, m: list[str]) -> str:
+    k = r.attrs["split"]
+    return f"        w, b = _fold({m[0]}, {m[1]})\n        f.append((w[:, :{k}], _up_kernel(w[:, {k}:]), b))"
+
+
+def _pool(fn: str, ceil: bool):
+    return lambda r, x, c: (f"F.{fn}({x[0]}, {r.attrs['kernel']}, {r.attrs['stride']}, {r.attrs['pad']}, "
+                            f"ceil_mode={r.attrs.get('ceil', ceil)})")
+
+
+def _module_call(r: Node, x: list[str], c: Refs) -> str:
+    return f"{c.m[0]}({x[0]})"
+
+
+EMITTERS: dict[str, Emitter] = {
+    "input": Emitter(lambda r, x, c: "x"),
+    "conv": Emitter(_module_call, _conv_modules),
+    "convT": Emitter(_module_call, lambda r: [(r.id, "nn.ConvTranspose2d", (
+        f"{r.attrs['cin']}, {r.attrs['cout']}, {r.attrs['kernel']}, stride={r.attrs['stride']}, bias={r.attrs['bias']}"))]),
+    "bn": Emitter(_module_call, lambda r: [(r.id, "nn.BatchNorm2d", f"{r.attrs['channels']}")]),
+    "relu": Emitter(lambda r, x, c: f"F.relu({x[0]})"),
+    "maxpool": Emitter(_pool("max_pool2d", True)),
+    "avgpool": Emitter(_pool("avg_pool2d", False)),
+    "gap": Emitter(lambda r, x, c: f"F.adaptive_avg_pool2d({x[0]}, 1)"),
+    "upsample": Emitter(lambda r, x, c: f"F.interpolate({x[0]}, scale_factor={r.attrs['factor']}, mode='nearest')"),
+    "concat": Emitter(lambda r, x, c: f"torch.cat([{', '.join(x)}], 1)"),
+    "add": Emitter(lambda r, x, c: " + ".join(x)),
+    "pad": Emitter(lambda r, x, c: f"F.pad({x[0]}, (0, 0, 0, 0, 0, {r.attrs['cout'] - r.attrs['cin']}))"),
+    "flatten": Emitter(lambda r, x, c: f"torch.flatten({x[0]}, 1)"),
+    "linear": Emitter(_module_call, lambda r: [(r.id, "nn.Linear", f"{r.attrs['fin']}, {r.attrs['fout']}, bias={r.attrs['bias']}")]),
+    # kinds made by passes
+    "conv_bn": Emitter(lambda r, x, c: f"F.conv2d({x[0]}, {_wb(c)[0]}, {_wb(c)[1]}, {r.attrs['stride']}, {r.attrs['pad']})",
+                       _conv_modules, _fold, ("fold",)),
+    "conv_upT": Emitter(_conv_up, _conv_modules, _fold_up, ("convT", "fold")),
+    "conv_gemm": Emitter(_conv_gemm, _conv_modules, _fold, ("gemm", "cl_weights", "fold"), channels_last_weights=True),
+    "relu_": Emitter(lambda r, x, c: f"torch.relu_({x[0]})"),
+    "to_channels_last": Emitter(lambda r, x, c: f"{x[0]}.to(memory_format=torch.channels_last)"),
+    "to_default_layout": Emitter(lambda r, x, c: f"_DefaultLayout.apply({x[0]})", runtime=("layout",)),
 }
-_CONVT_MIN_SIZE = 16           # fine grid side from which the transposed-conv form is faster on CPU
-_GEMM_MAX_PIXELS = 16          # output grids up to this many pixels take the GEMM conv
 
 
-# Each target's defaults, chosen with `tools/bench.py --ablate` (docs/benchmark.md). The small-grid
-# GEMM works around oneDNN's weight reorders, which cuDNN does not have (on an H200 an earlier GEMM
-# weight gradient nearly doubled the training step; oneDNN's matmul is CPU-only);
-# cuDNN's stride-2 transposed conv is slower than its conv over the upsampled concatenation,
-# despite the fewer MACs.
-TARGETS = {"cpu": set(OPTIMIZATIONS), "cuda": {"inplace_relu", "channels_last"}}
+# -- the runtime, copied by section ------------------------------------------------------------------
+_SECTION = re.compile(r"^# ---- section (\w+)\n(.*?)^# ---- end\n", re.M | re.S)
 
 
-def resolve_options(optimize: bool = True, target: str = "cpu", **flags) -> dict[str, bool]:
-    """The optimisation switches: the target's defaults (none without `optimize`), then any named
-    one overridden."""
-    unknown = set(flags) - set(OPTIMIZATIONS)
-    if unknown:
-        raise TypeError(f"unknown code generation option(s) {sorted(unknown)}; known: {sorted(OPTIMIZATIONS)}")
-    if target not in TARGETS:
-        raise TypeError(f"unknown target {target!r}; known: {sorted(TARGETS)}")
-    return {k: bool(flags.get(k, optimize and k in TARGETS[target])) for k in OPTIMIZATIONS}
+@lru_cache(maxsize=1)
+def runtime_sections() -> dict[str, str]:
+    """torch_runtime.py's sections by name, in file order."""
+    text = resources.files("mgdsl.backends").joinpath("torch_runtime.py").read_text(encoding="utf-8")
+    text = re.sub(r"  # noqa[^\n]*", "", text)            # lint marks stay in the real module
+    return {m.group(1): m.group(2).strip("\n") for m in _SECTION.finditer(text)}
 
 
-def target_of(device) -> str:
-    """The code generation target for a torch device (or its name): "cuda" for CUDA, else "cpu"."""
-    return "cuda" if str(device).split(":")[0] == "cuda" else "cpu"
+def _runtime(needed: set[str]) -> str:
+    return "\n\n\n".join(src for name, src in runtime_sections().items()
+                          if name in needed or name in ("core",)) + "\n"
 
 
-_HEADER = '''\
-"""{name}: generated by mgdsl {version} from {path}, tuned for {target}.
+# -- the loop --------------------------------------------------------------------------------------
+def _doc_text(text: str) -> str:
+    """Text safe inside the generated file's docstring: printable, no quotes or backslashes to end or
+    escape it."""
+    return "".join(ch if ch.isprintable() and ch not in '"\\' else "?" for ch in text)
+
+
+_HEADER = '''"""{name}: generated by mgdsl {version} from {path}, {tuned}.
 
 Standalone PyTorch code (it imports nothing but torch). `build()` returns the network with fresh
 weights; its state_dict keys are the spec's layer paths, the same as `mgdsl.load(...).build()`.
 Input {input}; output {output}; {params:,} parameters.{note}
 """
-import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.nn.utils import skip_init
-
-
-def _put(root, path, module):
-    """Register `module` at a dotted path, creating ModuleDicts along the way."""
-    *parents, leaf = path.split(".")
-    for p in parents:
-        if p not in root._modules:
-            root.add_module(p, nn.ModuleDict())
-        root = root._modules[p]
-    root.add_module(leaf, module)
-    return module
-
-
-NETWORK, TARGET = {name_repr}, "{target_key}"    # TARGET: the device type this code is tuned for
-
-
-def _check_target(module, x):
-    """Warn once when the module runs on a device its code was not tuned for."""
-    kind = x.device.type
-    if kind in ("cpu", "cuda") and not getattr(module, "_target_warned", False) and not torch.compiler.is_compiling():
-        module._target_warned = True
-        import warnings
-        warnings.warn(f"{{NETWORK}} was generated for {{TARGET}} and runs on {{kind}}, where "
-                      f"its code is slower (up to 2x, measured on CUDA): build it with device='{{kind}}' or "
-                      f"`mgdsl compile --target {{kind}}`", stacklevel=2)
-
-
-def _init(modules):
-    """The paper's initialisation: conv weights ~ N(0, 2 / (k*k*C_out)), zero biases, BN 1 and 0."""
-    convs = [m for m in modules if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    with torch.no_grad():
-        _normal_fill([(m.weight, (2.0 / (m.out_channels * m.weight[0, 0].numel())) ** 0.5) for m in convs])
-        for m in modules:
-            if isinstance(m, (nn.BatchNorm2d, nn.Linear)):
-                m.reset_parameters()
-            if getattr(m, "bias", None) is not None and not isinstance(m, nn.BatchNorm2d):
-                m.bias.zero_()
-
-
-def _normal_fill(tensors):
-    """Fill each (tensor, std) of `tensors` with N(0, std^2) samples. Drawing them is most of the
-    build time of a big network, so two generators fill halves of the list in two threads; they are
-    seeded from torch's global generator, so `torch.manual_seed` still makes builds reproducible."""
-    if not tensors or tensors[0][0].device.type == "meta":
-        return
-    device = tensors[0][0].device
-    seeds = torch.randint(0, 2 ** 62, (2,)).tolist()
-    total, acc, split = sum(t.numel() for t, _ in tensors), 0, len(tensors)
-    for i, (t, _) in enumerate(tensors):
-        if acc >= total // 2:
-            split = i
-            break
-        acc += t.numel()
-
-    errors = []
-
-    def fill(part, seed):
-        try:
-            gen = torch.Generator(device=device).manual_seed(seed)
-            with torch.no_grad():                    # grad mode is per thread
-                for t, std in part:
-                    t.normal_(0.0, std, generator=gen)
-        except BaseException as e:                   # re-raised in the calling thread
-            errors.append(e)
-
-    if total < 1 << 20:
-        fill(tensors, seeds[0])
-    else:
-        import threading
-        worker = threading.Thread(target=fill, args=(tensors[split:], seeds[1]))
-        worker.start()
-        fill(tensors[:split], seeds[0])
-        worker.join()
-    if errors:
-        raise errors[0]
-'''
-
-_GEMM_SRC = '''
-
-def _onednn_dtypes():
-    """The dtypes oneDNN's matmul takes on this machine: none where torch was built without oneDNN,
-    no bf16 on a CPU without bf16 kernels."""
-    ok = set()
-    if torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise"):
-        for dtype in (torch.float32, torch.bfloat16):
-            try:
-                a = torch.ones(2, 2, dtype=dtype)
-                torch.ops.mkldnn._linear_pointwise(a, a, None, "none", [], "")
-                ok.add(dtype)
-            except Exception:  # noqa: BLE001 - any failure means: use torch's own kernel
-                pass
-    return ok
-
-
-_ONEDNN_DTYPES = _onednn_dtypes()
-
-
-def _mm_t(a, b, bias=None):
-    """a @ b.T (+ bias). On the CPU this is oneDNN's matmul where it can be, which measured about twice
-    as fast as the BLAS behind torch.mm on the AMD CPU of the benchmarks; torch's own kernel elsewhere,
-    and under torch.compile (inductor lowers that op only with frozen weights)."""
-    if a.device.type == "cpu" and a.dtype in _ONEDNN_DTYPES and not torch.compiler.is_compiling():
-        return torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
-    return F.linear(a, b, bias)
-
-
-def _patches(x, k, pad):
-    """im2col with one row per output pixel and the columns in (ky, kx, c) order, the order of a
-    channels-last weight's (ky, kx, c) axes."""
-    n, c, h, w = x.shape
-    if k == 1 and pad == 0:
-        return x.permute(0, 2, 3, 1).reshape(-1, c)
-    xp = x.new_zeros(n, h + 2 * pad, w + 2 * pad, c)
-    xp[:, pad:pad + h, pad:pad + w] = x.permute(0, 2, 3, 1)
-    return xp.unfold(1, k, 1).unfold(2, k, 1).permute(0, 1, 2, 4, 5, 3).reshape(-1, k * k * c)
-
-
-def _unpatch(g, shape, k, pad):
-    """The adjoint of _patches: each entry of each patch row goes back onto the pixel it came from."""
-    n, c, h, w = shape
-    if k == 1 and pad == 0:
-        return g.view(n, h, w, c).permute(0, 3, 1, 2)
-    ho, wo = h + 2 * pad - k + 1, w + 2 * pad - k + 1
-    g = g.view(n, ho, wo, k, k, c)
-    out = g.new_zeros(n, h + 2 * pad, w + 2 * pad, c)
-    for i in range(k):
-        for j in range(k):
-            out[:, i:i + ho, j:j + wo] += g[:, :, :, i, j]
-    return out[:, pad:pad + h, pad:pad + w].permute(0, 3, 1, 2)
-
-
-def _weight_matrix(weight):
-    """(out, ky * kx * in): a view for a channels-last weight, a copy otherwise."""
-    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
-
-
-def _conv_gemm(x, weight, bias, pad):
-    """A stride-1 conv as one GEMM: (output in channels-last layout, the patches)."""
-    n, _, h, w = x.shape
-    o, _, k, _ = weight.shape
-    a = _patches(x, k, pad)
-    y = _mm_t(a, _weight_matrix(weight), bias)
-    return y.view(n, h + 2 * pad - k + 1, w + 2 * pad - k + 1, o).permute(0, 3, 1, 2), a
-
-
-class _ConvGEMM(torch.autograd.Function):
-    """Stride-1 conv on a grid of a few pixels as im2col GEMMs in all three passes. oneDNN's conv would
-    reorder the (large) weights into its blocked layout for the forward and the input gradient, and
-    the weight gradient back out of it, which takes longer than the arithmetic on such grids."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, pad):
-        kind = x.device.type
-        ctx.dtypes = x.dtype, weight.dtype, None if bias is None else bias.dtype
-        if kind in ("cpu", "cuda") and torch.is_autocast_enabled(kind):   # the dtype F.conv2d would run in
-            dt = torch.get_autocast_dtype(kind)
-            x, weight, bias = x.to(dt), weight.to(dt), None if bias is None else bias.to(dt)
-        y, a = _conv_gemm(x, weight, bias, pad)
-        ctx.save_for_backward(a, weight)
-        ctx.shape, ctx.pad = x.shape, pad
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        a, weight = ctx.saved_tensors
-        (n, c, h, w), pad, (tx, tw, tb) = ctx.shape, ctx.pad, ctx.dtypes
-        o, _, k, _ = weight.shape
-        g = g.to(a.dtype).permute(0, 2, 3, 1).reshape(-1, o)
-        gx = gw = gb = None
-        if ctx.needs_input_grad[0]:
-            gx = _unpatch(_mm_t(g, _weight_matrix(weight).t()), (n, c, h, w), k, pad).to(tx)
-        if ctx.needs_input_grad[1]:
-            gw = _mm_t(g.t(), a.t()).view(o, k, k, c).permute(0, 3, 1, 2).to(tw)
-        if ctx.needs_input_grad[2]:
-            gb = g.sum(0).to(tb)
-        return gx, gw, gb, None
-'''
-
-_CONVT_SRC = '''
-
-_UP3 = torch.tensor([[0., 0., 1.], [0., 1., 1.], [1., 1., 0.], [1., 0., 0.]])
-_UP3x3 = torch.kron(_UP3, _UP3).t().contiguous()         # 9 x 16
-
-
-def _up_kernel(w):
-    """3x3 conv weights (O, C, 3, 3) read through x2 nearest upsampling -> the (C, O, 4, 4) kernel of
-    the stride-2 transposed conv on the coarse grid that computes the same map."""
-    o, c = w.shape[:2]
-    return (w.reshape(o * c, 9) @ _UP3x3.to(w)).view(o, c, 4, 4).transpose(0, 1)
-'''
-
-_CL_WEIGHTS_SRC = '''
-
-def _channels_last_weights(modules, indices):
-    """Store these convs' weights channels-last, where a GEMM conv reads them as its matrix. The values
-    stay the same: the init has run already."""
-    for i in indices:
-        w = modules[i].weight
-        w.data = w.data.contiguous(memory_format=torch.channels_last)
-'''
-
-_LAYOUT_SRC = '''
-
-
-class _DefaultLayout(torch.autograd.Function):
-    """Return channels-last maps in the default layout, and send their gradient back channels-last
-    (a gradient in the other layout would push every backward kernel off its fast path)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.contiguous()
-
-    @staticmethod
-    def backward(ctx, g):
-        return g.contiguous(memory_format=torch.channels_last)
-'''
-
-_FOLD_SRC = '''
-
-def _fold(conv, bn):
-    """Conv weights and bias with an eval-mode batch norm folded in."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    bias = bn.bias - bn.running_mean * scale
-    if conv.bias is not None:
-        bias = bias + conv.bias * scale
-    return conv.weight * scale.view(-1, 1, 1, 1), bias
 '''
 
 _CLASS = '''
@@ -340,21 +197,6 @@ _INFERENCE_END = '''\
         return f
 '''
 
-_FORWARD = '''
-    def forward(self, x):
-        if x.device.type != TARGET:
-            _check_target(self, x)
-        m = self._m
-'''
-
-_FORWARD_INFERENCE = '''
-    def forward(self, x):
-        if x.device.type != TARGET:
-            _check_target(self, x)
-        m = self._m
-        f = self._fold_all() if self._folded is None else self._folded
-'''
-
 _FOOTER = '''
 
 def build(device="cpu"):
@@ -363,189 +205,83 @@ def build(device="cpu"):
 '''
 
 
-def _mod(G: nx.DiGraph, n: str) -> str:
-    a = G.nodes[n]
-    cls, _, rest = OPS[a["kind"]].init(a).partition("(")
-    return f"skip_init({cls}, {rest[:-1]}, device=device)"
-
-
-class _Plan:
-    """What the forward computes: which graph nodes are emitted, on which inputs, as what code."""
-
-    def __init__(self, G: nx.DiGraph, opts: dict, inference: bool):
-        self.G, self.opts, self.inference = G, opts, inference
-        self.alias: dict[str, str] = {}         # node -> the node whose tensor it is (not emitted)
-        self.skip: set[str] = set()             # nodes folded into a reader and not emitted
-        self.inputs: dict[str, list[str]] = {n: list(G.nodes[n]["inputs"]) for n in G}
-        self.up: dict[str, tuple[str, int]] = {}  # conv -> (coarse node, channels before it)
-        self.folded: dict[str, str] = {}        # conv -> its batch norm (inference)
-        self.helpers: set[str] = set()
-        self.gemm: list[str] = []               # convs computed as GEMMs (their weights stored channels-last)
-        self.channels_last = opts["channels_last"]
-        readers: dict[str, list[str]] = {n: [] for n in G}
-        for n in G:
-            for i in G.nodes[n]["inputs"]:
-                readers[i].append(n)
-        self.readers = readers
-        if opts["coarse_convT"]:
-            for n in G:
-                self._coarse_convT(n)
-        if inference:
-            for n in G:
-                a = G.nodes[n]
-                if a["kind"] == "bn" and G.nodes[a["inputs"][0]]["kind"] == "conv" and readers[a["inputs"][0]] == [n]:
-                    self.folded[a["inputs"][0]] = n
-                    self.alias[n] = a["inputs"][0]
-            self.helpers.add("fold")
-
-    def _coarse_convT(self, n: str):
-        G, a = self.G, self.G.nodes[n]
-        if a["kind"] != "conv" or (a["kernel"], a["stride"], a["pad"]) != (3, 1, 1):
-            return
-        cat = a["inputs"][0]
-        c = G.nodes[cat]
-        if c["kind"] != "concat" or self.readers[cat] != [n]:
-            return
-        up = c["inputs"][-1]
-        u = G.nodes[up]
-        if u["kind"] != "upsample" or u["factor"] != 2 or self.readers[up] != [cat] or min(u["shape"][1:]) < _CONVT_MIN_SIZE:
-            return
-        rest = c["inputs"][:-1]
-        self.skip.add(up)
-        if len(rest) == 1:
-            self.alias[cat] = rest[0]
-        else:
-            self.inputs[cat] = rest
-        self.up[n] = (u["inputs"][0], sum(G.nodes[r]["shape"][0] for r in rest))
-        self.inputs[n] = [cat, u["inputs"][0]]
-        self.helpers.add("convT")
-
-    def resolve(self, n: str) -> str:
-        while n in self.alias:
-            n = self.alias[n]
-        return n
-
-    def emitted(self, n: str) -> bool:
-        return n not in self.skip and n not in self.alias and self.G.nodes[n]["kind"] != "input"
-
-    def code(self, n: str, x: list[str], mref: str | None, fref: str | None) -> str:
-        """The expression computing node `n` from the variables `x` of its (planned) inputs."""
-        G, a, opts = self.G, self.G.nodes[n], self.opts
-        kind = a["kind"]
-        if kind == "conv" and n in self.up:
-            w, b = (f"{fref}[0]", f"{fref}[2]") if fref else (f"{mref}.weight", f"{mref}.bias")
-            up = f"F.conv_transpose2d({x[1]}, {fref}[1], None, 2, 1)" if fref else \
-                f"F.conv_transpose2d({x[1]}, _up_kernel({w}[:, {self.up[n][1]}:]), None, 2, 1)"
-            main = f"{w}" if fref else f"{w}[:, :{self.up[n][1]}]"
-            return f"F.conv2d({x[0]}, {main}, {b}, 1, 1) + {up}"
-        if kind == "conv" and opts["small_grid_gemm"] and a["stride"] == 1 and self._small(n):
-            self.gemm.append(n)
-            self.helpers.add("gemm")
-            w, b = (f"{fref}[0]", f"{fref}[1]") if fref else (f"{mref}.weight", f"{mref}.bias")
-            if self.inference:
-                return f"_conv_gemm({x[0]}, {w}, {b}, {a['pad']})[0]"
-            return f"_ConvGEMM.apply({x[0]}, {w}, {b}, {a['pad']})"
-        if kind == "conv" and fref:
-            return f"F.conv2d({x[0]}, {fref}[0], {fref}[1], {a['stride']}, {a['pad']})"
-        return OPS[kind].call(a, x, mref)
-
-    def _small(self, n: str) -> bool:
-        a = self.G.nodes[n]
-        return a["shape"][1] * a["shape"][2] <= _GEMM_MAX_PIXELS
-
-
-# producers whose output autograd does not keep, so a ReLU may overwrite it
-_FRESH = {"conv", "convT", "bn", "add", "linear", "concat", "maxpool", "avgpool", "upsample"}
-
-
-def generate(G: nx.DiGraph, cls: str = "Net", optimize: bool = True, inference: bool = False,
-             target: str = "cpu", **flags) -> str:
-    """Standalone PyTorch source for graph `G`, tuned for `target` ("cpu" or "cuda"; see `TARGETS`
-    and `OPTIMIZATIONS` for `optimize` and the flags)."""
+def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool = False,
+             target: str = "portable", **flags) -> str:
+    """Standalone PyTorch source for graph `G`, for `target` ("portable", "cpu" or "cuda"; see
+    `TARGETS` and `OPTIMIZATIONS` for `optimize` and the flags)."""
     opts = resolve_options(optimize, target, **flags)
-    plan = _Plan(G, opts, inference)
-    order = [n for n in G.nodes if plan.emitted(n)]    # creation order is topological
-    ins = {n: [plan.resolve(i) for i in plan.inputs[n]] for n in order}
-    pos = {n: i for i, n in enumerate(order)}
-    last_use = {n: pos[n] for n in order}
+    P = run_passes(G, opts, inference)
+    recs = [r for r in P.records() if r.kind != "input"]            # graph order is topological
+    pos = {r.id: i for i, r in enumerate(recs)}
+    last_use = {r.id: pos[r.id] for r in recs}
     last_use["input"] = -1
-    for n in order:
-        for i in ins[n]:
-            last_use[i] = max(last_use.get(i, -1), pos[n])
-    out_node = plan.resolve(G.graph["output"])
-    last_use[out_node] = len(order)
+    for r in recs:
+        for i in r.inputs:
+            last_use[i] = max(last_use.get(i, -1), pos[r.id])
+    last_use[P.info.output] = len(recs)
 
-    from ..graph.cost import params_of
-    c, h, w = G.graph["input_shape"]
-    note = "\nInference only: batch norm is folded into the convs (always in eval mode; no training)." \
-        if inference else ""
-    head = _HEADER.format(name=G.graph["name"], version=__version__, path=G.graph["path"], target=target.upper(),
-                          target_key=target, name_repr=repr(G.graph["name"]),
-                          input=f"N x {c} x {h} x {w}",
-                          output="N x " + " x ".join(map(str, G.graph["output_shape"])),
-                          params=sum(params_of(G, n) for n in G), note=note)
-    modules, body, fold = [], [], []
-    mindex: dict[str, int] = {}
-    for n in G.nodes:                        # every weight module, emitted or folded, keeps its key
-        a = G.nodes[n]
-        if OPS[a["kind"]].init is not None:
-            mindex[n] = len(modules)
-            modules.append(f'            _put(self, "{n}", {_mod(G, n)}),')
-    findex: dict[str, int] = {}
-    for conv, bn in plan.folded.items():
-        findex[conv] = len(fold)
-        wb = f"_fold(m[{mindex[conv]}], m[{mindex[bn]}])"
-        if conv in plan.up:
-            k = plan.up[conv][1]
-            fold.append(f"        w, b = {wb}\n        f.append((w[:, :{k}], _up_kernel(w[:, {k}:]), b))")
-        else:
-            fold.append(f"        f.append({wb})")
+    info = G.info
+    c, h, w = info.input_shape
+    tuned = f"tuned for {target.upper()}" if target in DEVICE_TARGETS else "portable (public torch API only)"
+    head = _HEADER.format(name=_doc_text(info.name), version=__version__, path=_doc_text(info.path), tuned=tuned,
+                          input=f"N x {c} x {h} x {w}", output="N x " + " x ".join(map(str, info.output_shape)),
+                          params=sum(params_of(G, n) for n in G),
+                          note="\nInference only: batch norm is folded into the convs (always in eval mode; no "
+                               "training)." if inference else "")
+    needed: set[str] = set()
+    modules, fold, cl_weights = [], [], []
+    mref: dict[str, list[str]] = {}
+    fref: dict[str, str] = {}
+    for r in P.records():                  # every weight module, emitted or folded, keeps its key
+        e = EMITTERS[r.kind]
+        refs = []
+        for path, mcls, args in e.modules(r):
+            refs.append(f"m[{len(modules)}]")
+            modules.append(f'            _put(self, "{path}", skip_init({mcls}, {args}, device=device)),')
+        mref[r.id] = refs
+        if e.channels_last_weights:
+            cl_weights.append(refs[0][2:-1])
+        if inference and e.fold is not None and r.attrs.get("bn"):
+            fref[r.id] = f"f[{len(fold)}]"
+            fold.append(e.fold(r, refs))
+        needed.update(s for s in e.runtime if s != "fold" or inference)
 
     var = {"input": "x"}
-    channels_last = plan.channels_last
-    if channels_last:
-        # .to restrides even a 1-channel input, whose layout would otherwise stay ambiguous
-        body.append("        x = x.to(memory_format=torch.channels_last)")
-    free: list[str] = []
-    fresh = 0
-    for n in order:
-        a = G.nodes[n]
-        mref = f"m[{mindex[n]}]" if n in mindex else None
-        fref = f"f[{findex[n]}]" if n in findex else None
-        x = [var[i] for i in ins[n]]
-        expr = plan.code(n, x, mref, fref)
-        dying = [var[i] for i in dict.fromkeys(ins[n]) if last_use[i] == pos[n] and var[i] != "x"]
-        if (a["kind"] == "relu" and opts["inplace_relu"] and x[0] in dying
-                and G.nodes[ins[n][0]]["kind"] in _FRESH and ins[n][0] not in plan.gemm):   # a GEMM conv returns a view
-            expr = f"torch.relu_({x[0]})"
+    body, free, fresh = [], [], 0
+    for r in recs:
+        x = [var[i] for i in r.inputs]
+        expr = EMITTERS[r.kind].call(r, x, Refs(mref[r.id], fref.get(r.id), inference))
+        dying = [var[i] for i in dict.fromkeys(r.inputs) if last_use[i] == pos[r.id] and var[i] != "x"]
         free.extend(dying)
         if free:
             v = free.pop()
         else:
             fresh += 1
             v = f"t{fresh}"
-        if last_use[n] == pos[n]:            # nothing reads it: computed for fidelity, then dropped
+        if last_use[r.id] == pos[r.id]:      # nothing reads it: computed for fidelity, then dropped
             free.append(v)
-        var[n] = v
-        body.append(f"        {v} = {expr}  # {n}")
-    if channels_last and len(G.graph["output_shape"]) == 3:      # maps go back in the default layout
-        plan.helpers.add("layout")
-        body.append(f"        return _DefaultLayout.apply({var[out_node]})")
-    else:
-        body.append(f"        return {var[out_node]}")
+        var[r.id] = v
+        body.append(f"        {v} = {expr}  # {r.id}")
+    body.append(f"        return {var[P.info.output]}")
 
-    layout = ""
-    if plan.gemm:
-        plan.helpers.add("cl_weights")
-        layout = f"        _channels_last_weights(self._m, ({', '.join(str(mindex[n]) for n in plan.gemm)},))\n"
-    helpers = "".join(src for key, src in (("gemm", _GEMM_SRC),
-                                           ("convT", _CONVT_SRC), ("cl_weights", _CL_WEIGHTS_SRC), ("layout", _LAYOUT_SRC),
-                                           ("fold", _FOLD_SRC)) if key in plan.helpers)
+    checked = target in DEVICE_TARGETS
+    if checked:
+        needed.add("target_check")
+    layout = f"        _channels_last_weights(self._m, ({', '.join(cl_weights)},))\n" if cl_weights else ""
+    forward = "\n    def forward(self, x):\n"
+    if checked:
+        forward += (f"        if x.device.type != TARGET:\n"
+                    f"            _check_target(self, x, NETWORK, TARGET)\n")
+    forward += "        m = self._m\n"
     if inference:
-        end = _INFERENCE_END.format(fold="\n".join(fold) or "        pass", layout=layout) + _FORWARD_INFERENCE
+        end = _INFERENCE_END.format(fold="\n".join(fold) or "        pass", layout=layout)
+        forward += "        f = self._fold_all() if self._folded is None else self._folded\n"
     else:
-        end = _INIT_END.format(layout=layout) + _FORWARD
-    return (head + helpers + _CLASS.format(cls=cls) + "\n".join(modules) + "\n" + end + "\n".join(body) + "\n"
+        end = _INIT_END.format(layout=layout)
+    consts = (f"\n\nNETWORK, TARGET = {info.name!r}, {target!r}    # TARGET: the device type this code is tuned for\n"
+              if checked else "")
+    return (head + runtime_sections()["imports"] + "\n\n\n" + _runtime(needed) + consts
+            + _CLASS.format(cls=cls) + "\n".join(modules) + "\n" + end + forward + "\n".join(body) + "\n"
             + _FOOTER.format(cls=cls))
 
 
@@ -553,7 +289,7 @@ _counter = 0
 _compiled: dict[str, object] = {}
 
 
-def build_module(G: nx.DiGraph, device="cpu", **options):
+def build_module(G: Graph, device="cpu", **options):
     """Execute the generated source and return a fresh module on `device`, generated for that
     device's target unless `target` says otherwise. The compiled code is cached per source text, so
     building the same network again costs only its construction and init."""
@@ -563,7 +299,7 @@ def build_module(G: nx.DiGraph, device="cpu", **options):
     ns_build = _compiled.get(src)
     if ns_build is None:
         _counter += 1
-        filename = f"<mgdsl {G.graph['name']} #{_counter}>"
+        filename = f"<mgdsl {G.info.name} #{_counter}>"
         linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)   # readable tracebacks
         ns: dict = {"__name__": f"mgdsl_generated_{_counter}"}
         exec(compile(src, filename, "exec"), ns)

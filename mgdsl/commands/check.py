@@ -18,6 +18,7 @@ def configure(p):
 
 def run(args) -> int:
     from .. import load
+    from ..network import check_unit_names
     from ..lang.loader import Loader
     from ..cli import parse_sets, print_warnings
     params = parse_sets(args.set)
@@ -27,6 +28,7 @@ def run(args) -> int:
             loader = Loader()
             mod = loader.load(path)
             if mod.network is None and mod.units:     # a library of units: parsed and name-checked
+                check_unit_names(loader.modules.values())
                 if not args.quiet:
                     print(f"ok   {path}: units {', '.join(u.name for u in mod.units)} (no network)")
                 continue

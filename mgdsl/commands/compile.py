@@ -1,5 +1,6 @@
 """Validate a spec, print a one-screen summary and, with -o, write standalone PyTorch source that
-defines `build()` (it imports only torch; its state_dict keys match `mgdsl.load(...).build()`)."""
+defines `build()` (it imports only torch; its state_dict keys match `mgdsl.load(...).build()`).
+The code is portable by default; `--target cpu|cuda` tunes it for one device."""
 from __future__ import annotations
 
 import os
@@ -18,9 +19,10 @@ def configure(p):
                    help="write an inference-only module: batch norm folded into the convs, always in eval mode")
     p.add_argument("--no-optimize", action="store_true",
                    help="the plain lowering: no fused or rewritten ops (same weights and state_dict keys)")
-    from ..backends.torch_source import TARGETS
-    p.add_argument("--target", choices=sorted(TARGETS), default="cpu",
-                   help="tune the code for this device (default cpu; `build()` still takes any device)")
+    from ..backends.torch_passes import TARGETS
+    p.add_argument("--target", choices=sorted(TARGETS), default="portable",
+                   help="portable (default): public torch API only, runs on any device; cpu or cuda: "
+                        "code tuned for that device (it warns when run elsewhere)")
     add_set_option(p)
 
 

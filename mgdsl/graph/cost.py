@@ -2,7 +2,7 @@
 network, read from its graph alone (no tensors, no tracing, no torch).
 
 The per-op rules live with each op in :mod:`mgdsl.graph.ops`; this module only walks the graph and
-adds them up, per node and grouped by the node attributes ``layer``, ``grid`` and ``section``.
+adds them up, per node and grouped by the node fields ``layer``, ``grid`` and ``section``.
 
 Activation memory has two definitions, both for one image (scale by the batch and dtype size):
 
@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
-
+from .ir import Graph
 from .ops import OPS, numel
 
 GROUPINGS = ("layer", "grid", "section")
@@ -29,14 +28,14 @@ GROUPINGS = ("layer", "grid", "section")
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
 
-def params_of(G: nx.DiGraph, n) -> int:
-    a = G.nodes[n]
-    return OPS[a["kind"]].params(a)
+def params_of(G: Graph, n: str) -> int:
+    r = G.node(n)
+    return OPS[r.kind].params(r.attrs)
 
 
-def macs_of(G: nx.DiGraph, n) -> int:
-    a = G.nodes[n]
-    return OPS[a["kind"]].macs(a, [G.nodes[i]["shape"] for i in a["inputs"]], a["shape"])
+def macs_of(G: Graph, n: str) -> int:
+    r = G.node(n)
+    return OPS[r.kind].macs(r.attrs, [G.node(i).shape for i in r.inputs], r.shape)
 
 
 @dataclass(frozen=True)
@@ -108,40 +107,39 @@ class Cost(Totals):
                 "peak": self.peak * batch * b}
 
 
-def reaches_output(G: nx.DiGraph, sinks=None) -> set:
+def reaches_output(G: Graph, sinks=None) -> set:
     """Nodes whose result is read, directly or not, by the output node (or by any of `sinks`)."""
-    attrs = dict(G.nodes(data=True))
-    seen = set(sinks) if sinks is not None else {G.graph["output"]}
+    seen = set(sinks) if sinks is not None else {G.info.output}
     stack = list(seen)
     while stack:
-        for i in attrs[stack.pop()]["inputs"]:
+        for i in G.node(stack.pop()).inputs:
             if i not in seen:
                 seen.add(i)
                 stack.append(i)
     return seen
 
 
-def inference_peak(G: nx.DiGraph) -> int:
+def inference_peak(G: Graph) -> int:
     """Peak live elements per image when every tensor is freed after its last reader."""
-    attrs = dict(G.nodes(data=True))
-    order = list(attrs)
-    pos = {n: i for i, n in enumerate(order)}
-    size = {n: numel(a["shape"]) for n, a in attrs.items()}
-    held = {n for n, a in attrs.items() if a["kind"] == "input"}   # the caller holds the image
+    recs = list(G.records())
+    pos = {r.id: i for i, r in enumerate(recs)}
+    size = {r.id: numel(r.shape) for r in recs}
+    held = {r.id for r in recs if r.kind == "input"}   # the caller holds the image
     last = dict(pos)
-    for n, a in attrs.items():
-        for i in a["inputs"]:
-            last[i] = pos[n]                # creation order is topological: readers come later
-    for n in held | {G.graph["output"]}:
-        last[n] = len(order)
+    for r in recs:
+        for i in r.inputs:
+            last[i] = pos[r.id]             # creation order is topological: readers come later
+    for n in held | {G.info.output}:
+        last[n] = len(recs)
     live = peak = sum(size[n] for n in held)
-    for n, a in attrs.items():
+    for r in recs:
+        n = r.id
         if n in held:
             continue
         live += size[n]
         if live > peak:
             peak = live
-        for i in set(a["inputs"]):
+        for i in set(r.inputs):
             if last[i] == pos[n]:
                 live -= size[i]
         if last[n] == pos[n]:           # nothing reads it
@@ -149,18 +147,18 @@ def inference_peak(G: nx.DiGraph) -> int:
     return peak
 
 
-def cost_of(G: nx.DiGraph) -> Cost:
+def cost_of(G: Graph) -> Cost:
     """Every node's cost and the totals; the graph is only read."""
     live = reaches_output(G)
-    nodes = dict(G.nodes(data=True))
-    cost = Cost(name=G.graph["name"], path=G.graph["path"], input_shape=tuple(G.graph["input_shape"]),
-                output_shape=tuple(G.graph["output_shape"]), peak=inference_peak(G))
-    for n, a in nodes.items():
-        op = OPS[a["kind"]]
-        ins = [nodes[i]["shape"] for i in a["inputs"]]
-        out = a["shape"]
-        c = NodeCost(n, a["kind"], a["layer"], a["grid"], a["section"], op.params(a), op.macs(a, ins, out),
-                     op.other(a, ins, out), numel(out), n in live)
+    info = G.info
+    cost = Cost(name=info.name, path=info.path, input_shape=tuple(info.input_shape),
+                output_shape=tuple(info.output_shape), peak=inference_peak(G))
+    for r in G.records():
+        op = OPS[r.kind]
+        ins = [G.node(i).shape for i in r.inputs]
+        out = r.shape
+        c = NodeCost(r.id, r.kind, r.layer, r.grid, r.section, op.params(r.attrs), op.macs(r.attrs, ins, out),
+                     op.other(r.attrs, ins, out), numel(out), r.id in live)
         cost.add(c)
         cost.nodes.append(c)
     return cost

@@ -1,8 +1,9 @@
 """Built-in layer types: the words of the language that are not defined in the language itself.
 
 One registry entry per layer type holds its name, its parameter schema, its lowering to primitive
-ops (which carry the shape, cost and torch rules, see ``ops.py``), its diagram legend and its help
-text. Composite units (residual unit, residual mg-unit) are written in .mg in ``prelude.mg``.
+ops (which carry the shape and cost rules, see ``ops.py``) and its help text. Back ends keep their
+own tables keyed by layer type or op kind (the diagram's legend, the torch emitters). Composite
+units (residual unit, residual mg-unit) are written in .mg in ``prelude.mg``.
 """
 from __future__ import annotations
 
@@ -33,17 +34,17 @@ class LayerType:
     name: str
     lower: Callable[["LayerCtx", Pyramid], Pyramid]
     params: tuple[Param, ...]
-    legend: str                     # its entry in the paper's legend (a key of draw.KINDS)
     doc: str
     head: bool = False              # produces the network's output
+    ends_section: bool = False      # in a spec without `section` lines, the next layer starts a new section
 
 
 LAYERS: dict[str, LayerType] = {}
 
 
-def layer(name: str, *params: Param, legend: str, head: bool = False):
+def layer(name: str, *params: Param, head: bool = False, ends_section: bool = False):
     def register(fn):
-        LAYERS[name] = LayerType(name, fn, params, legend, (fn.__doc__ or "").strip(), head)
+        LAYERS[name] = LayerType(name, fn, params, (fn.__doc__ or "").strip(), head, ends_section)
         return fn
     return register
 
@@ -178,7 +179,7 @@ _BN, _RELU, _BIAS = Param("bn", True, "batch norm after the conv"), Param("relu"
     Param("bias", True, "conv bias")
 
 
-@layer("conv", _W, _K, Param("stride", 1, "stride"), _BN, _RELU, _BIAS, legend="conv")
+@layer("conv", _W, _K, Param("stride", 1, "stride"), _BN, _RELU, _BIAS)
 def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """conv + BN + ReLU on each grid separately (on the image pyramid: the per-grid stems)."""
     widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
@@ -187,7 +188,7 @@ def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(conv_bn_relu(ctx, g, g, w, k, stride, bn, relu, bias) for g, w, k in zip(pyr, widths, kernels))
 
 
-@layer("mgconv", _W, _K, _BN, _RELU, _BIAS, legend="mgconv")
+@layer("mgconv", _W, _K, _BN, _RELU, _BIAS)
 def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Multigrid conv: each grid sees [2x2 max-pool of its finer neighbour, itself, x2 nearest
     upsample of its coarser neighbour], concatenated, then conv + BN + ReLU (paper Fig. 2)."""
@@ -214,7 +215,7 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
        Param("kernel", 2), Param("stride", None, "default: the kernel size"), Param("pad", 0),
        Param("type", Sym("max"), "max | avg"),
        Param("ceil", None, "ceil mode (default: on for unpadded max pools, as the paper's code; off otherwise)"),
-       legend="pool")
+       ends_section=True)
 def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Pool every grid (2x2 max pool, stride 2, ceil mode). `merge` instead concatenates the
     coarsest grid, unpooled, onto the pooled next-coarsest; `drop` removes the coarsest grid."""
@@ -239,7 +240,7 @@ def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(out)
 
 
-@layer("drop", Param("count", 1, "how many of the coarsest grids to drop"), legend="pool")
+@layer("drop", Param("count", 1, "how many of the coarsest grids to drop"))
 def drop(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Remove grids from the pyramid: the `count` coarsest ones, or those picked with `on`."""
     n = len(pyr) if ctx.selected else ctx.int("count", 1, 64)
@@ -250,15 +251,14 @@ def drop(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(pyr[: len(pyr) - n])
 
 
-@layer("upsample", Param("factor", 2), legend="upsample")
+@layer("upsample", Param("factor", 2))
 def upsample(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Nearest-neighbour upsampling of every grid."""
     f = ctx.int("factor", 1, 64)
     return tuple(ctx.node(g, "up", "upsample", [g], factor=f) for g in pyr)
 
 
-@layer("upconv", _W, Param("kernel", 2), Param("stride", None, "default: the kernel size"), _BN, _RELU, _BIAS,
-       legend="upsample")
+@layer("upconv", _W, Param("kernel", 2), Param("stride", None, "default: the kernel size"), _BN, _RELU, _BIAS)
 def upconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Transposed conv (2x2, stride 2 by default) + BN + ReLU on each grid."""
     widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
@@ -273,7 +273,7 @@ def upconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(out)
 
 
-@layer("concat", Param("tensor", REQUIRED, "the name of a saved pyramid"), legend="concat")
+@layer("concat", Param("tensor", REQUIRED, "the name of a saved pyramid"))
 def concat(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Concatenate each grid with the grid of the same size in a saved pyramid (U-Net skips);
     grids without a partner pass through."""
@@ -287,7 +287,7 @@ def concat(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
 
 @layer("add", Param("tensor", REQUIRED, "the name of a saved pyramid"),
        Param("shortcut", Sym("pad"), "pad (zero-pad channels) | proj (1x1 conv + BN) | none"),
-       Param("bias", False, "bias of a projection conv"), legend="res")
+       Param("bias", False, "bias of a projection conv"))
 def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Residual addition of a saved pyramid, grid by grid. Where the shapes differ the shortcut
     zero-pads the channels (type A) or projects with a strided 1x1 conv + BN (type B)."""
@@ -314,14 +314,14 @@ def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(out)
 
 
-@layer("relu", legend="conv")
+@layer("relu")
 def relu(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """ReLU on every grid."""
     return tuple(ctx.node(g, "relu", "relu", [g]) for g in pyr)
 
 
 @layer("fc", Param("classes", REQUIRED, "output features"), Param("pool", Sym("none"), "none | avg (global average pool first)"),
-       Param("relu", False, "ReLU after the layer"), _BIAS, legend="prediction", head=True)
+       Param("relu", False, "ReLU after the layer"), _BIAS, head=True)
 def fc(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Fully connected layer on the single remaining grid, flattened (or globally average-pooled)."""
     g = one_grid(ctx, pyr, "fc")
@@ -335,8 +335,7 @@ def fc(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return (ctx.node(None, "relu", "relu", [x]),) if ctx.switch("relu") else (x,)
 
 
-@layer("maps", Param("count", REQUIRED, "number of output maps"), Param("kernel", 1), _BN, _BIAS,
-       legend="prediction", head=True)
+@layer("maps", Param("count", REQUIRED, "number of output maps"), Param("kernel", 1), _BN, _BIAS, head=True)
 def maps(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Per-pixel output maps on the single remaining grid: conv + BN, no ReLU (logits)."""
     g = one_grid(ctx, pyr, "maps")

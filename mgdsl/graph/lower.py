@@ -1,5 +1,6 @@
 """Lowering: run a network's AST over a pyramid of grids and record every primitive op in one
-``networkx.DiGraph``, the single source of truth for costs, diagrams and generated code.
+graph (``ir.Graph``, a ``networkx.DiGraph``), the single source of truth for costs, diagrams and
+generated code. The graph's contract is in ``ir.py``.
 
 Node ids are the spec's layer paths (``s2.resmg1.mgconv2.g16.conv``); they become the module paths
 of the generated PyTorch code, so state_dict keys read like the spec and are stable across runs.
@@ -9,11 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from ..errors import MgError, Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
 from ..lang import ast as A
-from .check import memory_limit
+from .ir import Graph, Layer, NetInfo, Node, new_graph
 from .layers import LAYERS, REQUIRED, LayerCtx, Param, bind_args, suggest
 from .ops import OPS, ShapeProblem
 from .values import Arg, Grid, Pyramid, Sym, describe, size_label
@@ -126,16 +125,15 @@ def count(e: A.Expr, scope: Scope) -> int:
 class Lowerer:
     def __init__(self, net: A.NetworkDef, units: dict, params: dict[str, Arg], name: str, path: str):
         self.net, self.units, self.params = net, units, params
-        self.G = nx.DiGraph(name=name, path=path, params={k: (v.items[0] if len(v) == 1 else v.items) for k, v in params.items()},
-                            layers=[], discarded=set(), warnings=[])
+        self.G = new_graph(NetInfo(name, path, {k: (v.items[0] if len(v) == 1 else v.items) for k, v in params.items()},
+                                   (0, 0, 0)))
         self.top: _Top | None = None
         self.scope: Scope | None = None           # the scope whose layer is being lowered
-        self.weights, self.memory = 0, memory_limit()   # refuse a network too big to allocate, early
         self.explicit_sections = any(isinstance(b, A.SectionMark) for b in net.body)
         self.section, self.section_no, self.bump = ("main" if self.explicit_sections else "s1"), 1, False
 
     # -- the network ------------------------------------------------------------------------------
-    def run(self) -> nx.DiGraph:
+    def run(self) -> Graph:
         net, G = self.net, self.G
         scope = Scope("", {k: (v, False) for k, v in self.params.items()}, {}, self.units)
         if net.input is None:
@@ -151,8 +149,8 @@ class Lowerer:
             last = net.body[-1].span if net.body else net.span
             raise SpecShapeError(f"the network ends with {len(pyr)} grids ({describe(pyr)}); it must end in one tensor",
                                  last, hint="end with a head: `fc classes`, or a single grid with `maps count`")
-        G.graph["output"] = pyr[0].node
-        G.graph["output_shape"] = pyr[0].shape
+        G.info.output = pyr[0].node
+        G.info.output_shape = pyr[0].shape
         return G
 
     def image_pyramid(self, net: A.NetworkDef, scope: Scope) -> Pyramid:
@@ -165,20 +163,18 @@ class Lowerer:
         for v in (h, w):
             if not 1 <= v <= 1 << 16:
                 raise SpecValueError(f"input size {h}x{w} is out of range (1 to 65536)", decl.span)
-        self.G.add_node("input", kind="input", inputs=[], shape=(c, h, w), grid=size_label((h, w)), layer="input",
-                        layer_type="input", section="input", path="input", op="input", span=decl.span)
-        self.G.graph["input_shape"] = (c, h, w)
+        self.G.add(Node("input", "input", (), (c, h, w), {"shape": (c, h, w)}, "input", "input", "input", "input",
+                        "input", decl.span))
+        self.G.info.input_shape = (c, h, w)
         image = Grid("input", (c, h, w))
         sizes = self.grid_sizes(net, scope, h, w)
-        self.G.graph["grids"] = sizes
+        self.G.info.grids = sizes
         pyr = [image]
         for j, (gh, gw) in enumerate(sizes[1:], 1):
             f = 2 ** j
             nid = f"input.{Grid('', (c, gh, gw)).key}"
-            self.G.add_node(nid, kind="avgpool", inputs=["input"], shape=(c, gh, gw), grid=size_label((gh, gw)),
-                            kernel=f, stride=f, pad=0, layer="input", layer_type="input", section="input",
-                            path="input", op="input", span=(net.grids or decl).span)
-            self.G.add_edge("input", nid, shape=(c, h, w))
+            self.G.add(Node(nid, "avgpool", ("input",), (c, gh, gw), {"kernel": f, "stride": f, "pad": 0}, "input",
+                            "input", "input", "input", "input", (net.grids or decl).span))
             pyr.append(Grid(nid, (c, gh, gw)))
         return tuple(pyr)
 
@@ -278,11 +274,14 @@ class Lowerer:
                 raise SpecShapeError(f"after {call.op} two grids have size {size_label(dup)}", call.span,
                                      hint="a layer restricted with `on` must not change a grid's size to that of a held grid")
         if top:
-            self.G.graph["layers"].append(dict(path=path, type=call.op, section=section, span=call.span,
-                                               grids_in=[(g.size, g.channels) for g in sub],
-                                               grids_out=[(g.size, g.channels) for g in out],
-                                               held=[(g.size, g.channels) for g in held], head=bool(ltype and ltype.head)))
-            if call.op == "pool" and not self.explicit_sections:
+            ends = bool(ltype and ltype.ends_section)
+            self.G.info.layers.append(Layer(path, call.op, section, call.span,
+                                            grids_in=tuple((g.size, g.channels) for g in sub),
+                                            grids_out=tuple((g.size, g.channels) for g in out),
+                                            held=tuple((g.size, g.channels) for g in held),
+                                            outputs=tuple(g.node for g in out),
+                                            head=bool(ltype and ltype.head), ends_section=ends))
+            if ends and not self.explicit_sections:
                 self.bump = True
         if self.G.number_of_nodes() > MAX_NODES:
             raise SpecValueError(f"the network has more than {MAX_NODES} ops", call.span,
@@ -343,29 +342,20 @@ class Lowerer:
         if nid in self.G:
             raise RuntimeError(f"internal error: node {nid} created twice")
         try:
-            shape = OPS[kind].shape(attrs, [g.shape for g in inputs])
+            shape = tuple(OPS[kind].shape(attrs, [g.shape for g in inputs]))
         except ShapeProblem as p:
             raise SpecShapeError(str(p), ctx.span, p.hint) from None
         top = self.top
-        self.G.add_node(nid, kind=kind, inputs=[g.node for g in inputs], shape=tuple(shape),
-                        grid=size_label(tuple(shape[1:]) if len(shape) == 3 else None),
-                        layer=top.path, layer_type=top.type, section=top.section, span=top.span,
-                        path=ctx.path, op=ctx.ltype.name, **attrs)
-        for g in inputs:
-            self.G.add_edge(g.node, nid, shape=g.shape)
-        self.weights += OPS[kind].params(attrs)
-        if 4 * self.weights > self.memory:
-            raise SpecValueError(f"with this layer the network has {self.weights:,} parameters "
-                                 f"({4 * self.weights / (1 << 30):,.1f} GiB as float32), more than this machine's "
-                                 f"{self.memory / (1 << 30):,.1f} GiB of memory", top.span,
-                                 hint="check the widths: nothing has been allocated yet")
-        return Grid(nid, tuple(shape))
+        assert top is not None, "nodes are made while a top-level layer is lowered"
+        self.G.add(Node(nid, kind, tuple(g.node for g in inputs), shape, attrs, top.path, top.type, top.section,
+                        ctx.path, ctx.ltype.name, top.span))
+        return Grid(nid, shape)
 
     def discard(self, grid: Grid):
-        self.G.graph["discarded"].add(grid.node)
+        self.G.info.discarded.add(grid.node)
 
 
-def lower(net: A.NetworkDef, units: dict, params: dict[str, Arg], name: str, path: str) -> nx.DiGraph:
+def lower(net: A.NetworkDef, units: dict, params: dict[str, Arg], name: str, path: str) -> Graph:
     return Lowerer(net, units, params, name, path).run()
 
 

@@ -1,11 +1,16 @@
 """Primitive ops: the node kinds of the graph.
 
-Each op carries, in one entry, everything the back ends and the cost model need to know about it:
-its shape rule, its learnable parameters, its multiply-accumulates (the paper's "FLOPs"), the other
-arithmetic it does (counted separately), and the PyTorch source that builds and calls it. Nothing here
-imports torch: the torch back end turns these snippets into a module.
+Each op has one entry here with what the graph layer knows about it: its shape rule, its learnable
+parameters, its multiply-accumulates (the paper's "FLOPs"), and the other arithmetic it does (counted
+separately). How a back end computes an op is that back end's business: each keeps its own emitter
+table keyed by these kinds (the torch back end: ``mgdsl.backends.torch_emit.EMITTERS``), and a test
+checks that every kind here has an emitter there.
 
-Cost conventions (PAPER.md section 0.2):
+Some kinds never come out of lowering: graph passes (``mgdsl.graph.passes`` and the back ends' own)
+make them by fusing or rewriting lowered nodes. Their rules count what the nodes they replace counted,
+so a network costs the same before and after any pass.
+
+Cost conventions (the paper's Sec. 4 and Tables 1-4):
 - params: conv/transposed-conv weights and biases, BN gamma and beta, linear weights and biases;
   BN running statistics are buffers, not parameters.
 - macs: multiply-accumulates of conv, transposed conv and linear layers only; biases are not counted.
@@ -19,9 +24,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 Shape = tuple  # (C, H, W) for a grid, (F,) for a flat vector
+Attrs = Mapping[str, Any]   # a node's op arguments
 
 
 class ShapeProblem(Exception):
@@ -61,12 +67,11 @@ def _window(n: int, k: int, s: int, p: int, ceil: bool, what: str) -> int:
 @dataclass(frozen=True)
 class Op:
     kind: str
-    shape: Callable[[dict, list], Shape]
-    params: Callable[[dict], int] = lambda a: 0
-    macs: Callable[[dict, list, Shape], int] = _zero
-    other: Callable[[dict, list, Shape], int] = _zero
-    init: Callable[[dict], str] | None = None          # source of the nn.Module that holds the weights
-    call: Callable[[dict, list, str], str] = None      # source of the expression computing the output
+    shape: Callable[[Attrs, list], Shape]
+    params: Callable[[Attrs], int] = lambda a: 0
+    macs: Callable[[Attrs, list, Shape], int] = _zero
+    other: Callable[[Attrs, list, Shape], int] = _zero
+    lowered: bool = True       # made by lowering; False: only made by a graph pass
 
 
 OPS: dict[str, Op] = {}
@@ -111,13 +116,30 @@ def _cat_shape(a, ins):
     return (sum(s[0] for s in ins), *ins[0][1:])
 
 
+def _conv_params(a) -> int:
+    return a["cin"] * a["cout"] * a["kernel"] ** 2 + (a["cout"] if a["bias"] else 0)
+
+
+def _folded_params(a) -> int:
+    """A conv's parameters, plus those of the batch norm folded into it (attribute `bn`), if any."""
+    return _conv_params(a) + (2 * a["cout"] if a.get("bn") else 0)
+
+
+def _folded_other(a, ins, out) -> int:
+    return 2 * numel(out) if a.get("bn") else 0
+
+
+def _conv_macs(a, ins, out) -> int:
+    return numel(out) * a["cin"] * a["kernel"] ** 2
+
+
+def _same_shape(a, ins):
+    return ins[0]
+
+
 op("input", shape=lambda a, ins: tuple(a["shape"]))
 
-op("conv", shape=_conv_shape,
-   params=lambda a: a["cin"] * a["cout"] * a["kernel"] ** 2 + (a["cout"] if a["bias"] else 0),
-   macs=lambda a, ins, out: numel(out) * a["cin"] * a["kernel"] ** 2,
-   init=lambda a: f"nn.Conv2d({a['cin']}, {a['cout']}, {a['kernel']}, stride={a['stride']}, padding={a['pad']}, bias={a['bias']})",
-   call=lambda a, x, m: f"{m}({x[0]})")
+op("conv", shape=_conv_shape, params=_conv_params, macs=_conv_macs)
 
 
 def _convT_shape(a, ins):
@@ -126,49 +148,35 @@ def _convT_shape(a, ins):
     return (a["cout"], (h - 1) * s + k, (w - 1) * s + k)
 
 
-op("convT", shape=_convT_shape,
-   params=lambda a: a["cin"] * a["cout"] * a["kernel"] ** 2 + (a["cout"] if a["bias"] else 0),
-   macs=lambda a, ins, out: numel(ins[0]) * a["cout"] * a["kernel"] ** 2,
-   init=lambda a: f"nn.ConvTranspose2d({a['cin']}, {a['cout']}, {a['kernel']}, stride={a['stride']}, bias={a['bias']})",
-   call=lambda a, x, m: f"{m}({x[0]})")
+op("convT", shape=_convT_shape, params=_conv_params,
+   macs=lambda a, ins, out: numel(ins[0]) * a["cout"] * a["kernel"] ** 2)
 
 op("bn", shape=lambda a, ins: _grid(ins[0], "batch norm"),
    params=lambda a: 2 * a["channels"],
-   other=lambda a, ins, out: 2 * numel(out),
-   init=lambda a: f"nn.BatchNorm2d({a['channels']})",
-   call=lambda a, x, m: f"{m}({x[0]})")
+   other=lambda a, ins, out: 2 * numel(out))
 
 op("relu", shape=lambda a, ins: ins[0],
-   other=lambda a, ins, out: numel(out),
-   call=lambda a, x, m: f"F.relu({x[0]})")
+   other=lambda a, ins, out: numel(out))
 
 op("maxpool", shape=_pool_shape("max pool", True),
-   other=lambda a, ins, out: numel(out) * (a["kernel"] ** 2 - 1),
-   call=lambda a, x, m: f"F.max_pool2d({x[0]}, {a['kernel']}, {a['stride']}, {a['pad']}, ceil_mode={a.get('ceil', True)})")
+   other=lambda a, ins, out: numel(out) * (a["kernel"] ** 2 - 1))
 
 op("avgpool", shape=_pool_shape("average pool", False),
-   other=lambda a, ins, out: numel(out) * a["kernel"] ** 2,
-   call=lambda a, x, m: f"F.avg_pool2d({x[0]}, {a['kernel']}, {a['stride']}, {a['pad']}, ceil_mode={a.get('ceil', False)})")
+   other=lambda a, ins, out: numel(out) * a["kernel"] ** 2)
 
 op("gap", shape=lambda a, ins: (_grid(ins[0], "global average pooling")[0], 1, 1),
-   other=lambda a, ins, out: numel(ins[0]),
-   call=lambda a, x, m: f"F.adaptive_avg_pool2d({x[0]}, 1)")
+   other=lambda a, ins, out: numel(ins[0]))
 
-op("upsample", shape=lambda a, ins: (lambda c, h, w: (c, h * a["factor"], w * a["factor"]))(*_grid(ins[0], "upsampling")),
-   call=lambda a, x, m: f"F.interpolate({x[0]}, scale_factor={a['factor']}, mode='nearest')")
+op("upsample", shape=lambda a, ins: (lambda c, h, w: (c, h * a["factor"], w * a["factor"]))(*_grid(ins[0], "upsampling")))
 
-op("concat", shape=_cat_shape,
-   call=lambda a, x, m: f"torch.cat([{', '.join(x)}], 1)")
+op("concat", shape=_cat_shape)
 
 op("add", shape=lambda a, ins: _same(ins),
-   other=lambda a, ins, out: numel(out),
-   call=lambda a, x, m: " + ".join(x))
+   other=lambda a, ins, out: numel(out))
 
-op("pad", shape=lambda a, ins: (a["cout"], *_grid(ins[0], "channel padding")[1:]),
-   call=lambda a, x, m: f"F.pad({x[0]}, (0, 0, 0, 0, 0, {a['cout'] - a['cin']}))")
+op("pad", shape=lambda a, ins: (a["cout"], *_grid(ins[0], "channel padding")[1:]))
 
-op("flatten", shape=lambda a, ins: (numel(ins[0]),),
-   call=lambda a, x, m: f"torch.flatten({x[0]}, 1)")
+op("flatten", shape=lambda a, ins: (numel(ins[0]),))
 
 
 def _linear_shape(a, ins):
@@ -179,6 +187,32 @@ def _linear_shape(a, ins):
 
 op("linear", shape=_linear_shape,
    params=lambda a: a["fin"] * a["fout"] + (a["fout"] if a["bias"] else 0),
-   macs=lambda a, ins, out: a["fin"] * a["fout"],
-   init=lambda a: f"nn.Linear({a['fin']}, {a['fout']}, bias={a['bias']})",
-   call=lambda a, x, m: f"{m}({x[0]})")
+   macs=lambda a, ins, out: a["fin"] * a["fout"])
+
+
+# -- kinds made by graph passes (never by lowering) ---------------------------------------------------
+# conv + batch norm, the norm folded into the conv with its running statistics (inference); `bn` is
+# the folded norm's node id, which keeps its parameters' names
+op("conv_bn", shape=_conv_shape, params=_folded_params, macs=_conv_macs, other=_folded_other, lowered=False)
+
+
+def _conv_up_shape(a, ins):
+    """A 3x3 conv over [the inputs before the upsampled part, x2 nearest upsampling of the coarse
+    input], computed without the upsampled copy; `split` is the channel count before it."""
+    fine, coarse = _grid(ins[0], "a convolution"), _grid(ins[1], "a convolution")
+    if fine[0] + coarse[0] != a["cin"] or fine[1:] != (2 * coarse[1], 2 * coarse[2]):
+        raise ShapeProblem("internal error: a coarse-branch conv got inputs of the wrong shape")
+    return _conv_shape(a, [(a["cin"], *fine[1:])])
+
+
+op("conv_upT", shape=_conv_up_shape, params=_folded_params, macs=_conv_macs, other=_folded_other, lowered=False)
+
+# a stride-1 conv computed as im2col GEMMs (torch's CPU target)
+op("conv_gemm", shape=_conv_shape, params=_folded_params, macs=_conv_macs, other=_folded_other, lowered=False)
+
+# a ReLU that overwrites its input (nothing reads the input afterwards)
+op("relu_", shape=_same_shape, other=lambda a, ins, out: numel(out), lowered=False)
+
+# memory layout changes of the whole activation: to channels-last after the input, back at the output
+op("to_channels_last", shape=_same_shape, lowered=False)
+op("to_default_layout", shape=_same_shape, lowered=False)

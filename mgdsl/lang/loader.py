@@ -72,12 +72,8 @@ class Loader:
 
     @staticmethod
     def _bind_units(mod: A.Module, visible: dict):
-        from ..graph.layers import LAYERS
         own: dict[str, A.UnitDef] = {}
         for u in mod.units:
-            if u.name in LAYERS:
-                raise SpecNameError(f"'{u.name}' is a built-in layer type and cannot be redefined", u.span,
-                                    hint="give the unit another name")
             if u.name in own:
                 raise SpecNameError(f"unit '{u.name}' is defined twice in this file", u.span,
                                     hint=f"the first definition is at {own[u.name].span}")

@@ -39,4 +39,4 @@ class Schedule:
 
 def is_residual(G) -> bool:
     """Residual nets (any `add` node in the graph) get the step schedule, as in the paper."""
-    return any(d.get("kind") == "add" for _, d in G.nodes(data=True))
+    return any(r.kind == "add" for r in G.records())
