@@ -5,7 +5,7 @@ its shape rule, its learnable parameters, its multiply-accumulates (the paper's 
 arithmetic it does (counted separately), and the PyTorch source that builds and calls it. Nothing here
 imports torch: the torch back end turns these snippets into a module.
 
-Cost conventions (PAPER.md section 0.2):
+Cost conventions (the ones that reproduce the paper's Tables 1 and 4):
 - params: conv/transposed-conv weights and biases, BN gamma and beta, linear weights and biases;
   BN running statistics are buffers, not parameters.
 - macs: multiply-accumulates of conv, transposed conv and linear layers only; biases are not counted.
