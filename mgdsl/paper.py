@@ -1,11 +1,12 @@
 """The paper's Tables 1-4 recomputed from the specs: the printed parameters and FLOPs beside the
 counts of the graph, with every known discrepancy explained.
 
-The printed values ship with the package (``mgdsl/paper_tables.csv``, a copy of the project's
-``paper/paper_tables.csv``). The paper's "FLOPs" are multiply-accumulates of conv, transposed conv
-and linear layers, which is what the cost model calls MACs (PAPER.md 0.2). Rows map to spec files
-by name: Table 1 ``R-PMG-sm-30`` -> ``specs/r-pmg-sm-30.mg``, Table 4 -> ``specs/imagenet/``,
-Tables 2 and 3 -> ``specs/mnist/<name>-seg.mg`` and ``-spt.mg``.
+The printed values ship with the package (``mgdsl/paper_tables.csv``: every row of Tables 1-4 of Ke,
+Maire & Yu, CVPR 2017). The paper never defines its "FLOPs"; the only reading that reproduces the
+printed rows is multiply-accumulates of conv, transposed conv and linear layers, which is what the
+cost model calls MACs. Rows map to spec files by name: Table 1 ``R-PMG-sm-30`` ->
+``specs/r-pmg-sm-30.mg``, Table 4 -> ``specs/imagenet/``, Tables 2 and 3 ->
+``specs/mnist/<name>-seg.mg`` and ``-spt.mg``.
 """
 from __future__ import annotations
 
@@ -150,7 +151,7 @@ class PaperTable:
         return "; ".join(parts) + "."
 
 
-# -- the documented discrepancies (facts from PAPER.md sections 0.3, 2 and 3) ------------------------------------------
+# -- the documented discrepancies (each found by rebuilding the row's network) ------------------------------------------
 _WIDTH_SLIP = ("params fit section 5 as drawn, (512, 384) channels, but the printed FLOPs are those of section 5 with "
                "its coarse grid at 256 (FC on 768){extra}; ours, built as drawn, is {pct:+.2f}%")
 

@@ -1,4 +1,4 @@
 # PMG-30 (paper Table 1, CIFAR-100): 3 layers per progressive step and per section.
-# Naming anomaly (PAPER.md 2.1): the paper's "PMG-30" row matches n = 3 exactly, which is
+# Naming anomaly: the paper's "PMG-30" row (Table 1) matches n = 3 exactly, which is
 # 7n+2 = 23 weight layers by the naming rule; n = 4 would equal R-PMG-30.
 network "PMG-30" from "families/pmg.mg" (n = 3)

@@ -1,23 +1,18 @@
 """The torch back end: modules with the paper's parameter counts, the right outputs, trainable,
 and a standalone source file that agrees with them weight for weight."""
-import csv
 import importlib.util
 
 import pytest
 import torch
 
 import mgdsl
-from conftest import PAPER
+from mgdsl.paper import paper_rows
 
 FIVE = {"VGG-16": "vgg-16", "MG-16": "mg-16", "PMG-16": "pmg-16", "R-MG-22": "r-mg-22", "R-PMG-30": "r-pmg-30"}
 
 
 def paper_params() -> dict[str, float]:
-    path = PAPER / "paper_tables.csv"
-    if not path.exists():
-        pytest.skip("the paper's tables (../shared/paper) are not beside this checkout")
-    with open(path, newline="") as f:
-        return {r["method"]: float(r["params_millions"]) for r in csv.DictReader(f) if r["table"] == "Table1_CIFAR100"}
+    return {r["method"]: float(r["params_millions"]) for r in paper_rows() if r["table"] == "Table1_CIFAR100"}
 
 
 @pytest.fixture(scope="module")

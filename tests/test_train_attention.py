@@ -1,4 +1,4 @@
-"""Occlusion attention maps (PAPER.md 5.5) on a stand-in network whose dependencies are known."""
+"""Occlusion attention maps (the paper's Fig. 6-7) on a stand-in network whose dependencies are known."""
 import numpy as np
 import pytest
 

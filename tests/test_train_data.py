@@ -1,4 +1,4 @@
-"""Invariants of the synthetic MNIST generators (PAPER.md 5.2-5.3) and the schedules."""
+"""Invariants of the synthetic MNIST generators (paper Sec. 4.2-4.3) and the schedules."""
 import math
 
 import numpy as np

@@ -1,13 +1,12 @@
 """The zoo: every spec under specs/ loads cleanly, every row of the paper's tables is reproduced by
 the spec its name points to, and every network builds into a module of the counted size.
 
-The paper's numbers are read from paper_tables.csv at test time; nothing here repeats them. Rows
-whose printed numbers PAPER.md (section 0.3) shows to be inconsistent are checked against the
-relationship it documents instead.
+The paper's numbers are read from the packaged paper_tables.csv at test time; nothing here repeats
+them. Rows whose printed numbers are inconsistent with the networks the paper describes are checked
+against the relationship that explains them instead.
 """
 from __future__ import annotations
 
-import csv
 import math
 import re
 from pathlib import Path
@@ -16,10 +15,10 @@ import pytest
 
 import mgdsl
 from mgdsl.lang.loader import Loader
+from mgdsl.paper import paper_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
-TABLES = Path(__file__).resolve().parents[2] / "shared" / "paper" / "paper_tables.csv"
 
 ALL_FILES = sorted(SPECS.rglob("*.mg"))
 NETWORKS = [p for p in ALL_FILES if "families" not in p.parts]
@@ -31,15 +30,7 @@ def _id(p: Path) -> str:
     return str(p.relative_to(SPECS))
 
 
-def _rows():
-    if not TABLES.exists():
-        return []
-    with TABLES.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-ROWS = _rows()
-needs_tables = pytest.mark.skipif(not ROWS, reason=f"paper tables not found at {TABLES}")
+ROWS = paper_rows()
 
 _loaded: dict = {}
 
@@ -65,7 +56,7 @@ def spec_for(row) -> Path:
     if table.startswith("Table1"):
         return SPECS / f"{stem}.mg"
     if table.startswith(("Table2", "Table3")):
-        return SPECS / "mnist" / f"{stem}-seg.mg"     # Table 3 repeats Table 2's 10-map counts (PAPER.md 2.3)
+        return SPECS / "mnist" / f"{stem}-seg.mg"     # Table 3 repeats Table 2's 10-map counts
     if table.startswith("Table4"):
         return SPECS / "imagenet" / f"{stem}.mg"
     raise AssertionError(f"unknown table {table}")
@@ -92,7 +83,7 @@ def row_id(row) -> str:
     return f"{row['table'].split('_')[0]}:{row['method']}"
 
 
-# Rows PAPER.md 0.3 documents as inconsistent; each is checked by its own rule below.
+# Rows whose printed counts contradict the networks described; each is checked by its own rule below.
 FULL_MG = re.compile(r"(R-)?MG-\d+")           # the 8 full-width MG / R-MG rows of Table 1
 ODD_FLOPS = {("Table1", "RES-12"), ("Table4", "R-PMG-30-SEG"), ("Table4", "ResNet-50"), ("Table4", "WRN-34 (2.0)")}
 ODD_PARAMS = {("Table1", "VGG-6"), ("Table4", "WRN-34 (2.0)")}
@@ -139,7 +130,6 @@ def test_every_spec_is_found():
 
 
 # -- the paper's tables ----------------------------------------------------------------------------
-@needs_tables
 @pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_params_match_table(row):
     path = spec_for(row)
@@ -155,7 +145,6 @@ def test_params_match_table(row):
         assert_printed(ours, row, "params")
 
 
-@needs_tables
 @pytest.mark.parametrize("row", [r for r in ROWS if r["flops"]], ids=row_id)
 def test_macs_match_table(row):
     path = spec_for(row)
@@ -169,7 +158,7 @@ def test_macs_match_table(row):
     elif key == ("Table1", "RES-12"):
         assert 0 < ours / want - 1 < 0.0005, f"{row_id(row)}: {ours:.2f} vs {want}"
     elif key == ("Table4", "R-PMG-30-SEG"):
-        # The printed 2.77G is unexplained (PAPER.md 2.2); the structure computes what the note says.
+        # The printed 2.77G is not reproducible from the structure; ours is what the row's note says.
         assert ours > want
         assert round(ours, 2) == note_value(row, r"structure gives ([\d.]+)G")
     elif key == ("Table4", "ResNet-50"):
@@ -179,7 +168,6 @@ def test_macs_match_table(row):
         assert_printed(ours, row, "flops")
 
 
-@needs_tables
 def test_every_row_has_a_check():
     odd = {_key(r) for r in ROWS if r["table"].startswith("Table1") and FULL_MG.fullmatch(r["method"])}
     assert len(odd) == 8
@@ -187,11 +175,10 @@ def test_every_row_has_a_check():
     assert ODD_FLOPS <= keys and ODD_PARAMS <= keys and {k[:2] for k in TRUNCATED} <= keys
 
 
-@needs_tables
 @pytest.mark.parametrize("row", [r for r in ROWS if r["table"].startswith("Table1") and FULL_MG.fullmatch(r["method"])],
                          ids=row_id)
 def test_mg_flops_slip(row):
-    """PAPER.md 3: the printed FLOPs of the full-width MG / R-MG rows are those of a last section of
+    """Table 1's printed FLOPs of the full-width MG / R-MG rows are those of a last section of
     widths (8w, 4w) instead of (8w, 6w); for R-MG the shortcut that narrows 6w to 4w is not counted."""
     from mgdsl.graph.cost import macs_of
     residual = row["method"].startswith("R-")
@@ -212,7 +199,7 @@ def test_mg_flops_slip(row):
 
 
 def test_progressive_mg_equals_residual_with_half_the_depth():
-    """PAPER.md 2.1: PMG(2n) and R-PMG(n) hold the same convolutions."""
+    """PMG(2n) and R-PMG(n) hold the same convolutions (Table 1 prints equal counts for PMG-16 and R-PMG-16)."""
     for n in (1, 2):
         for w in (64, 40):
             a = net_of(SPECS / "families" / "pmg.mg", n=2 * n, w=w)
@@ -220,7 +207,6 @@ def test_progressive_mg_equals_residual_with_half_the_depth():
             assert (a.num_params, a.macs) == (b.num_params, b.macs)
 
 
-@needs_tables
 @pytest.mark.parametrize("row", [r for r in ROWS if r["table"].startswith("Table3")], ids=row_id)
 def test_spatial_transformation_specs_have_one_map(row):
     path = SPECS / "mnist" / f"{stem_of(row['method'])}-spt.mg"

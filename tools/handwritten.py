@@ -1,10 +1,10 @@
 """Hand-written PyTorch versions of the benchmarked networks: the baseline for tools/bench.py.
 
-Written the way a researcher would write them without mgdsl, from the paper (PAPER.md 1-2): one
-nn.Module per network, conv-BN-ReLU blocks as nn.Sequential, each mg-conv a torch.cat of
-[max-pooled finer neighbour, the grid, upsampled coarser neighbour] followed by a conv. Nothing
-here reads the specs; bench.py checks that each model has the spec's parameter count and, with
-the weights copied over, computes the same outputs.
+Written the way a researcher would write them without mgdsl, from the paper (Ke, Maire & Yu, CVPR
+2017, Sec. 3 and Fig. 3): one nn.Module per network, conv-BN-ReLU blocks as nn.Sequential, each
+mg-conv a torch.cat of [max-pooled finer neighbour, the grid, upsampled coarser neighbour] followed
+by a conv. Nothing here reads the specs; bench.py checks that each model has the spec's parameter
+count and, with the weights copied over, computes the same outputs.
 """
 from __future__ import annotations
 

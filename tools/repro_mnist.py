@@ -12,7 +12,6 @@ a description of the scale) and docs/figures/repro-mnist-curves.png."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -36,13 +35,9 @@ DOC_TEMPLATE = f"""# Reproducing the synthetic MNIST tables
 
 
 def paper_rows() -> dict:
-    """(table, method) -> (mean IoU, mean error) as printed, from paper_tables.csv."""
-    for cand in (ROOT.parent / "shared" / "paper" / "paper_tables.csv", ROOT / "mgdsl" / "paper_tables.csv"):
-        if cand.is_file():
-            with open(cand) as f:
-                return {(r["table"], r["method"]): (r["mean_iou_pct"], r["mean_error_pct"])
-                        for r in csv.DictReader(f)}
-    return {}
+    """(table, method) -> (mean IoU, mean error) as printed, from the packaged paper_tables.csv."""
+    from mgdsl.paper import paper_rows as rows
+    return {(r["table"], r["method"]): (r["mean_iou_pct"], r["mean_error_pct"]) for r in rows()}
 
 
 def spec_path(net: str, task: str) -> Path:

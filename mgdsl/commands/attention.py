@@ -1,4 +1,4 @@
-"""Draw occlusion attention maps for a trained MNIST run (the paper's Fig. 7, PAPER.md 5.5): an 8x8
+"""Draw occlusion attention maps for a trained MNIST run (Ke, Maire & Yu, CVPR 2017, Fig. 7): an 8x8
 noise occluder slides over the input with stride 2, and seven 3x3 probes on the predicted digit's
 bounding box record how much each occluder position changes them (impact >= 0.1 counts). Each
 probe's map is normalised, cut into 10 levels and drawn in its own hue over the input."""

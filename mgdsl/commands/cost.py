@@ -2,15 +2,15 @@
 alone (no torch, no tracing). Several specs give one comparison table; --by breaks each down by
 layer, grid or section; --paper prints the paper's Tables 1-4 beside our counts.
 
-Conventions (PAPER.md 0.2). params: conv and transposed-conv weights and biases, BN gamma and beta,
-linear weights and biases (not BN running statistics). MACs: multiply-accumulates of conv,
-transposed conv and linear layers, which the paper calls "FLOPs"; FLOPs here are 2 x MACs. Other
-ops, counted apart: BN 2 per output element, ReLU 1, addition 1, max pool k*k-1 comparisons and
-average pool k*k additions per output element, global average pool 1 per input element;
-upsampling, concatenation, padding and flattening 0. Activations: every node's output, input
-included, i.e. what a training step keeps for the backward pass; inference peak: the most held at
-once when each tensor is freed after its last reader, in the generated forward's order. Both are
-per batch in the chosen dtype; weights are priced in the same dtype.
+Conventions (the ones that reproduce the paper's Tables 1 and 4). params: conv and transposed-conv
+weights and biases, BN gamma and beta, linear weights and biases (not BN running statistics). MACs:
+multiply-accumulates of conv, transposed conv and linear layers, which the paper calls "FLOPs";
+FLOPs here are 2 x MACs. Other ops, counted apart: BN 2 per output element, ReLU 1, addition 1, max
+pool k*k-1 comparisons and average pool k*k additions per output element, global average pool 1 per
+input element; upsampling, concatenation, padding and flattening 0. Activations: every node's
+output, input included, i.e. what a training step keeps for the backward pass; inference peak: the
+most held at once when each tensor is freed after its last reader, in the generated forward's order.
+Both are per batch in the chosen dtype; weights are priced in the same dtype.
 """
 from __future__ import annotations
 
@@ -256,8 +256,8 @@ in millions. The paper's "FLOPs" are multiply-accumulates of conv, transposed-co
 millions in Table 1, billions (G) elsewhere. The paper gives no FLOPs for Tables 2 and 3.
 
 Status: *match* = our count rounds to the printed value at its printed precision; *documented* =
-it does not, for the reason in the notes (see PAPER.md sections 0.3 and 2); *not reproduced* = no
-spec builds that row.
+it does not, for the reason given in the row's notes (a slip in the printed table, or a network
+the paper describes too loosely to pin down); *not reproduced* = no spec builds that row.
 """
 
 

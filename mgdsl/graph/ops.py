@@ -3,14 +3,14 @@
 Each op has one entry here with what the graph layer knows about it: its shape rule, its learnable
 parameters, its multiply-accumulates (the paper's "FLOPs"), and the other arithmetic it does (counted
 separately). How a back end computes an op is that back end's business: each keeps its own emitter
-table keyed by these kinds (the torch back end: ``mgdsl.backends.torch_emit.EMITTERS``), and a test
+table keyed by these kinds (the torch back end: ``mgdsl.backends.torch_source.EMITTERS``), and a test
 checks that every kind here has an emitter there.
 
 Some kinds never come out of lowering: graph passes (``mgdsl.graph.passes`` and the back ends' own)
 make them by fusing or rewriting lowered nodes. Their rules count what the nodes they replace counted,
 so a network costs the same before and after any pass.
 
-Cost conventions (the paper's Sec. 4 and Tables 1-4):
+Cost conventions (the ones that reproduce the paper's Tables 1 and 4):
 - params: conv/transposed-conv weights and biases, BN gamma and beta, linear weights and biases;
   BN running statistics are buffers, not parameters.
 - macs: multiply-accumulates of conv, transposed conv and linear layers only; biases are not counted.

@@ -1,5 +1,5 @@
-"""Occlusion attention maps (PAPER.md 5.5, the paper's Fig. 6-7): which input pixels does each part
-of the output digit depend on?
+"""Occlusion attention maps (Ke, Maire & Yu, CVPR 2017, Fig. 6-7; details from the authors'
+released saliency code): which input pixels does each part of the output digit depend on?
 
 An 8x8 patch of uniform noise replaces the input at every position of a stride-2 grid (29 x 29 = 841
 positions on a 64 px canvas). Seven probes, each a 3x3 output region, sit on the bounding box of the

@@ -1,9 +1,10 @@
 """CIFAR-10 / CIFAR-100 from the standard python-pickle archives (nothing is downloaded).
 
-Augmentation as in PAPER.md 5.1: images are upscaled to 36x36 (bilinear), training takes a random
-32x32 crop and a horizontal flip with p = 0.5, testing the centre crop; training batches are drawn
-class-balanced with replacement (a random class, then a random image of it). The paper's ZCA
-whitening is not reproduced; inputs are normalised per channel with the training set's mean/std."""
+Augmentation as in Ke, Maire & Yu, CVPR 2017, Sec. 4.1 and the authors' released code: images are
+upscaled to 36x36 (bilinear), training takes a random 32x32 crop and a horizontal flip with p = 0.5,
+testing the centre crop; training batches are drawn class-balanced with replacement (a random class,
+then a random image of it). The paper's ZCA whitening is not reproduced; inputs are normalised per
+channel with the training set's mean/std."""
 from __future__ import annotations
 
 import os

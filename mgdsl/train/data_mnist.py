@@ -1,4 +1,5 @@
-"""The paper's synthetic MNIST tasks (PAPER.md 5.2-5.3), generated on demand.
+"""The paper's synthetic MNIST tasks, generated on demand (Ke, Maire & Yu, CVPR 2017, Sec. 4.2-4.3;
+details from the authors' released generator).
 
 Every sample is a pure function of (data seed, split, index): nothing is stored, any worker can make
 any sample, and a resumed run sees exactly the images an uninterrupted one would. The canvas size

@@ -1,4 +1,5 @@
-"""The paper's metrics (PAPER.md 5.2), pooled over a whole evaluation set.
+"""The paper's metrics (Ke, Maire & Yu, CVPR 2017, Sec. 4.2, as computed by the authors' released
+evaluation notebook), pooled over a whole evaluation set.
 
 Segmentation: prediction = sigmoid >= 0.5 (logit >= 0), label = target >= 0.5; per class c the
 counts TP, FP, FN are summed over every pixel of every image, then

@@ -1,5 +1,5 @@
-"""The paper's learning-rate schedules (PAPER.md 5.1), as pure functions of the step so that a
-resumed run needs nothing but the step number.
+"""The paper's learning-rate schedules (Ke, Maire & Yu, CVPR 2017, Sec. 4.1), as pure functions of
+the step so that a resumed run needs nothing but the step number.
 
 The paper counts 200 epochs; a run of any length is cut into min(200, steps) equal "epochs" and the
 rate is constant within each one:

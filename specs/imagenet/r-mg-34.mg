@@ -1,5 +1,5 @@
 # R-MG-34 (paper Table 4, ImageNet): residual multigrid net in the ResNet-34 layout of {3, 4, 6, 3}
-# units (PAPER.md 2.2). Each grid has its own ResNet stem; pyramid pools fold the coarsest grid into
+# units (paper Sec. 4.4). Each grid has its own ResNet stem; pyramid pools fold the coarsest grid into
 # the next once it has reached 7x7, so the last section is plain residual units on one 7x7 grid.
 network "R-MG-34" (w = 64, classes = 1000)
 input 3 @ 224x224

@@ -1,5 +1,5 @@
 # R-PMG-30-SEG (paper Table 4, ImageNet): progressive residual multigrid net on four grids that are
-# never pooled (PAPER.md 2.2). Section 1 switches the grids on coarse to fine, two units per step,
+# never pooled (paper Sec. 4.4). Section 1 switches the grids on coarse to fine, two units per step,
 # each step widening every active grid to the width of the newly added one. The classifier reads
 # only the coarsest grid, so the finer grids' last units feed nothing: they are dropped explicitly.
 # Params match the paper (31.9M); its 2.77 GFLOPs is not reproducible: this structure is ~9.52G.

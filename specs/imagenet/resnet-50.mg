@@ -1,6 +1,6 @@
 # ResNet-50 (paper Table 4 baseline, ImageNet; He et al.): bottleneck units {3, 4, 6, 3}, convs
 # without bias, type-B shortcuts. The stride sits on the 3x3 conv (the common "v1.5" placement):
-# ~4.09G MACs; the paper's 4.46G is not reproducible (PAPER.md 2.2). Params match (25.6M).
+# ~4.09G MACs; the paper's 4.46G is not reproducible from the structure. Params match (25.6M).
 network "ResNet-50" (w = 64, classes = 1000)
 input 3 @ 224x224
 

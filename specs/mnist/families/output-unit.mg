@@ -1,4 +1,4 @@
-# The output residual unit of the MNIST residual nets (PAPER.md 2.3, from the released R-PMG code):
+# The output residual unit of the MNIST residual nets (from the released R-PMG code, prnmg.mnist.lua):
 # two 1x1 convs with BN and no final ReLU, plus a 1x1 conv + BN projection of the input; its output
 # is the per-pixel logit maps.
 unit outres(count):

@@ -1,4 +1,4 @@
-# PMG-11 for synthetic MNIST (paper Tables 2-3, Fig. 3; PAPER.md 2.3): four grids (canvas /1, /2,
+# PMG-11 for synthetic MNIST (paper Sec. 4.2-4.3, Tables 2-3, Fig. 3): four grids (canvas /1, /2,
 # /4, /8 with widths w, w/2, w/4, w/8) that are never pooled. Processing switches on coarse to fine,
 # runs on all grids, then removes the coarsest grid before each of the last layers, down to a 3x3
 # conv + BN head on the finest grid. This follows the released code (0.61M, as Table 2); Fig. 3's

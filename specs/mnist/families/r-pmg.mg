@@ -1,4 +1,4 @@
-# R-PMG-20 for synthetic MNIST (paper Tables 2-3; PAPER.md 2.3): PMG-11's schedule with residual
+# R-PMG-20 for synthetic MNIST (paper Sec. 4.2-4.3, Tables 2-3): PMG-11's schedule with residual
 # units, ending in the output residual unit on the finest grid. As in the released code this has 21
 # convs on the main path (the name says 20; a plain 1x1 output conv would make 20, also 1.20M).
 import "output-unit.mg"

@@ -1,5 +1,5 @@
-# U-MG-11 for synthetic MNIST (paper Table 2; PAPER.md 2.3): the U-NET built from pyramids. Going
-# down, each pool drops the coarsest grid after level 2; going up, each grid gets its own 2x2
+# U-MG-11 for synthetic MNIST (paper Table 2; released code unmg.lua): the U-NET built from pyramids.
+# Going down, each pool drops the coarsest grid after level 2; going up, each grid gets its own 2x2
 # transposed conv, is joined with the skip pyramid grid of the same size (unpartnered grids pass
 # through), and an mg-conv restores the level's widths. A 1x1 mg-conv head without ReLU gives the
 # maps on every grid; only the finest grid's maps are kept.

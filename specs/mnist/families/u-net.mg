@@ -1,4 +1,4 @@
-# U-NET-11 for synthetic MNIST (paper Tables 2-3, Fig. 3; PAPER.md 2.3): one conv per level on
+# U-NET-11 for synthetic MNIST (paper Sec. 3.3, Tables 2-3, Fig. 3): one conv per level on
 # four levels (widths w..8w), 2x2 transposed convs going up, skips joined by concatenation, and a
 # 1x1 conv + BN head giving one logit map per class at full resolution.
 network "U-NET" (canvas = 64, w = 64, classes = 10)
