@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Callable
+import builtins
+from typing import TYPE_CHECKING, Callable, NoReturn
 
 from ..errors import SpecNameError, SpecShapeError, SpecTypeError, SpecValueError, Span
 from .values import Arg, Grid, Pyramid, Sym, describe
+
+if TYPE_CHECKING:
+    from .lower import Lowerer
 
 MAX_WIDTH = 1 << 20
 MAX_KERNEL = 255
@@ -57,7 +61,7 @@ def suggest(word: str, choices) -> str | None:
 @dataclass
 class LayerCtx:
     """What a layer's lowering sees: its arguments, and a way to add nodes to the graph."""
-    builder: object                 # the Lowerer
+    builder: "Lowerer"
     ltype: LayerType
     path: str
     span: Span
@@ -71,7 +75,7 @@ class LayerCtx:
     def _default(self, name):
         return next(p.default for p in self.ltype.params if p.name == name)
 
-    def fail(self, message, at: str | None = None, hint=None, cls=SpecShapeError):
+    def fail(self, message, at: str | None = None, hint=None, cls=SpecShapeError) -> NoReturn:
         a = self._arg(at) if at else None
         raise cls(message, a.span if a is not None and a.span else self.span, hint)
 
@@ -100,9 +104,9 @@ class LayerCtx:
             self.fail(f"{name} takes one value, got {len(a)}: {a.text()}", name, cls=SpecTypeError)
         return a.items[0]
 
-    def int(self, name, lo=1, hi=1 << 24) -> int:
+    def int(self, name, lo=1, hi=1 << 24) -> builtins.int:
         v = self.one(name)
-        return v if self._arg(name) is None else self._number(name, v, lo, hi, "a whole number")
+        return v if self._arg(name) is None else self._number(name, v, lo, hi, "a whole number")  # type: ignore[return-value]
 
     def switch(self, name) -> bool:
         v = self.one(name)
@@ -125,7 +129,7 @@ class LayerCtx:
         v = self.one(name)
         return self.builder.lookup_tensor(str(v), self.args[name].span if self._arg(name) else self.span)
 
-    def per_grid(self, name, grids: Pyramid, default, lo=1, hi=MAX_WIDTH, odd=False) -> list[int]:
+    def per_grid(self, name, grids: Pyramid, default, lo=1, hi=MAX_WIDTH, odd=False) -> list[builtins.int]:
         """One value per grid; a single value applies to every grid; `same` keeps the default."""
         a = self._arg(name)
         n = len(grids)

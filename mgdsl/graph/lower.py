@@ -155,6 +155,7 @@ class Lowerer:
 
     def image_pyramid(self, net: A.NetworkDef, scope: Scope) -> Pyramid:
         decl = net.input
+        assert decl is not None, "run() checks that the network has an input"
         c = self.positive(decl.channels, scope, "input channels", 4096)
         if isinstance(decl.size, tuple):
             h, w = decl.size
@@ -262,6 +263,7 @@ class Lowerer:
             args = bind_args(call.op, ltype.params, call, lambda ex, sp: evaluate_list(ex, sp, scope), call.span)
             out = ltype.lower(LayerCtx(self, ltype, path, call.span, args, selected=call.on is not None), sub)
         else:
+            assert unit is not None
             out = self.unit(unit, call, path, sub, scope)
         held = [g for i, g in enumerate(pyr) if i not in sel]
         if any(g.size is None for g in out):
@@ -320,6 +322,7 @@ class Lowerer:
             if p.name in given:
                 scope.env[p.name] = (given[p.name], True)
             else:
+                assert p.default is not None, "bind_args checks that required parameters are given"
                 scope.env[p.name] = (evaluate_list([p.default], p.default.span, scope), False)
         try:
             for line in unit.body:
@@ -330,6 +333,7 @@ class Lowerer:
         return pyr
 
     def lookup_tensor(self, name: str, span: Span | None) -> Pyramid:
+        assert self.scope is not None, "tensors are looked up while a layer is lowered"
         if name in self.scope.tensors:
             return self.scope.tensors[name][0]
         names = sorted(self.scope.tensors)

@@ -167,7 +167,12 @@ op("avgpool", shape=_pool_shape("average pool", False),
 op("gap", shape=lambda a, ins: (_grid(ins[0], "global average pooling")[0], 1, 1),
    other=lambda a, ins, out: numel(ins[0]))
 
-op("upsample", shape=lambda a, ins: (lambda c, h, w: (c, h * a["factor"], w * a["factor"]))(*_grid(ins[0], "upsampling")))
+def _upsample_shape(a, ins):
+    c, h, w = _grid(ins[0], "upsampling")
+    return (c, h * a["factor"], w * a["factor"])
+
+
+op("upsample", shape=_upsample_shape)
 
 op("concat", shape=_cat_shape)
 
