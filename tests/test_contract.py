@@ -151,3 +151,25 @@ def test_portable_code_uses_public_api_and_computes_the_plain_lowering(path, tmp
     x = torch.randn(2, c, h, w, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         torch.testing.assert_close(model(x), plain(x), rtol=1e-3, atol=1e-4)
+
+
+def test_the_language_knows_no_graph_back_end_or_machine():
+    """Each room holds only its own facts: mgdsl/lang imports neither the graph layer nor a back end,
+    and the graph layer imports no back end and never asks the machine for its memory."""
+    for path in (ROOT / "mgdsl/lang").glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"from \.\.(graph|backends|memory)|import mgdsl\.(graph|backends)", text), path.name
+    for path in (ROOT / "mgdsl/graph").glob("*.py"):
+        text = path.read_text()
+        assert not any("backends" in imp for imp in re.findall(r"^\s*(?:from|import) \S+", text, re.M)), path.name
+        assert "sysconf" not in text and "memory" not in re.findall(r"^from \.+(\w+)", text, re.M), path.name
+
+
+def test_compile_writes_portable_code_by_default(tmp_path):
+    from mgdsl.cli import main
+    out = tmp_path / "net.py"
+    assert main(["compile", "specs/mg-6.mg", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "portable (public torch API only)" in text and "torch.ops" not in text and "_check_target" not in text
+    assert main(["compile", "specs/mg-6.mg", "-o", str(out), "--target", "cpu"]) == 0
+    assert "torch.ops.mkldnn" in out.read_text() and "_check_target" in out.read_text()
