@@ -56,8 +56,8 @@ class Rewrite:
             if r.id in self.alias:
                 continue
             node = self.new.get(r.id, r)
-            node = replace(node, inputs=tuple(remap(i, node.id) for i in node.inputs))
-            nodes.append(node)
+            inputs = tuple(remap(i, node.id) for i in node.inputs)
+            nodes.append(node if inputs == node.inputs else replace(node, inputs=inputs))
             for extra in self.after.get(r.id, []):
                 nodes.append(replace(extra, inputs=tuple(self._resolve(i) for i in extra.inputs)))
         info = replace(self.G.info, output=self.output or remap(self.G.info.output, ""),
