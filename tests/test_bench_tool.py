@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 import bench  # noqa: E402
-import mgdsl  # noqa: E402
 from handwritten import BASELINES  # noqa: E402
+
+import mgdsl  # noqa: E402
 
 
 @pytest.mark.parametrize("spec", bench.DEFAULT_SPECS)

@@ -125,7 +125,7 @@ def _cheap_weights(model):
     model.to_empty(device="cpu")
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             fan_in = p[0].numel() if p.dim() > 1 else 1
             bound = (3.0 / fan_in) ** 0.5 if p.dim() > 1 else 0.1
             p.uniform_(-bound, bound, generator=gen)

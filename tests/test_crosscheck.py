@@ -13,8 +13,8 @@ The modules are the plain lowering (`build(optimize=False)`), one PyTorch op per
 optimised code may compute a node another way (and hides some ops from a JIT trace inside custom
 autograd functions), which is the back end's business, not the cost model's.
 
-Modules are built on the meta device (`build(device="meta")`: no weight memory, no init); fvcore needs real tensors, so for it the module is moved to uninitialised CPU
-memory and zeroed.
+Modules are built on the meta device (`build(device="meta")`: no weight memory, no init); fvcore needs
+real tensors, so for it the module is moved to uninitialised CPU memory and zeroed.
 """
 from __future__ import annotations
 

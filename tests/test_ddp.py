@@ -6,16 +6,15 @@ a different computation from normalising by the whole batch, so only a BN-free n
 compared exactly (the ranks still agree with each other either way; `train` checks that itself)."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
+from test_train import one_thread  # noqa: F401  (autouse: one torch thread, as in test_train)
 
 from mgdsl.train import checkpoint as ckpt
 from mgdsl.train.loop import RunConfig, Runtime, train
-from test_train import one_thread  # noqa: F401  (autouse: one torch thread, as in test_train)
 
 NO_BN = """network "TINY-NOBN" (w = 4, maps = 10, canvas = 16)
 input 1 @ canvas

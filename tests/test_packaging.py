@@ -1,6 +1,5 @@
 """The wheel must carry every subpackage and data file, or a non-editable install breaks."""
 import tomllib
-
 from conftest import ROOT
 
 

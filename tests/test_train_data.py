@@ -115,6 +115,7 @@ def test_schedules():
 
 def test_residual_nets_get_the_step_schedule():
     from pathlib import Path
+
     from mgdsl import load
     from mgdsl.train.schedule import is_residual
     specs = Path(__file__).resolve().parents[1] / "specs" / "mnist"

@@ -62,7 +62,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import warnings     # the ablation runs code generated for the other target on purpose
+    import warnings  # the ablation runs code generated for the other target on purpose
     warnings.filterwarnings("ignore", ".*was generated for", UserWarning)
     if args.report:
         return replay(args.report)
@@ -244,6 +244,7 @@ SUFFIX = {"fp32": "", "bf16": "+bf16"}    # how a dtype is named in the variant 
 
 def bench_spec(spec, baseline, args, device):
     import torch
+
     import mgdsl
     from mgdsl.backends.torch_source import OPTIMIZATIONS, TARGETS, target_of
     net = mgdsl.load(spec)

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def count_with(tool: str, specs: list[str]) -> dict:
     """Child mode: build each spec's module and count params and conv/linear MACs with `tool`."""
     import torch
+
     import mgdsl
     out = {}
     for spec in specs:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import skip_init  # noqa: F401  (the generated classes build their modules with it)
+
 # ---- end
 
 

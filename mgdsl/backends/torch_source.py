@@ -113,7 +113,8 @@ EMITTERS: dict[str, Emitter] = {
     "add": Emitter(lambda r, x, c: " + ".join(x)),
     "pad": Emitter(lambda r, x, c: f"F.pad({x[0]}, (0, 0, 0, 0, 0, {r.attrs['cout'] - r.attrs['cin']}))"),
     "flatten": Emitter(lambda r, x, c: f"torch.flatten({x[0]}, 1)"),
-    "linear": Emitter(_module_call, lambda r: [(r.id, "nn.Linear", f"{r.attrs['fin']}, {r.attrs['fout']}, bias={r.attrs['bias']}")]),
+    "linear": Emitter(_module_call, lambda r: [(r.id, "nn.Linear",
+                                                f"{r.attrs['fin']}, {r.attrs['fout']}, bias={r.attrs['bias']}")]),
     # kinds made by passes
     "conv_bn": Emitter(lambda r, x, c: f"F.conv2d({x[0]}, {_wb(c)[0]}, {_wb(c)[1]}, {r.attrs['stride']}, {r.attrs['pad']})",
                        _conv_modules, _fold, ("fold",)),
@@ -270,8 +271,8 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
     layout = f"        _channels_last_weights(self._m, ({', '.join(cl_weights)},))\n" if cl_weights else ""
     forward = "\n    def forward(self, x):\n"
     if checked:
-        forward += (f"        if x.device.type != TARGET:\n"
-                    f"            _check_target(self, x, NETWORK, TARGET)\n")
+        forward += ("        if x.device.type != TARGET:\n"
+                    "            _check_target(self, x, NETWORK, TARGET)\n")
     forward += "        m = self._m\n"
     if inference:
         end = _INFERENCE_END.format(fold="\n".join(fold) or "        pass", layout=layout)

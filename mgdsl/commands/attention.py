@@ -19,6 +19,7 @@ def configure(p):
 def run(args) -> int:
     import numpy as np
     import torch
+
     from ..errors import UsageError
     from ..train import attention as A
     from ..train.data_mnist import MNIST_MEAN, MNIST_STD

@@ -193,7 +193,7 @@ def _comparison(costs, batch, dtype) -> Table:
         rows.append([c.name, path, _m(c.params), _m(c.macs), _m(c.flops), _m(c.other), _mib(mem["weights"]),
                      _mib(mem["activations"]), _mib(mem["peak"])])
     return Table("", ["network", "spec", "params (M)", "MACs (M)", "FLOPs = 2 x MACs (M)", "other ops (M)",
-                      "weights (MiB)", f"activations (MiB)", "inference peak (MiB)"], "llrrrrrrr", rows,
+                      "weights (MiB)", "activations (MiB)", "inference peak (MiB)"], "llrrrrrrr", rows,
                  f"MACs: conv, transposed conv and linear multiply-accumulates (the paper's \"FLOPs\"). Memory for "
                  f"batch {batch} in {dtype}: activations = all node outputs (kept by a training step); inference "
                  f"peak = tensors freed after their last use.")
@@ -207,7 +207,7 @@ def _breakdown(path, c, by, batch, dtype) -> Table:
     rows.append(["total", f"{c.params:,}", "100.0", _m(c.macs), "100.0", _m(c.other),
                  _mib(c.activations * batch * b)])
     return Table(f"{c.name} ({path}) by {by}", [by, "params", "%", "MACs (M)", "%", "other ops (M)",
-                                                 f"activations (MiB)"], "lrrrrrr", rows)
+                                                 "activations (MiB)"], "lrrrrrr", rows)
 
 
 def _headline(path, c, batch, dtype) -> str:

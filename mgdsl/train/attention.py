@@ -81,6 +81,7 @@ def figure(path: str, image, output, target, maps, box, centres, title: str = ""
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
+
     from ..atomic import write_atomic
     levels = quantise(maps)
     hues = [colorsys.hsv_to_rgb(p / len(centres), 1, 1) for p in range(len(centres))]
