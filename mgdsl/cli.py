@@ -19,6 +19,7 @@ COMMANDS = {
     "eval": "eval",
     "attention": "attention",
     "draw": "draw",
+    "export": "export",
 }
 
 

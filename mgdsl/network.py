@@ -67,6 +67,13 @@ class Network:
         check_fits(self.graph, device)
         return build_module(self.graph, device=device, **options)
 
+    def export(self, path, weights=None, **options) -> dict:
+        """Write the network as ONNX (`path` ending in .onnx) or a torch.export program (.pt2), with a
+        dynamic batch dimension, in eval mode. `weights`: None (fresh), a state_dict, or the path of a
+        state_dict file or a training checkpoint. See `mgdsl.backends.export`."""
+        from .backends.export import export
+        return export(self, path, weights, **options)
+
     def __repr__(self):
         return f"<Network {self.name!r} from {self.path}: {self.num_params:,} params, output {self.output_shape}>"
 

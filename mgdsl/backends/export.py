@@ -1,0 +1,268 @@
+"""Export a network as a program that runs without mgdsl: ONNX (onnxruntime, TensorRT, OpenVINO, ...)
+or a `torch.export` program (`.pt2`: `torch.export.load`, AOTInductor).
+
+Both formats hold one graph with the weights inside and a dynamic batch dimension: the input is
+``[N, C, H, W]`` for any N >= 1, and the output is ``[N, ...]``. The graph is traced in eval mode, so
+batch norm uses its running statistics. ONNX needs the optional extra ``pip install "mgdsl[onnx]"``
+(onnx, onnxscript; onnxruntime to run the file); `.pt2` needs only torch.
+
+Weights come from a plain ``state_dict`` file, a training run's ``checkpoint.pt`` (or its run folder),
+a mapping already in memory, or, without any, a fresh initialisation.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import pickle
+import warnings
+from collections.abc import Mapping
+
+from .. import __version__
+from ..errors import UsageError
+
+FORMATS = {".onnx": "ONNX", ".pt2": "torch.export program"}
+OPSET = 18                      # the opset torch's ONNX exporter writes natively; 17 is converted down
+MIN_OPSET = 17
+INPUT, OUTPUT = "input", "output"
+ONNX_INSTALL = 'pip install "mgdsl[onnx]"   (onnx, onnxscript and onnxruntime)'
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")       # DistributedDataParallel, torch.compile
+
+
+def format_of(path: str | os.PathLike) -> str:
+    """The file suffix that picks the format ('.onnx' or '.pt2'); a UsageError for any other."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix not in FORMATS:
+        raise UsageError(f"cannot export to '{os.fspath(path)}': the file name must end in "
+                         + " or ".join(FORMATS),
+                         hint="FILE.onnx for ONNX (onnxruntime and others), FILE.pt2 for a torch.export program")
+    return suffix
+
+
+def require_onnx() -> None:
+    """Raise a UsageError with the install command when the ONNX exporter's packages are missing."""
+    import importlib.util
+    missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"ONNX export needs the package(s) {', '.join(missing)}, which are not installed",
+                         hint=f"install them with: {ONNX_INSTALL}; a .pt2 file needs only torch")
+
+
+# -- weights ------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _checkpoint_globals():
+    """Let `torch.load(weights_only=True)` read the numpy RNG state a training checkpoint holds, and
+    nothing else beyond tensors and plain containers (no arbitrary pickled code runs)."""
+    import numpy as np
+    import torch
+    core = getattr(np, "_core", None) or np.core
+    allowed = [core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+    with torch.serialization.safe_globals(allowed):
+        yield
+
+
+def read_weights(path: str | os.PathLike) -> tuple[dict, dict | None]:
+    """(state_dict, the run's `--set` parameters or None) from a state_dict file, a training run's
+    checkpoint.pt, or a run folder holding one."""
+    import torch
+    from ..train.checkpoint import CHECKPOINT
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, CHECKPOINT)):
+            raise UsageError(f"--weights {path}: a folder without a {CHECKPOINT}",
+                             hint="pass a state_dict file, a checkpoint.pt, or the --out folder of `mgdsl train`")
+        path = os.path.join(path, CHECKPOINT)
+    if not os.path.isfile(path):
+        raise UsageError(f"--weights {path}: no such file")
+    try:
+        with _checkpoint_globals():
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UsageError(f"--weights {path}: holds objects other than tensors, so it is not loaded "
+                         f"({str(e).splitlines()[0]})",
+                         hint="save the weights with torch.save(model.state_dict(), PATH)") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise UsageError(f"--weights {path}: not a readable PyTorch file ({str(e).splitlines()[0]})",
+                         hint="pass a file written by torch.save(model.state_dict(), PATH) or a run's checkpoint.pt") from None
+    params = None
+    if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping) and "config" in obj:
+        params = dict(obj["config"].get("params") or {}) if isinstance(obj["config"], Mapping) else None
+        obj = obj["model"]
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise UsageError(f"--weights {path}: neither a state_dict nor an mgdsl training checkpoint",
+                         hint="save the weights with torch.save(model.state_dict(), PATH)")
+    return dict(obj), params
+
+
+def _strip_wrappers(state: Mapping) -> dict:
+    """Keys saved from a DDP- or torch.compile-wrapped module, without the wrapper's prefix."""
+    state = dict(state)
+    for prefix in _WRAPPER_PREFIXES:
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def load_weights(model, state: Mapping, source: str = "the weights", params: dict | None = None) -> None:
+    """`model.load_state_dict(state)`, with a UsageError that says which keys or shapes disagree."""
+    state = _strip_wrappers(state)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or extra or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
+        if shapes:
+            k = shapes[0]
+            parts.append(f"{len(shapes)} of another shape (e.g. {k}: {tuple(state[k].shape)} in the file, "
+                         f"{tuple(own[k].shape)} in the network)")
+        hint = "the weights must come from the same spec with the same parameters"
+        if params:
+            hint = ("the checkpoint was trained with "
+                    + " ".join(f"--set {k}={v}" for k, v in params.items()) + "; pass the same")
+        raise UsageError(f"{source} do not fit this network: " + "; ".join(parts), hint=hint)
+    model.load_state_dict(state)
+
+
+# -- the module and the programs ----------------------------------------------------------------------
+
+def _module_for_export(net, weights: Mapping | None, params: dict | None = None, source: str = "the weights"):
+    """The module that is exported: the portable plain lowering (public torch API only), in eval mode."""
+    model = net.build(optimize=False)
+    if weights is not None:
+        load_weights(model, weights, source, params)
+    return model.eval()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporters' progress lines and their warnings about torch's own internals."""
+    names = ("torch.onnx", "torch.export", "torch._export", "torch.fx.experimental.symbolic_shapes", "onnxscript")
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def exported_program(model, input_shape: tuple):
+    """`torch.export.export` of `model` with a dynamic batch dimension (any N >= 1)."""
+    import torch
+    example = torch.randn(2, *input_shape)
+    batch = torch.export.Dim("batch", min=1)
+    with _quiet(), torch.no_grad():
+        return torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+
+
+def _metadata(net, weights_from: str) -> dict[str, str]:
+    return {"mgdsl_version": __version__, "network": net.name, "spec": os.path.basename(net.path),
+            "params": json.dumps(net.params, default=str, sort_keys=True), "weights": weights_from,
+            "input_shape": json.dumps(["N", *net.input_shape]), "output_shape": json.dumps(["N", *net.output_shape])}
+
+
+def _check_opset(opset: int) -> None:
+    if opset < MIN_OPSET:
+        raise UsageError(f"ONNX opset {opset} is too old: mgdsl exports opset {MIN_OPSET} or newer",
+                         hint=f"the default is {OPSET}")
+
+
+def onnx_model(program, metadata: dict[str, str], opset: int = OPSET):
+    """The ONNX ModelProto of an exported program (the batch dimension stays symbolic)."""
+    require_onnx()
+    _check_opset(opset)
+    import torch
+    with _quiet():
+        onnx_program = torch.onnx.export(program, dynamo=True, opset_version=opset, verbose=False,
+                                         input_names=[INPUT], output_names=[OUTPUT], external_data=False)
+    proto = onnx_program.model_proto
+    proto.doc_string = f"{metadata['network']} ({metadata['spec']}), exported by mgdsl {__version__}"
+    for k, v in metadata.items():
+        proto.metadata_props.add(key=k, value=v)
+    return proto
+
+
+def export(net, path: str | os.PathLike, weights=None, *, opset: int = OPSET) -> dict:
+    """Write `net` to `path` as ONNX (.onnx) or a torch.export program (.pt2), atomically.
+
+    `weights`: None for fresh weights, a state_dict mapping, or the path of a state_dict file, a
+    training run's checkpoint.pt or its run folder. Returns a summary: format, path, bytes, weights."""
+    from ..atomic import write_atomic
+    path = os.fspath(path)
+    suffix = format_of(path)
+    if os.path.isdir(path):
+        raise UsageError(f"cannot export to {path}: it is a folder", hint=f"give a file name, e.g. {path}/net{suffix}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
+    if suffix == ".onnx":
+        require_onnx()
+        _check_opset(opset)
+    params = None
+    if weights is None:
+        state, weights_from = None, "fresh"
+    elif isinstance(weights, Mapping):
+        state, weights_from = weights, "state_dict"
+    else:
+        state, params = read_weights(weights)
+        weights_from = os.path.basename(os.fspath(weights))
+    source = "the weights" if weights is None or isinstance(weights, Mapping) else f"the weights in {weights}"
+    model = _module_for_export(net, state, params, source)
+    program = exported_program(model, net.input_shape)
+    meta = _metadata(net, weights_from)
+    if suffix == ".onnx":
+        data = onnx_model(program, meta, opset).SerializeToString()
+        write_atomic(path, data)
+    else:
+        import torch
+        write_atomic(path, writer=lambda f: torch.export.save(program, f, extra_files={"mgdsl.json": json.dumps(meta)}))
+    return {"format": FORMATS[suffix], "path": path, "bytes": os.path.getsize(path), "weights": weights_from,
+            "opset": opset if suffix == ".onnx" else None}
+
+
+def run_exported(path: str | os.PathLike, x):
+    """Run an exported file on the batch `x` (a CPU tensor) and return the output as a tensor:
+    `.onnx` through onnxruntime's CPU provider, `.pt2` through `torch.export.load`."""
+    import torch
+    path = os.fspath(path)
+    if format_of(path) == ".onnx":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UsageError("running an ONNX file needs onnxruntime", hint=f"install it with: {ONNX_INSTALL}") from None
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return torch.from_numpy(session.run(None, {INPUT: x.detach().cpu().numpy()})[0])
+    with _quiet(), torch.no_grad():
+        return torch.export.load(path).module()(x)
+
+
+def verify(path: str | os.PathLike, model, input_shape: tuple, batches=(1, 2), rtol: float = 1e-3,
+           atol: float = 1e-4, seed: int = 0) -> tuple[bool, float]:
+    """Run the exported file and the eager `model` (in eval mode) on the same random batches of each
+    size in `batches`; (all outputs within rtol/atol of the eager ones, the largest absolute error)."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    ok, worst = True, 0.0
+    model.eval()
+    for n in batches:
+        x = torch.randn(n, *input_shape, generator=gen)
+        with torch.no_grad():
+            want = model(x)
+        got = run_exported(path, x)
+        if got.shape != want.shape:
+            return False, float("inf")
+        worst = max(worst, (got - want).abs().max().item())
+        ok = ok and torch.allclose(got, want, rtol=rtol, atol=atol)
+    return ok, worst
