@@ -14,6 +14,7 @@ HELP = "export a network as ONNX (.onnx) or a torch.export program (.pt2)"
 
 def configure(p):
     import argparse
+
     from ..backends.export import OPSET
     from ..cli import add_set_option
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -40,8 +41,11 @@ def run(args) -> int:
         torch.manual_seed(args.seed)
     info = net.export(args.output, weights=args.weights, opset=args.opset)
     kind = info["format"] + (f", opset {info['opset']}" if info["opset"] else "")
-    shape = lambda s: "[" + ", ".join(["N", *map(str, s)]) + "]"     # noqa: E731
     weights = "fresh weights" if info["weights"] == "fresh" else f"weights from {args.weights}"
     print(f"wrote {info['path']}: {net.name} as {kind}, {info['bytes'] / 1e6:.1f} MB, {weights}; "
-          f"input {shape(net.input_shape)} -> output {shape(net.output_shape)}, any batch size N")
+          f"input {_batched(net.input_shape)} -> output {_batched(net.output_shape)}, any batch size N")
     return 0
+
+
+def _batched(shape) -> str:
+    return "[" + ", ".join(["N", *map(str, shape)]) + "]"
