@@ -2,7 +2,8 @@
 
 For each spec (default: every network under specs/; the files in families/ are the templates whose
 defaults are members such as r-pmg-30.mg, so they are left out unless named), the plain lowering with
-fresh weights (seed 0) is traced once by `torch.export` and written both as .onnx and as .pt2 by
+fresh weights (seed 0) and batch norm statistics from two random batches of 4 (as a trained network
+has; see `calibrate_batch_norm`) is traced once by `torch.export` and written both as .onnx and as .pt2 by
 `mgdsl.backends.export` (what `mgdsl export` runs); each file is then run
 at batch sizes 1 and 2, the ONNX one by onnxruntime's CPU provider and the .pt2 one through
 `torch.export.load`, and compared with the eager module (rtol 1e-3, atol 1e-4). The error columns
@@ -34,7 +35,14 @@ def check_one(spec: str, params: dict, folder: str) -> list:
     import torch
 
     import mgdsl
-    from mgdsl.backends.export import _metadata, _module_for_export, exported_program, verify, write_program
+    from mgdsl.backends.export import (
+        _metadata,
+        _module_for_export,
+        calibrate_batch_norm,
+        exported_program,
+        verify,
+        write_program,
+    )
     from mgdsl.errors import SpecNameError
     t0 = time.perf_counter()
     try:
@@ -44,7 +52,7 @@ def check_one(spec: str, params: dict, folder: str) -> list:
             return [spec, "skipped (units only)", "", "", "", ""]
         raise
     torch.manual_seed(0)
-    model = _module_for_export(net, None)
+    model = calibrate_batch_norm(_module_for_export(net, None), net.input_shape)
     row = [spec]
     try:
         program = exported_program(model, net.input_shape)

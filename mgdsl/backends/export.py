@@ -194,6 +194,17 @@ def _check_opset(opset: int) -> None:
                          hint=f"the default is {OPSET}")
 
 
+def _name_batch_dimension(graph, name: str = "batch") -> None:
+    """Call the batch dimension `name` in the ONNX graph, instead of the tracer's symbol (`s77`)."""
+    symbol = graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    if not symbol:
+        return
+    for info in (*graph.input, *graph.output, *graph.value_info):
+        for dim in info.type.tensor_type.shape.dim:
+            if dim.dim_param == symbol:
+                dim.dim_param = name
+
+
 def onnx_model(program, metadata: dict[str, str], opset: int = OPSET):
     """The ONNX ModelProto of an exported program (the batch dimension stays symbolic)."""
     require_onnx()
@@ -203,6 +214,7 @@ def onnx_model(program, metadata: dict[str, str], opset: int = OPSET):
         onnx_program = torch.onnx.export(program, dynamo=True, opset_version=opset, verbose=False,
                                          input_names=[INPUT], output_names=[OUTPUT], external_data=False)
     proto = onnx_program.model_proto
+    _name_batch_dimension(proto.graph)
     proto.doc_string = f"{metadata['network']} ({metadata['spec']}), exported by mgdsl {__version__}"
     for k, v in metadata.items():
         proto.metadata_props.add(key=k, value=v)
@@ -273,6 +285,26 @@ def load_exported(path: str | os.PathLike):
         with torch.no_grad():
             return module(x)
     return run
+
+
+def calibrate_batch_norm(model, input_shape: tuple, batches: int = 2, size: int = 4, seed: int = 0):
+    """Give fresh batch norm layers running statistics from random batches, as training would: with
+    the fresh ones (mean 0, variance 1), eval-mode activations grow layer after layer (to hundreds in
+    a deep residual net), far from any trained network, and float32 rounding grows with them."""
+    import torch
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None                       # a plain average over the batches
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(size, *input_shape, generator=gen))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    return model.eval()
 
 
 def verify(path: str | os.PathLike, model, input_shape: tuple, batches=(1, 2), rtol: float = 1e-3,
