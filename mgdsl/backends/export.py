@@ -149,7 +149,7 @@ def load_weights(model, state: Mapping, source: str = "the weights", params: dic
 
 def _module_for_export(net, weights: Mapping | None, params: dict | None = None, source: str = "the weights"):
     """The module that is exported: the portable plain lowering (public torch API only), in eval mode."""
-    model = net.build(optimize=False)
+    model = net.build(optimize=False, target="portable")
     if weights is not None:
         load_weights(model, weights, source, params)
     return model.eval()
