@@ -53,6 +53,7 @@ class MgError(Exception):
     """A user's mistake: a message, where it was made and, when one helps, a hint."""
 
     kind = "error"
+    code = "MG000"       # stable: tools and editors key on it; each subclass has its own (docs/editors.md)
 
     def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
                  notes: list[tuple[str, Span]] | None = None):
@@ -90,34 +91,56 @@ class MgError(Exception):
 class SpecSyntaxError(MgError):
     """The text does not follow the grammar (or is not readable text at all)."""
 
+    code = "MG101"
+
 
 class SpecNameError(MgError):
     """A name, grid, layer type or file that does not exist, or is defined twice."""
+
+    code = "MG102"
 
 
 class SpecTypeError(MgError):
     """A missing, unexpected or wrong-typed argument."""
 
+    code = "MG104"
+
 
 class SpecValueError(MgError):
     """A value out of range: zero or negative widths, absurd sizes, too many layers."""
+
+    code = "MG105"
 
 
 class SpecShapeError(MgError):
     """Shapes or channel counts that do not fit together."""
 
+    code = "MG106"
+
 
 class ImportCycleError(SpecNameError):
     """Spec files that import each other in a circle."""
+
+    code = "MG103"
 
 
 class UsageError(MgError):
     """A bad command-line argument or a missing input file."""
 
+    code = "MG001"
+
+
+class TrainingError(MgError):
+    """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
+
+    code = "MG201"
+
 
 class ResourceError(MgError):
     """A network too big for this machine's memory, found when building or training it (never by
     `check`, whose verdict does not depend on the machine)."""
+
+    code = "MG202"
 
 
 @dataclass
@@ -128,6 +151,28 @@ class SpecWarning:
     hint: str | None = None
     notes: list = field(default_factory=list)
     kind = "warning"
+    code = "MG301"
 
     report = MgError.report
     __str__ = MgError.report
+
+
+def diagnostic_classes() -> list[type]:
+    """Every kind of diagnostic mgdsl reports, each with its own stable ``code``: the MgError
+    family (found by walking the subclasses, so a new class cannot be forgotten) and SpecWarning."""
+    out, todo = [], [MgError]
+    while todo:
+        cls = todo.pop(0)
+        if cls.__module__ == __name__:
+            out.append(cls)
+        todo.extend(cls.__subclasses__())
+    return sorted(out, key=lambda c: c.code) + [SpecWarning]
+
+
+def codes_table() -> str:
+    """The Markdown table of diagnostic codes that docs/editors.md carries (a test keeps it fresh)."""
+    rows = ["| code | severity | class | what it means |", "|---|---|---|---|"]
+    for cls in diagnostic_classes():
+        doc = " ".join((cls.__doc__ or "").split())
+        rows.append(f"| `{cls.code}` | {cls.kind} | `{cls.__name__}` | {doc} |")
+    return "\n".join(rows)

@@ -173,7 +173,7 @@ def test_check_verdict_does_not_depend_on_this_machines_memory(spec_file, monkey
     assert net.num_params > (1 << 40) // 4 and not net.warnings
     from mgdsl.commands.check import run
     import argparse
-    assert run(argparse.Namespace(specs=[path], set=[], quiet=True)) == 0
+    assert run(argparse.Namespace(specs=[path], set=[], quiet=True, format="text")) == 0
 
 
 def test_building_a_network_too_big_for_this_machine_is_refused_before_allocating(spec_file, monkeypatch):

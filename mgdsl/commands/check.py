@@ -1,12 +1,18 @@
 """Validate specs without building anything: parse, lower to the graph, check shapes and sizes.
-Files that only define units are parsed and name-checked. Prints one line per spec, errors and warnings in file:line:col form; exits 1 if any spec is wrong."""
+Files that only define units are parsed and name-checked. Prints one line per spec, errors and
+warnings in file:line:col form; exits 1 if any spec is wrong.
+
+--format json prints instead one JSON array with a record per error or warning: path, line, column,
+end_line, end_column (1-based, end exclusive), severity, code (stable, one per kind of mistake; see
+docs/editors.md), message, hint and notes (each with its own path and range). --format sarif prints
+the same as a SARIF 2.1.0 log for CI dashboards and code scanning."""
 from __future__ import annotations
 
 import sys
 
-from ..errors import MgError
-
 HELP = "validate specs (no torch import)"
+
+FORMATS = ("text", "json", "sarif")
 
 
 def configure(p):
@@ -14,33 +20,35 @@ def configure(p):
     p.add_argument("specs", nargs="+", metavar="SPEC", help=".mg files to check")
     add_set_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors and warnings")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="text (default): reports for people; json: one record per diagnostic; sarif: SARIF 2.1.0")
 
 
 def run(args) -> int:
-    from .. import load
-    from ..network import check_unit_names
-    from ..lang.loader import Loader
-    from ..cli import parse_sets, print_warnings
+    from ..cli import parse_sets
+    from ..diagnostics import check_spec, record, to_json, to_sarif
     params = parse_sets(args.set)
-    failed = 0
+    failed, records = 0, []
     for path in args.specs:
-        try:
-            loader = Loader()
-            mod = loader.load(path)
-            if mod.network is None and mod.units:     # a library of units: parsed and name-checked
-                check_unit_names(loader.modules.values())
-                if not args.quiet:
-                    print(f"ok   {path}: units {', '.join(u.name for u in mod.units)} (no network)")
-                continue
-            net = load(path, _loader=loader, **params)
-        except MgError as e:
+        diags, net, units = check_spec(path, params)
+        records += [record(d, path) for d in diags]
+        if args.format == "text":
+            for d in diags:
+                print(d.report(), file=sys.stderr)
+        if net is None and units is None:
             failed += 1
-            print(e.report(), file=sys.stderr)
             continue
-        print_warnings(net)
-        if not args.quiet:
+        if args.format != "text" or args.quiet:
+            continue
+        if units is not None:
+            print(f"ok   {path}: units {', '.join(units)} (no network)")
+        else:
             print(f"ok   {path}: {net.name}, {net.num_params / 1e6:.2f}M params, {net.macs / 1e6:,.2f}M MACs, "
                   f"output {' x '.join(map(str, net.output_shape))}")
-    if failed and len(args.specs) > 1:
+    if args.format == "json":
+        sys.stdout.write(to_json(records))
+    elif args.format == "sarif":
+        sys.stdout.write(to_sarif(records))
+    elif failed and len(args.specs) > 1:
         print(f"{failed} of {len(args.specs)} specs have errors", file=sys.stderr)
     return 1 if failed else 0

@@ -10,6 +10,16 @@ from . import ast as A
 from .parser import decode, parse
 
 PRELUDE = "<prelude>"
+PRELUDE_PATH = "mgdsl/prelude.mg"        # how errors and spans name the prelude
+
+
+def prelude_file() -> Path | None:
+    """The prelude on disk, when the package is installed as files (an editor can open it)."""
+    try:
+        p = Path(str(resources.files("mgdsl.lang").joinpath("prelude.mg")))
+    except (TypeError, ValueError):
+        return None
+    return p if p.is_file() else None
 
 
 def _display(p: Path) -> str:
@@ -23,13 +33,14 @@ def _display(p: Path) -> str:
 class Loader:
     """Parses each file once and resolves what it imports."""
 
-    def __init__(self):
+    def __init__(self, unsaved: dict[str, str] | None = None):
         self.modules: dict[str, A.Module] = {}
+        self.unsaved = unsaved or {}     # resolved path -> text an editor holds, read instead of the file
 
     def prelude(self) -> A.Module:
         if PRELUDE not in self.modules:
             text = resources.files("mgdsl.lang").joinpath("prelude.mg").read_text(encoding="utf-8")
-            mod = parse(Source("mgdsl/prelude.mg", text))
+            mod = parse(Source(PRELUDE_PATH, text))
             self._bind_units(mod, {})
             self.modules[PRELUDE] = mod
         return self.modules[PRELUDE]
@@ -45,7 +56,7 @@ class Loader:
             return self.modules[key]
         shown = str(path) if span is None else _display(p)
         try:
-            data = p.read_bytes()
+            data = self.unsaved[key].encode("utf-8") if key in self.unsaved else p.read_bytes()
         except FileNotFoundError:
             cls = UsageError if span is None else SpecNameError
             raise cls(f"no such file: {shown}", span,

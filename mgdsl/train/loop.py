@@ -16,17 +16,13 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 
 from ..atomic import write_atomic
-from ..errors import MgError, UsageError
+from ..errors import MgError, TrainingError, UsageError
 from . import checkpoint as ckpt
 from . import curves
 from .schedule import PAPER_EPOCHS, Schedule, is_residual
 from .tasks import TaskSpec, make_task
 
 CONFIG = "config.json"
-
-
-class TrainingError(MgError):
-    """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
 
 
 @dataclass
