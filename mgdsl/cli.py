@@ -20,6 +20,7 @@ COMMANDS = {
     "attention": "attention",
     "draw": "draw",
     "export": "export",
+    "fmt": "fmt",
 }
 
 
