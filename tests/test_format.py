@@ -169,3 +169,8 @@ def test_fuzzed_valid_specs(text, rnd):
     assert format_text(once) == once
     assert format_text(messy(text, rnd)) == once
     assert comments(once) == comments(text)
+def test_specs_folder_is_formatted():
+    """What CI checks with `mgdsl fmt --check specs`."""
+    assert main(["fmt", "--check", "specs", "mgdsl/lang/prelude.mg"]) == 0
+
+

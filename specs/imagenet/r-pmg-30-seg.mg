@@ -5,16 +5,16 @@
 # Params match the paper (31.9M); its 2.77 GFLOPs is not reproducible: this structure is ~9.52G.
 network "R-PMG-30-SEG" (w = 64, classes = 1000)
 input 3 @ 224x224
-grids 4                                     # the image average-pooled by 1, 2, 4, 8
+grids 4  # the image average-pooled by 1, 2, 4, 8
 
 section stem
-conv w, w/2, w/4, w/8  kernel=7 stride=2    # 112, 56, 28, 14
-pool kernel=3 stride=2 pad=1                # 56, 28, 14, 7
+conv w, w/2, w/4, w/8  kernel=7 stride=2  # 112, 56, 28, 14
+pool kernel=3 stride=2 pad=1              # 56, 28, 14, 7
 section s1
-2 × res on coarsest                         # 7: w/8
-2 × resmg w/4 on coarsest 2                 # 14, 7: w/4
-2 × resmg w/2 on coarsest 3                 # 28, 14, 7: w/2
-2 × resmg w                                 # 56, 28, 14, 7: w
+2 × res on coarsest                       # 7: w/8
+2 × resmg w/4 on coarsest 2               # 14, 7: w/4
+2 × resmg w/2 on coarsest 3               # 28, 14, 7: w/2
+2 × resmg w                               # 56, 28, 14, 7: w
 section s2
 2 × resmg w, w, w, 2w
 section s3
@@ -22,5 +22,5 @@ section s3
 section s4
 2 × resmg w, 2w, 4w, 8w
 section head
-drop on finest 3                            # keep the 7x7 grid only
+drop on finest 3                          # keep the 7x7 grid only
 fc classes pool=avg

@@ -6,8 +6,8 @@ network "ResNet-34" (w = 64, k = 1, classes = 1000)
 input 3 @ 224x224
 
 section stem
-conv w kernel=7 stride=2 bias=off           # 112
-pool kernel=3 stride=2 pad=1                # 56
+conv w kernel=7 stride=2 bias=off  # 112
+pool kernel=3 stride=2 pad=1       # 56
 section s1
 3 × res k*w bias=off shortcut=proj
 section s2

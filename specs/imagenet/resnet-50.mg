@@ -8,13 +8,13 @@ input 3 @ 224x224
 unit bottleneck(width, stride = 1):
     conv width kernel=1 bias=off
     conv width kernel=3 stride=stride bias=off
-    conv 4 * width kernel=1 relu=off bias=off
+    conv 4*width kernel=1 relu=off bias=off
     add in shortcut=proj
     relu
 
 section stem
-conv w kernel=7 stride=2 bias=off           # 112
-pool kernel=3 stride=2 pad=1                # 56
+conv w kernel=7 stride=2 bias=off  # 112
+pool kernel=3 stride=2 pad=1       # 56
 section s1
 3 × bottleneck w
 section s2

@@ -7,11 +7,11 @@ network "PMG" (canvas = 64, w = 64, classes = 10)
 input 1 @ canvas
 grids 4
 
-conv w, w/2, w/4, w/8                  # stems on the image average-pooled by 1, 2, 4, 8
+conv w, w/2, w/4, w/8  # stems on the image average-pooled by 1, 2, 4, 8
 conv on coarsest
 mgconv on coarsest 2
 mgconv on coarsest 3
 4 × mgconv
-drop; mgconv                           # the coarsest grid goes before the mg-conv gathers
+drop; mgconv           # the coarsest grid goes before the mg-conv gathers
 drop; mgconv
 drop; maps classes kernel=3

@@ -7,7 +7,7 @@ network "R-PMG" (canvas = 64, w = 64, classes = 10)
 input 1 @ canvas
 grids 4
 
-conv w, w/2, w/4, w/8                  # stems on the image average-pooled by 1, 2, 4, 8
+conv w, w/2, w/4, w/8  # stems on the image average-pooled by 1, 2, 4, 8
 res on coarsest
 resmg on coarsest 2
 resmg on coarsest 3

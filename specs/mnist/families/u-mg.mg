@@ -7,13 +7,13 @@ network "U-MG" (canvas = 64, w = 64, classes = 10)
 input 1 @ canvas
 grids 3
 
-e1 = conv w, w/2, w/4                  # stems on the image average-pooled by 1, 2, 4
+e1 = conv w, w/2, w/4             # stems on the image average-pooled by 1, 2, 4
 pool
 e2 = mgconv 2w, w, w/2
 pool drop
 e3 = mgconv 4w, 2w
 pool drop
-mgconv 8w                              # one grid left: a plain conv
+mgconv 8w                         # one grid left: a plain conv
 upconv 4w
 concat e3
 mgconv 4w, 2w
@@ -23,5 +23,5 @@ mgconv 2w, w, w/2
 upconv w, w/2, w/4
 concat e1
 mgconv w, w/2, w/4
-mgconv classes kernel=1 relu=off       # per-grid logit maps
-drop 2                                 # keep the finest grid's maps
+mgconv classes kernel=1 relu=off  # per-grid logit maps
+drop 2                            # keep the finest grid's maps

@@ -10,7 +10,7 @@ e2 = conv 2w
 pool
 e3 = conv 4w
 pool
-conv 8w                                # the bottom level
+conv 8w       # the bottom level
 upconv 4w
 concat e3
 conv 4w
@@ -20,4 +20,4 @@ conv 2w
 upconv w
 concat e1
 conv w
-maps classes                           # 1x1 conv + BN, no ReLU (sigmoid in the loss)
+maps classes  # 1x1 conv + BN, no ReLU (sigmoid in the loss)
