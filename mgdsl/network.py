@@ -74,6 +74,21 @@ class Network:
         from .backends.export import export
         return export(self, path, weights, **options)
 
+    @cached_property
+    def _svg(self) -> str:
+        from .backends.draw import diagram, render
+        svg = render(diagram(self.graph), "svg").decode("utf-8")
+        return svg[svg.index("<svg"):]            # no XML prologue: the SVG goes inline into HTML too
+
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a network as its diagram (drawn with graphviz-pure: no system Graphviz)."""
+        return self._svg
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: the summary table by section, then the diagram."""
+        from .summary import summary_html
+        return summary_html(self, self._svg)
+
     def __repr__(self):
         return f"<Network {self.name!r} from {self.path}: {self.num_params:,} params, output {self.output_shape}>"
 

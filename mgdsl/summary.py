@@ -1,25 +1,49 @@
-"""The one-screen summary `mgdsl compile` prints: what the network is, section by section."""
+"""What a network is at a glance, section by section: the one-screen text summary `mgdsl compile`
+prints, and the HTML table a notebook shows (`Network._repr_html_`)."""
 from __future__ import annotations
+
+import html
 
 from .graph.cost import cost_of
 from .graph.values import size_label
 
 
-def _pyr(grids) -> str:
+def pyramid_text(grids) -> str:
+    """[(size, channels)] -> "16x16:64  8x8:32" (a flat vector: its length)."""
     return "  ".join(f"{size_label(s)}:{c}" if s else f"{c}" for s, c in grids)
 
 
-def summary(net) -> str:
+def _finest_first(grids) -> list:
+    return sorted(grids, key=lambda g: -(g[0] or (0,))[0])
+
+
+def pyramid_before(rec) -> list:
+    """The whole pyramid a top-level layer (a graph `Layer` record) starts from, as [(size, channels)],
+    finest first."""
+    return _finest_first(rec.held + rec.grids_in)
+
+
+def pyramid_after(rec) -> list:
+    """The whole pyramid after a top-level layer (a head leaves only its output)."""
+    return list(rec.grids_out) if rec.head else _finest_first(rec.held + rec.grids_out)
+
+
+def sections(net) -> dict[str, dict]:
+    """section -> {layers, params, macs, out: the pyramid after it as [(size, channels)]}."""
     G = net.graph
-    c, h, w = net.input_shape
-    grids = G.info.grids
-    params = cost_of(G).by("section")
-    sections: dict[str, dict] = {}
+    totals = cost_of(G).by("section")
+    out: dict[str, dict] = {}
     for rec in G.info.layers:
-        s = sections.setdefault(rec.section, {"layers": 0, "params": params[rec.section].params, "out": None})
+        name = rec.section
+        s = out.setdefault(name, {"layers": 0, "params": totals[name].params, "macs": totals[name].macs, "out": None})
         s["layers"] += 1
-        s["out"] = sorted(rec.held + rec.grids_out, key=lambda g: -(g[0] or (0,))[0]) if not rec.head \
-            else rec.grids_out
+        s["out"] = pyramid_after(rec)
+    return out
+
+
+def summary(net) -> str:
+    c, h, w = net.input_shape
+    grids = net.graph.info.grids
     lines = [f"{net.name}  ({net.path})",
              f"  input   {c} x {h} x {w}    grids {', '.join(size_label(g) for g in grids)}",
              f"  output  {' x '.join(map(str, net.output_shape))}",
@@ -27,9 +51,29 @@ def summary(net) -> str:
              f"(FLOPs = 2 x MACs = {2 * net.macs / 1e6:,.2f}M)",
              "",
              f"  {'section':<8} {'layers':>6} {'params':>12}   pyramid after the section (grid:channels)"]
-    for name, s in sections.items():
-        lines.append(f"  {name:<8} {s['layers']:>6} {s['params']:>12,}   {_pyr(s['out'])}")
+    for name, s in sections(net).items():
+        lines.append(f"  {name:<8} {s['layers']:>6} {s['params']:>12,}   {pyramid_text(s['out'])}")
     if net.params:
         lines.append("")
         lines.append("  parameters: " + ", ".join(f"{k} = {v}" for k, v in net.params.items()))
     return "\n".join(lines)
+
+
+def summary_html(net, svg: str | None = None) -> str:
+    """The summary as an HTML table, followed by the diagram's inline SVG when one is given."""
+    e = html.escape
+    c, h, w = net.input_shape
+    head = (f"<b>{e(net.name)}</b> <small>({e(str(net.path))})</small><br>"
+            f"input {c} &times; {h} &times; {w}, grids {e(', '.join(size_label(g) for g in net.graph.info.grids))}"
+            f" &rarr; output {e(' x '.join(map(str, net.output_shape)))}<br>"
+            f"<b>{net.num_params:,}</b> params ({net.num_params / 1e6:.2f}M), <b>{net.macs / 1e6:,.2f}M</b> MACs")
+    if net.params:
+        head += "<br>parameters: " + e(", ".join(f"{k} = {v}" for k, v in net.params.items()))
+    rows = "".join(f"<tr><td>{e(name)}</td><td style='text-align:right'>{s['layers']}</td>"
+                   f"<td style='text-align:right'>{s['params']:,}</td>"
+                   f"<td style='text-align:right'>{s['macs'] / 1e6:,.2f}</td><td>{e(pyramid_text(s['out']))}</td></tr>"
+                   for name, s in sections(net).items())
+    table = ("<table><thead><tr><th>section</th><th>layers</th><th>params</th><th>MACs (M)</th>"
+             f"<th>pyramid after (grid:channels)</th></tr></thead><tbody>{rows}</tbody></table>")
+    figure = f"<div class='mgdsl-diagram'>{svg}</div>" if svg else ""
+    return f"<div class='mgdsl-network'><p>{head}</p>{table}{figure}</div>"
