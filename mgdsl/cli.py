@@ -21,6 +21,7 @@ COMMANDS = {
     "draw": "draw",
     "export": "export",
     "fmt": "fmt",
+    "lsp": "lsp",
 }
 
 

@@ -21,9 +21,7 @@ def span_range(span: Span | None) -> dict:
     """{line, column, end_line, end_column} of a span (nulls for none)."""
     if span is None or span.source.path.startswith("<--set"):
         return {"line": None, "column": None, "end_line": None, "end_column": None}
-    end_line, end_col = span.end_line or span.line, span.end_col
-    if (end_line, end_col) <= (span.line, span.col):        # an empty or unset end: one character
-        end_line, end_col = span.line, span.col + 1
+    end_line, end_col = span.end
     return {"line": span.line, "column": span.col, "end_line": end_line, "end_column": end_col}
 
 

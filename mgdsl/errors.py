@@ -33,6 +33,12 @@ class Span:
     def path(self) -> str:
         return self.source.path
 
+    @property
+    def end(self) -> tuple[int, int]:
+        """(line, column) just after the span; one character past the start when the end is unset."""
+        end = (self.end_line or self.line, self.end_col)
+        return end if end > (self.line, self.col) else (self.line, self.col + 1)
+
     def __str__(self) -> str:
         if self.source.path.startswith("<--set"):    # not a file: a value given on the command line
             return self.source.path

@@ -1,0 +1,369 @@
+"""What an editor asks about a spec, answered without any editor protocol (the language server in
+`mgdsl.lsp` only translates): diagnostics, hover text, definitions and completions.
+
+Positions here are 1-based lines and columns counted in characters, as in mgdsl's error reports;
+the server converts to and from the protocol's 0-based UTF-16 positions.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from .errors import MgError, Span, SpecWarning
+from .lang import ast as A
+from .lang.loader import PRELUDE_PATH, Loader, prelude_file
+
+
+@dataclass(frozen=True)
+class Place:
+    """A range in a file: 1-based, end exclusive."""
+    path: Path
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+def span_file(span: Span) -> Path | None:
+    """The file a span is in (the prelude's real file for the prelude)."""
+    if span.path == PRELUDE_PATH:
+        return prelude_file()
+    if span.path.startswith("<"):
+        return None
+    return Path(span.path).resolve()
+
+
+def place(span: Span) -> Place | None:
+    f = span_file(span)
+    if f is None:
+        return None
+    return Place(f, span.line, span.col, *span.end)
+
+
+@dataclass
+class Diagnostic:
+    """A diagnostic placed in the document: where to show it, and the error or warning itself."""
+    where: Place
+    diag: MgError | SpecWarning
+    elsewhere: bool = False          # its own span is in another file (then `where` is a line of ours)
+
+    @property
+    def message(self) -> str:
+        d = self.diag
+        text = d.message
+        if self.elsewhere and d.span is not None:
+            text = f"{d.span}: {text}"
+        return text + (f"\nhint: {d.hint}" if d.hint else "")
+
+
+# -- analysis ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Analysis:
+    """One document, parsed and (when it has a network) lowered, as `mgdsl check` would."""
+    path: Path
+    text: str
+    loader: Loader
+    module: A.Module | None = None
+    net: object = None                                # mgdsl.Network
+    problems: list = field(default_factory=list)      # MgError | SpecWarning
+
+    @cached_property
+    def layer_costs(self) -> dict:
+        from .graph.cost import cost_of
+        return cost_of(self.net.graph).by("layer") if self.net is not None else {}
+
+    @property
+    def units(self) -> dict:
+        if self.module is not None and self.module.units_table:
+            return self.module.units_table
+        return self.loader.prelude().units_table
+
+    def depends_on(self, path: Path) -> bool:
+        return str(path.resolve()) in self.loader.modules
+
+    def diagnostics(self) -> list[Diagnostic]:
+        out = []
+        for d in self.problems:
+            spans = ([d.span] if d.span else []) + [sp for _, sp in d.notes]
+            mine = next((p for p in map(place_or_none, spans) if p is not None and p.path == self.path), None)
+            if mine is not None:
+                out.append(Diagnostic(mine, d, elsewhere=d.span is None or span_file(d.span) != self.path))
+            else:
+                out.append(Diagnostic(self._fallback(d), d, elsewhere=True))
+        return out
+
+    def _fallback(self, d) -> Place:
+        """A diagnostic from another file: on the import or `from` line that leads there, else line 1."""
+        if self.module is not None:
+            heads = list(self.module.imports) + ([self.module.network] if self.module.network else [])
+            for h in heads:
+                p = place(h.span)
+                if p is not None:
+                    return Place(p.path, p.line, p.col, p.line, len(self.text.splitlines()[p.line - 1]) + 1)
+        first = self.text.splitlines()[0] if self.text.strip() else ""
+        return Place(self.path, 1, 1, 1, max(len(first), 1) + 1)
+
+
+def place_or_none(span: Span | None) -> Place | None:
+    return place(span) if span is not None else None
+
+
+def analyse(path: str | Path, text: str, unsaved: dict[str, str] | None = None) -> Analysis:
+    """Parse and check `text` as the content of `path` (other open files' unsaved text in `unsaved`,
+    keyed by resolved path). Never raises an MgError: it becomes the analysis's problem."""
+    from .network import load
+    path = Path(path).resolve()
+    loader = Loader(unsaved={**(unsaved or {}), str(path): text})
+    a = Analysis(path, text, loader)
+    try:
+        a.module = loader.load(path)
+        if a.module.network is not None:
+            a.net = load(path, _loader=loader)
+            a.problems = list(a.net.warnings)
+    except MgError as e:
+        a.problems = [e]
+        if a.module is None:
+            a.module = _parse_only(path, text)
+    return a
+
+
+def _parse_only(path: Path, text: str) -> A.Module | None:
+    """The document's own syntax tree when something it imports is broken."""
+    from .errors import Source
+    from .lang.parser import parse
+    try:
+        return parse(Source(str(path), text))
+    except MgError:
+        return None
+
+
+def _covers(span: Span, line: int, col: int | None = None) -> bool:
+    """Whether the span holds the line (and the column, if one is given)."""
+    end = span.end
+    if col is None:
+        return span.line <= line <= end[0]
+    return (span.line, span.col) <= (line, col) < end
+
+
+def records_at(a: Analysis, line: int, col: int) -> list:
+    """The top-level layer records written on this line of the document (narrowed to the call under
+    the cursor when the line has several steps)."""
+    if a.net is None:
+        return []
+    here = [r for r in a.net.graph.info.layers if span_file(r.span) == a.path and _covers(r.span, line)]
+    exact = [r for r in here if _covers(r.span, line, col)]
+    return exact or here
+
+
+# -- hover ------------------------------------------------------------------------------------------------------------
+def _m(x: int) -> str:
+    return f"{x:,} ({x / 1e6:,.2f}M)" if x >= 10_000 else f"{x:,}"
+
+
+def hover(a: Analysis, line: int, col: int) -> str | None:
+    """Markdown for the cursor: a layer line's pyramid before and after, its params and MACs, and a
+    unit's expansion; or the documentation of a layer type or unit name."""
+    recs = records_at(a, line, col)
+    if recs:
+        return _layer_hover(a, recs)
+    net = a.module.network if a.module is not None else None
+    if net is not None and a.net is not None and _covers(net.span, line):
+        n = a.net
+        return (f"**{n.name}**: input {' x '.join(map(str, n.input_shape))} -> output "
+                f"{' x '.join(map(str, n.output_shape))}\n\nparams {_m(n.num_params)}, MACs {_m(n.macs)}")
+    word = word_at(a.text, line, col)
+    return _word_hover(a, word) if word else None
+
+
+def _layer_hover(a: Analysis, recs: list) -> str:
+    from .graph.layers import LAYERS
+    from .summary import pyramid_after, pyramid_before, pyramid_text
+    costs = a.layer_costs
+    params = sum(costs[r.path].params for r in recs if r.path in costs)
+    macs = sum(costs[r.path].macs for r in recs if r.path in costs)
+    types = list(dict.fromkeys(r.type for r in recs))
+    uses = f"{len(recs)} uses" if len(recs) > 1 else "1 use"
+    paths = ", ".join(r.path for r in recs[:4]) + (", ..." if len(recs) > 4 else "")
+    out = [f"**{' · '.join(types)}**: {uses} ({paths}), section {recs[0].section}", "```",
+           f"before  {pyramid_text(pyramid_before(recs[0]))}",
+           f"after   {pyramid_text(pyramid_after(recs[-1]))}",
+           f"params  {_m(params)}",
+           f"MACs    {_m(macs)}", "```"]
+    first = recs[0]
+    if first.type not in LAYERS:
+        out += [f"each use of `{first.type}` expands to (grid:channels after each layer):", "```"]
+        out += _expansion(a, first.path) + ["```"]
+    else:
+        doc = LAYERS[first.type].doc.split("\n\n")[0]
+        out.append(" ".join(doc.split()))
+    return "\n".join(out)
+
+
+def _expansion(a: Analysis, layer_path: str) -> list[str]:
+    from .graph.cost import macs_of, params_of
+    G = a.net.graph
+    groups: dict[str, list] = {}
+    for r in G.records():
+        if r.layer == layer_path:
+            groups.setdefault(r.origin, []).append(r.id)
+    rows = []
+    for sub, nodes in groups.items():
+        last = {}
+        for n in nodes:
+            last[G.node(n).grid] = G.node(n).shape
+        pyr = "  ".join(f"{g}:{s[0]}" for g, s in last.items())
+        name = sub[len(layer_path) + 1:] or sub
+        p, m = sum(params_of(G, n) for n in nodes), sum(macs_of(G, n) for n in nodes)
+        rows.append((name, pyr, f"{p:,} params", f"{m / 1e6:,.2f}M MACs"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)] if rows else []
+    return ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+            for r in rows]
+
+
+def _word_hover(a: Analysis, word: str) -> str | None:
+    from .graph.layers import LAYERS, REQUIRED
+    if word in LAYERS:
+        lt = LAYERS[word]
+        params = ", ".join(p.name if p.default is None or p.default is REQUIRED else f"{p.name}={_show(p.default)}"
+                           for p in lt.params)
+        return f"**{word}** {params}  (built-in layer)\n\n" + " ".join(lt.doc.split())
+    unit = a.units.get(word)
+    if unit is not None:
+        sig = ", ".join(p.name for p in unit.params)
+        return f"**unit {word}**({sig}), defined at {unit.span}"
+    return None
+
+
+def _show(v) -> str:
+    return {True: "on", False: "off"}.get(v, str(v)) if isinstance(v, bool) else str(v)
+
+
+# -- words, definitions ------------------------------------------------------------------------------------------------
+_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+def word_at(text: str, line: int, col: int) -> str | None:
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    for m in _WORD.finditer(lines[line - 1]):
+        if m.start() <= col - 1 <= m.end():
+            return m.group(0)
+    return None
+
+
+def _all_lines(mod: A.Module):
+    """(line, the body it is in) for every layer line of the module."""
+    if mod.network is not None:
+        for item in mod.network.body:
+            if isinstance(item, A.Line):
+                yield item, mod.network.body
+    for u in mod.units:
+        for item in u.body:
+            yield item, u.body
+
+
+def definition(a: Analysis, line: int, col: int) -> Place | None:
+    """Where the name under the cursor is defined: a unit (the prelude's included), the file of an
+    import or a `network ... from`, or the line that saved a pyramid."""
+    mod = a.module
+    if mod is None:
+        return None
+    for imp in mod.imports:
+        if _covers(imp.span, line, col):
+            return _file_start(a.path.parent / imp.path)
+    net = mod.network
+    if net is not None and net.base_span is not None and _covers(net.base_span, line, col):
+        return _file_start(a.path.parent / net.base)
+    word = word_at(a.text, line, col)
+    for ln, body in _all_lines(mod):
+        for step in ln.steps:
+            if _covers(step.call.op_span, line, col):
+                unit = a.units.get(step.call.op)
+                p = place(unit.span) if unit is not None else None
+                return p and Place(p.path, p.line, p.col, p.line, p.col + len(f"unit {unit.name}"))
+        if _covers(ln.span, line) and word:
+            for other, _ in _all_lines(mod):
+                if other.bind == word and any(other is b for b in body):
+                    return place(other.bind_span)
+    return None
+
+
+def _file_start(p: Path) -> Place | None:
+    p = p.resolve()
+    return Place(p, 1, 1, 1, 1) if p.is_file() else None
+
+
+# -- completion -------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Completion:
+    label: str
+    kind: str            # "layer" | "unit" | "parameter" | "pyramid" | "keyword" | "grid"
+    detail: str = ""
+    insert: str | None = None
+
+
+_BIND = re.compile(r"^\s*[A-Za-z_][A-Za-z_0-9]*\s*=(?!=)\s*")
+_COUNT = re.compile(r"^\s*(?:[0-9]+|[A-Za-z_][A-Za-z_0-9]*|\([^()]*\))\s*(?:×|\*)\s*")
+HEADER_WORDS = ("network", "input", "grids", "section", "import", "unit")
+
+
+def completions(a: Analysis, line: int, col: int) -> list[Completion]:
+    """Layer types and units where a layer type goes; after one, its parameter names (those not yet
+    given), `on` and, for layers that take one, the saved pyramids; after `on`, grid selectors."""
+    from .graph.layers import LAYERS
+    lines = a.text.splitlines()
+    text = lines[line - 1][: col - 1] if 1 <= line <= len(lines) else ""
+    from .lang.format import comments
+    if comments(text):
+        return []
+    step = text.split(";")[-1]
+    bare = _BIND.sub("", step, count=1) if ";" not in text else step
+    bare = _COUNT.sub("", bare, count=1)
+    if re.fullmatch(r"\s*[A-Za-z_]*", bare):
+        out = [Completion(n, "layer", " ".join(lt.doc.split())[:80]) for n, lt in sorted(LAYERS.items())]
+        out += [Completion(n, "unit", f"unit {n}({', '.join(p.name for p in u.params)})") for n, u in sorted(a.units.items())]
+        if bare == step and ";" not in text and not text.startswith((" ", "\t")):
+            out += [Completion(k, "keyword") for k in HEADER_WORDS]
+        return out
+    op = _WORD.match(bare.strip())
+    op = op.group(0) if op else ""
+    if op in HEADER_WORDS:
+        return []
+    if re.search(r"\bon\b[^=]*$", bare):
+        grids = a.net.graph.info.grids if a.net is not None else []
+        from .graph.values import size_label
+        return [Completion(w, "keyword") for w in ("coarsest", "finest")] + \
+            [Completion(size_label(g), "grid") for g in grids]
+    if op in LAYERS:
+        params = [(p.name, _param_detail(p)) for p in LAYERS[op].params]
+    elif op in a.units:
+        params = [(p.name, "unit parameter") for p in a.units[op].params]
+    else:
+        return []
+    given = set(re.findall(r"\b([A-Za-z_][A-Za-z_0-9]*)\s*=", bare))
+    out = [Completion(n, "parameter", d, f"{n}=") for n, d in params if n not in given]
+    out.append(Completion("on", "keyword", "restrict the layer to some grids: on coarsest 2, on 16x16"))
+    if any(n == "tensor" for n, _ in params):
+        out += [Completion(n, "pyramid", "saved pyramid") for n in saved_pyramids(a, line)]
+    return out
+
+
+def _param_detail(p) -> str:
+    from .graph.layers import REQUIRED
+    default = "required" if p.default is REQUIRED else ("" if p.default is None else f"default {_show(p.default)}")
+    return "; ".join(x for x in (default, p.doc) if x)
+
+
+def saved_pyramids(a: Analysis, line: int) -> list[str]:
+    """Names saved by `name = ...` lines above this one, in the body this line belongs to (`in` in a unit)."""
+    mod = a.module
+    if mod is None:
+        return []
+    for u in mod.units:
+        if u.span.line <= line <= max((ln.span.line for ln in u.body), default=u.span.line):
+            return ["in"] + [ln.bind for ln in u.body if ln.bind and ln.span.line < line]
+    body = mod.network.body if mod.network is not None else []
+    return [ln.bind for ln in body if isinstance(ln, A.Line) and ln.bind and ln.span.line < line]

@@ -1,0 +1,219 @@
+"""`mgdsl lsp` driven as an editor drives it: a subprocess speaking JSON-RPC over stdio with
+Content-Length framing. Diagnostics appear at the mistake and clear when it is fixed; hover on a
+layer line shows the pyramid before and after and that line's params and MACs (as the cost model
+counts them); go to definition reaches the prelude; completion lists a layer's parameters."""
+import json
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pygls")
+
+from conftest import ROOT  # noqa: E402
+
+import mgdsl  # noqa: E402
+from mgdsl.graph.cost import cost_of  # noqa: E402
+from mgdsl.graph.layers import LAYERS  # noqa: E402
+from mgdsl.lang.loader import prelude_file  # noqa: E402
+from mgdsl.summary import pyramid_after, pyramid_before, pyramid_text  # noqa: E402
+
+RPMG = ROOT / "specs" / "families" / "r-pmg.mg"
+
+
+class Client:
+    """The smallest LSP client: requests with ids, notifications, and a reader thread."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-m", "mgdsl", "lsp"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+        self.inbox: queue.Queue = queue.Queue()
+        self.next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        out = self.proc.stdout
+        while True:
+            headers = {}
+            while True:
+                line = out.readline()
+                if not line:
+                    return
+                line = line.decode("ascii").strip()
+                if not line:
+                    break
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            self.inbox.put(json.loads(out.read(int(headers["content-length"]))))
+
+    def send(self, msg: dict):
+        body = json.dumps({"jsonrpc": "2.0", **msg}).encode("utf-8")
+        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.proc.stdin.flush()
+
+    def notify(self, method, params):
+        self.send({"method": method, "params": params})
+
+    def request(self, method, params, timeout=60):
+        self.next_id += 1
+        self.send({"id": self.next_id, "method": method, "params": params})
+        return self.wait(lambda m: m.get("id") == self.next_id and "method" not in m, timeout).get("result")
+
+    def wait(self, pred, timeout=60):
+        while True:
+            msg = self.inbox.get(timeout=timeout)
+            if pred(msg):
+                return msg
+
+    def diagnostics(self, uri, version):
+        return self.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics" and
+                         m["params"]["uri"] == uri and m["params"].get("version") == version)["params"]["diagnostics"]
+
+    def close(self):
+        try:
+            self.request("shutdown", None, timeout=20)
+            self.notify("exit", None)
+            self.proc.wait(timeout=20)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = Client()
+    result = c.request("initialize", {"processId": None, "rootUri": ROOT.as_uri(), "capabilities": {}})
+    caps = result["capabilities"]
+    assert caps["hoverProvider"] and caps["definitionProvider"] and "completionProvider" in caps
+    c.notify("initialized", {})
+    yield c
+    c.close()
+
+
+def _open(client, uri, text, version=1):
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "mgdsl", "version": version,
+                                                            "text": text}})
+    return client.diagnostics(uri, version)
+
+
+def _change(client, uri, text, version):
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version},
+                                             "contentChanges": [{"text": text}]})
+    return client.diagnostics(uri, version)
+
+
+def test_diagnostic_at_the_mistake_then_cleared(client, tmp_path):
+    good = RPMG.read_text(encoding="utf-8")
+    bad = good.replace("n × resmg 8w, 4w, 2w  kernel", "n × resmg 8w, 4w  kernel")
+    path = tmp_path / "bad.mg"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(mgdsl.errors.SpecShapeError) as info:       # what `mgdsl check` says
+        mgdsl.load(path)
+    span = info.value.span
+    uri = path.as_uri()
+    (d,) = _open(client, uri, bad)
+    assert d["severity"] == 1 and d["code"] == "MG106" and d["source"] == "mgdsl"
+    assert d["message"].startswith(info.value.message) and f"hint: {info.value.hint}" in d["message"]
+    line = bad.splitlines()[span.line - 1]
+    assert d["range"] == {"start": {"line": span.line - 1, "character": span.col - 1},
+                          "end": {"line": span.end_line - 1, "character": span.end_col - 1}}
+    assert line[d["range"]["start"]["character"]:d["range"]["end"]["character"]] == "8w, 4w"
+    assert d["relatedInformation"][0]["message"] == "in this use of unit 'resmg'"
+    assert _change(client, uri, good, 2) == []
+    # a syntax error while typing, then fixed again
+    (d,) = _change(client, uri, good.replace("pool merge", "pool merge )", 1), 3)
+    assert d["code"] == "MG101"
+    assert _change(client, uri, good, 4) == []
+
+
+def test_warnings_are_diagnostics_too(client, tmp_path):
+    text = 'network "T"\ninput 3 @ 32x32\ngrids 2\nconv 8\nconv 8\nfc 10 on coarsest\n'
+    path = tmp_path / "w.mg"
+    (d,) = _open(client, path.as_uri(), text)
+    assert d["severity"] == 2 and d["range"]["start"]["line"] == 3 and "never reach" in d["message"]
+
+
+def _position_of(text, needle, offset=0):
+    for i, line in enumerate(text.splitlines()):
+        if needle in line:
+            return {"line": i, "character": line.index(needle) + offset}
+    raise AssertionError(needle)
+
+
+def test_hover_shows_the_pyramids_and_the_cost_of_the_line(client):
+    text = RPMG.read_text(encoding="utf-8")
+    uri = RPMG.as_uri()
+    assert _open(client, uri, text, 10) == []
+    pos = _position_of(text, "n × resmg 2w, w, w/2", offset=6)          # on `resmg`
+    hover = client.request("textDocument/hover", {"textDocument": {"uri": uri}, "position": pos})
+    value = hover["contents"]["value"]
+    # the numbers the cost model (`mgdsl cost --by layer`) gives for the layers written on that line
+    net = mgdsl.load(RPMG)
+    recs = [r for r in net.graph.info.layers if r.span.line == pos["line"] + 1]
+    assert len(recs) == net.params["n"] == 2 and {r.type for r in recs} == {"resmg"}
+    by_layer = cost_of(net.graph).by("layer")
+    params = sum(by_layer[r.path].params for r in recs)
+    macs = sum(by_layer[r.path].macs for r in recs)
+    assert params > 0 and macs > 0
+    assert f"before  {pyramid_text(pyramid_before(recs[0]))}" in value
+    assert f"after   {pyramid_text(pyramid_after(recs[-1]))}" in value
+    assert f"params  {params:,}" in value and f"MACs    {macs:,}" in value
+    assert pyramid_text(pyramid_before(recs[0])) != pyramid_text(pyramid_after(recs[-1]))
+    assert "expands to" in value and "mgconv1" in value and "add1" in value        # the unit's expansion
+    # on the network line: the whole network
+    whole = client.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                  "position": _position_of(text, 'network "R-PMG"')})
+    assert f"{net.num_params:,}" in whole["contents"]["value"]
+
+
+def test_definition_of_a_prelude_unit(client):
+    text = RPMG.read_text(encoding="utf-8")
+    uri = RPMG.as_uri()
+    _open(client, uri, text, 20)
+    pos = _position_of(text, "n × resmg 2w", offset=7)
+    loc = client.request("textDocument/definition", {"textDocument": {"uri": uri}, "position": pos})
+    loc = loc[0] if isinstance(loc, list) else loc
+    prelude = prelude_file()
+    assert Path(loc["uri"].removeprefix("file://")).resolve() == prelude.resolve()
+    target = prelude.read_text(encoding="utf-8").splitlines()[loc["range"]["start"]["line"]]
+    assert target.startswith("unit resmg(")
+
+
+def test_definition_of_an_import(client, tmp_path):
+    lib = tmp_path / "lib.mg"
+    lib.write_text("unit twice(w):\n    conv w\n    conv w\n", encoding="utf-8")
+    text = 'import "lib.mg"\nnetwork "T"\ninput 3 @ 8x8\ntwice 4\nfc 2\n'
+    path = tmp_path / "main.mg"
+    assert _open(client, path.as_uri(), text, 1) == []
+    for pos, line in (({"line": 0, "character": 9}, 0), ({"line": 3, "character": 2}, 0)):
+        loc = client.request("textDocument/definition", {"textDocument": {"uri": path.as_uri()}, "position": pos})
+        loc = loc[0] if isinstance(loc, list) else loc
+        assert loc["uri"] == lib.as_uri() and loc["range"]["start"]["line"] == line
+
+
+def test_completion_after_a_layer_type_lists_its_parameters(client, tmp_path):
+    text = RPMG.read_text(encoding="utf-8").replace("n × resmg 2w, w, w/2", "mgconv ")
+    path = tmp_path / "c.mg"
+    uri = path.as_uri()
+    _open(client, uri, text, 1)
+    pos = _position_of(text, "mgconv ", offset=len("mgconv "))
+    result = client.request("textDocument/completion", {"textDocument": {"uri": uri}, "position": pos})
+    labels = [i["label"] for i in (result["items"] if isinstance(result, dict) else result)]
+    assert [p.name for p in LAYERS["mgconv"].params] == [x for x in labels if x in {p.name for p in LAYERS["mgconv"].params}]
+    assert {p.name for p in LAYERS["mgconv"].params} <= set(labels)
+    # at the start of a line: the layer types and the units
+    pos = _position_of(text, "mgconv ", offset=0)
+    result = client.request("textDocument/completion", {"textDocument": {"uri": uri}, "position": pos})
+    labels = {i["label"] for i in (result["items"] if isinstance(result, dict) else result)}
+    assert set(LAYERS) | {"res", "resmg"} <= labels
+
+
+def test_without_pygls_a_one_line_hint(tmp_path):
+    blocker = tmp_path / "pygls.py"
+    blocker.write_text("raise ImportError('no pygls here')\n")
+    out = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from mgdsl.cli import main; "
+                          "sys.exit(main(['lsp']))", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1 and out.stderr.strip().count("\n") == 0 and "pip install 'mgdsl[lsp]'" in out.stderr
