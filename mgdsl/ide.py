@@ -6,6 +6,7 @@ the server converts to and from the protocol's 0-based UTF-16 positions.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,11 +29,16 @@ class Place:
 
 def span_file(span: Span) -> Path | None:
     """The file a span is in (the prelude's real file for the prelude)."""
-    if span.path == PRELUDE_PATH:
+    return _file_of(span.path)
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_of(path: str) -> Path | None:
+    if path == PRELUDE_PATH:
         return prelude_file()
-    if span.path.startswith("<"):
+    if path.startswith("<"):
         return None
-    return Path(span.path).resolve()
+    return Path(path).resolve()
 
 
 def place(span: Span) -> Place | None:
@@ -73,6 +79,15 @@ class Analysis:
     def layer_costs(self) -> dict:
         from .graph.cost import cost_of
         return cost_of(self.net.graph).by("layer") if self.net is not None else {}
+
+    @cached_property
+    def nodes_by_layer(self) -> dict[str, list]:
+        """Top-level layer path -> its graph nodes, in graph order."""
+        out: dict[str, list] = {}
+        if self.net is not None:
+            for r in self.net.graph.records():
+                out.setdefault(r.layer, []).append(r.id)
+        return out
 
     @property
     def units(self) -> dict:
@@ -205,9 +220,8 @@ def _expansion(a: Analysis, layer_path: str) -> list[str]:
     from .graph.cost import macs_of, params_of
     G = a.net.graph
     groups: dict[str, list] = {}
-    for r in G.records():
-        if r.layer == layer_path:
-            groups.setdefault(r.origin, []).append(r.id)
+    for n in a.nodes_by_layer.get(layer_path, []):
+        groups.setdefault(G.node(n).origin, []).append(n)
     rows = []
     for sub, nodes in groups.items():
         last = {}

@@ -2,11 +2,8 @@
 Content-Length framing. Diagnostics appear at the mistake and clear when it is fixed; hover on a
 layer line shows the pyramid before and after and that line's params and MACs (as the cost model
 counts them); go to definition reaches the prelude; completion lists a layer's parameters."""
-import json
-import queue
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -21,88 +18,27 @@ from mgdsl.graph.layers import LAYERS  # noqa: E402
 from mgdsl.lang.loader import prelude_file  # noqa: E402
 from mgdsl.summary import pyramid_after, pyramid_before, pyramid_text  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tools"))
+from lsp_client import Client  # noqa: E402
+
 RPMG = ROOT / "specs" / "families" / "r-pmg.mg"
-
-
-class Client:
-    """The smallest LSP client: requests with ids, notifications, and a reader thread."""
-
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-m", "mgdsl", "lsp"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-        self.inbox: queue.Queue = queue.Queue()
-        self.next_id = 0
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        out = self.proc.stdout
-        while True:
-            headers = {}
-            while True:
-                line = out.readline()
-                if not line:
-                    return
-                line = line.decode("ascii").strip()
-                if not line:
-                    break
-                k, _, v = line.partition(":")
-                headers[k.strip().lower()] = v.strip()
-            self.inbox.put(json.loads(out.read(int(headers["content-length"]))))
-
-    def send(self, msg: dict):
-        body = json.dumps({"jsonrpc": "2.0", **msg}).encode("utf-8")
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        self.proc.stdin.flush()
-
-    def notify(self, method, params):
-        self.send({"method": method, "params": params})
-
-    def request(self, method, params, timeout=60):
-        self.next_id += 1
-        self.send({"id": self.next_id, "method": method, "params": params})
-        return self.wait(lambda m: m.get("id") == self.next_id and "method" not in m, timeout).get("result")
-
-    def wait(self, pred, timeout=60):
-        while True:
-            msg = self.inbox.get(timeout=timeout)
-            if pred(msg):
-                return msg
-
-    def diagnostics(self, uri, version):
-        return self.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics" and
-                         m["params"]["uri"] == uri and m["params"].get("version") == version)["params"]["diagnostics"]
-
-    def close(self):
-        try:
-            self.request("shutdown", None, timeout=20)
-            self.notify("exit", None)
-            self.proc.wait(timeout=20)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
 
 
 @pytest.fixture(scope="module")
 def client():
-    c = Client()
-    result = c.request("initialize", {"processId": None, "rootUri": ROOT.as_uri(), "capabilities": {}})
-    caps = result["capabilities"]
+    c = Client(cwd=ROOT)
+    caps = c.initialize(ROOT.as_uri())["capabilities"]
     assert caps["hoverProvider"] and caps["definitionProvider"] and "completionProvider" in caps
-    c.notify("initialized", {})
     yield c
     c.close()
 
 
 def _open(client, uri, text, version=1):
-    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "mgdsl", "version": version,
-                                                            "text": text}})
-    return client.diagnostics(uri, version)
+    return client.open(uri, text, version)
 
 
 def _change(client, uri, text, version):
-    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version},
-                                             "contentChanges": [{"text": text}]})
-    return client.diagnostics(uri, version)
+    return client.change(uri, text, version)
 
 
 def test_diagnostic_at_the_mistake_then_cleared(client, tmp_path):
