@@ -110,15 +110,21 @@ class Analysis:
         return out
 
     def _fallback(self, d) -> Place:
-        """A diagnostic from another file: on the import or `from` line that leads there, else line 1."""
+        """A diagnostic from another file: on the import or `from` line that names that file (else
+        the first such line, or line 1)."""
+        lines = self.text.splitlines()
+        heads = []
         if self.module is not None:
-            heads = list(self.module.imports) + ([self.module.network] if self.module.network else [])
-            for h in heads:
-                p = place(h.span)
-                if p is not None:
-                    return Place(p.path, p.line, p.col, p.line, len(self.text.splitlines()[p.line - 1]) + 1)
-        first = self.text.splitlines()[0] if self.text.strip() else ""
-        return Place(self.path, 1, 1, 1, max(len(first), 1) + 1)
+            heads = [(h.span, self.path.parent / h.path) for h in self.module.imports]
+            net = self.module.network
+            if net is not None and net.base is not None:
+                heads.append((net.span, self.path.parent / net.base))
+        bad = span_file(d.span) if d.span is not None else None
+        heads.sort(key=lambda h: h[1].resolve() != bad)
+        for span, _ in heads:
+            if 0 < span.line <= len(lines):
+                return Place(self.path, span.line, span.col, span.line, len(lines[span.line - 1]) + 1)
+        return Place(self.path, 1, 1, 1, max(len(lines[0]) if lines else 0, 1) + 1)
 
 
 def place_or_none(span: Span | None) -> Place | None:

@@ -153,3 +153,11 @@ def test_without_pygls_a_one_line_hint(tmp_path):
     out = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from mgdsl.cli import main; "
                           "sys.exit(main(['lsp']))", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 1 and out.stderr.strip().count("\n") == 0 and "pip install 'mgdsl[lsp]'" in out.stderr
+
+
+def test_an_error_in_the_base_file_shows_on_the_line_that_names_it(client, tmp_path):
+    (tmp_path / "fam.mg").write_text('network "F" (n = 2)\ninput 3 @ 8x8\nn × conv 4 kernel=2\nfc 2\n', encoding="utf-8")
+    text = '# a member of the family\nnetwork "F-1" from "fam.mg" (n = 1)\n'
+    (d,) = _open(client, (tmp_path / "one.mg").as_uri(), text)
+    assert d["range"]["start"] == {"line": 1, "character": 0} and d["code"] == "MG105"
+    assert "fam.mg:3:" in d["message"] and "even" in d["message"]
