@@ -2,6 +2,7 @@
 formatted spec lowers to the same graph (node ids, attributes, edges) as the original."""
 import dataclasses
 import glob
+import os
 import random
 import re
 import shutil
@@ -162,7 +163,8 @@ specs = st.tuples(st.lists(st.sampled_from(["# header comment", "", 'import "lib
                         'network "F" (n = 2, w = 8)\ninput 3 @ 32x32\ngrids 32x32, 16x16\n' + "\n".join(t[2]) + "\n")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("MGDSL_FUZZ_EXAMPLES", "100")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(specs, st.randoms(use_true_random=False))
 def test_fuzzed_valid_specs(text, rnd):
     once = format_text(text)            # raises if the formatted text ever parsed to other tokens
