@@ -74,6 +74,13 @@ class Analysis:
     module: A.Module | None = None
     net: object = None                                # mgdsl.Network
     problems: list = field(default_factory=list)      # MgError | SpecWarning
+    fallback: "Analysis | None" = None                # the last one that lowered, while this text does not
+
+    @property
+    def names(self) -> "Analysis":
+        """Where completion takes names (units, saved pyramids, grids) from: this analysis, or while
+        the text is broken mid-edit, the last one that worked."""
+        return self if self.net is not None or self.fallback is None else self.fallback
 
     @cached_property
     def layer_costs(self) -> dict:
@@ -131,9 +138,11 @@ def place_or_none(span: Span | None) -> Place | None:
     return place(span) if span is not None else None
 
 
-def analyse(path: str | Path, text: str, unsaved: dict[str, str] | None = None) -> Analysis:
+def analyse(path: str | Path, text: str, unsaved: dict[str, str] | None = None,
+            previous: Analysis | None = None) -> Analysis:
     """Parse and check `text` as the content of `path` (other open files' unsaved text in `unsaved`,
-    keyed by resolved path). Never raises an MgError: it becomes the analysis's problem."""
+    keyed by resolved path). Never raises an MgError: it becomes the analysis's problem. `previous`
+    is this document's last analysis, kept for completion while the text does not lower."""
     from .network import load
     path = Path(path).resolve()
     loader = Loader(unsaved={**(unsaved or {}), str(path): text})
@@ -147,6 +156,8 @@ def analyse(path: str | Path, text: str, unsaved: dict[str, str] | None = None) 
         a.problems = [e]
         if a.module is None:
             a.module = _parse_only(path, text)
+        if previous is not None:
+            a.fallback = previous.names
     return a
 
 
@@ -344,7 +355,8 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
     bare = _COUNT.sub("", bare, count=1)
     if re.fullmatch(r"\s*[A-Za-z_]*", bare):
         out = [Completion(n, "layer", " ".join(lt.doc.split())[:80]) for n, lt in sorted(LAYERS.items())]
-        out += [Completion(n, "unit", f"unit {n}({', '.join(p.name for p in u.params)})") for n, u in sorted(a.units.items())]
+        out += [Completion(n, "unit", f"unit {n}({', '.join(p.name for p in u.params)})")
+                for n, u in sorted(a.names.units.items())]
         if bare == step and ";" not in text and not text.startswith((" ", "\t")):
             out += [Completion(k, "keyword") for k in HEADER_WORDS]
         return out
@@ -353,21 +365,22 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
     if op in HEADER_WORDS:
         return []
     if re.search(r"\bon\b[^=]*$", bare):
-        grids = a.net.graph.info.grids if a.net is not None else []
+        net = a.names.net
+        grids = net.graph.info.grids if net is not None else []
         from .graph.values import size_label
         return [Completion(w, "keyword") for w in ("coarsest", "finest")] + \
             [Completion(size_label(g), "grid") for g in grids]
     if op in LAYERS:
         params = [(p.name, _param_detail(p)) for p in LAYERS[op].params]
-    elif op in a.units:
-        params = [(p.name, "unit parameter") for p in a.units[op].params]
+    elif op in a.names.units:
+        params = [(p.name, "unit parameter") for p in a.names.units[op].params]
     else:
         return []
     given = set(re.findall(r"\b([A-Za-z_][A-Za-z_0-9]*)\s*=", bare))
     out = [Completion(n, "parameter", d, f"{n}=") for n, d in params if n not in given]
     out.append(Completion("on", "keyword", "restrict the layer to some grids: on coarsest 2, on 16x16"))
     if any(n == "tensor" for n, _ in params):
-        out += [Completion(n, "pyramid", "saved pyramid") for n in saved_pyramids(a, line)]
+        out += [Completion(n, "pyramid", "saved pyramid") for n in saved_pyramids(a.names, line)]
     return out
 
 

@@ -77,7 +77,7 @@ class MgServer(LanguageServer):
         doc = self.workspace.get_text_document(uri)
         unsaved = {str(self.path_of(u)): d.source for u, d in self.workspace.text_documents.items() if u != uri}
         try:
-            a = analyse(self.path_of(uri), doc.source, unsaved)
+            a = analyse(self.path_of(uri), doc.source, unsaved, previous=self.analyses.get(uri))
             self.analyses[uri] = a
             diags = [self._diagnostic(d, doc.lines) for d in a.diagnostics()]
         except Exception as e:          # a bug in mgdsl: say so in the editor rather than fall silent

@@ -161,3 +161,26 @@ def test_an_error_in_the_base_file_shows_on_the_line_that_names_it(client, tmp_p
     (d,) = _open(client, (tmp_path / "one.mg").as_uri(), text)
     assert d["range"]["start"] == {"line": 1, "character": 0} and d["code"] == "MG105"
     assert "fam.mg:3:" in d["message"] and "even" in d["message"]
+
+
+def test_saved_pyramids_and_grids_in_process():
+    """The same answers without the protocol (mgdsl.ide): saved pyramids complete after `concat` and
+    lead to the line that saved them; after `on`, the grids."""
+    from mgdsl.ide import analyse, completions, definition
+    path = ROOT / "specs" / "mnist" / "families" / "u-mg.mg"
+    text = path.read_text(encoding="utf-8")
+    a = analyse(path, text)
+    lines = text.splitlines()
+    row = next(i for i, ln in enumerate(lines, 1) if ln.startswith("concat e3"))
+    got = {(c.label, c.kind) for c in completions(a, row, len("concat ") + 1)}
+    assert {("e1", "pyramid"), ("e2", "pyramid"), ("e3", "pyramid"), ("tensor", "parameter")} <= got
+    assert ("e3", "pyramid") not in {(c.label, c.kind) for c in completions(a, 12, 1)}    # not saved yet up there
+    where = definition(a, row, len("concat e") + 1)
+    assert lines[where.line - 1].startswith("e3 = ")
+    grids = {c.label for c in completions(a, row, 1) if c.kind == "grid"}
+    assert grids == set()
+    text_on = text.replace("concat e3", "mgconv on ")
+    broken = analyse(path, text_on, previous=a)                 # `on` and nothing yet: does not parse
+    assert broken.net is None and broken.problems
+    on = {c.label for c in completions(broken, row, len("mgconv on ") + 1)}
+    assert {"coarsest", "finest", "64x64", "32x32", "16x16"} <= on
