@@ -2,8 +2,16 @@
 import pytest
 
 import mgdsl
-from mgdsl.errors import (ImportCycleError, MgError, SpecNameError, SpecShapeError, SpecSyntaxError, SpecTypeError,
-                          SpecValueError, UsageError)
+from mgdsl.errors import (
+    ImportCycleError,
+    MgError,
+    SpecNameError,
+    SpecShapeError,
+    SpecSyntaxError,
+    SpecTypeError,
+    SpecValueError,
+    UsageError,
+)
 
 HEAD = 'network "T" (n = 2, w = 64)\ninput 3 @ 32x32\ngrids 3\nconv w, w/2, w/4\n'
 
@@ -62,8 +70,8 @@ def test_report_has_caret_under_the_span_and_a_hint(spec_file):
     lines = info.value.report().splitlines()
     assert lines[1] == "    5 | n × resmg 8w, 4w  kernel=3, 3, 1"
     assert lines[2] == "      |           ^^^^^^"
-    assert any(l.startswith("hint: the pyramid here is 32x32:64, 16x16:32, 8x8:16") for l in lines)
-    assert any("note: in this use of unit 'resmg'" in l for l in lines)
+    assert any(ln.startswith("hint: the pyramid here is 32x32:64, 16x16:32, 8x8:16") for ln in lines)
+    assert any("note: in this use of unit 'resmg'" in ln for ln in lines)
 
 
 def test_header_errors(spec_file):
@@ -171,8 +179,9 @@ def test_check_verdict_does_not_depend_on_this_machines_memory(spec_file, monkey
     path = spec_file(HUGE)
     net = mgdsl.load(path)                       # no error, no warning
     assert net.num_params > (1 << 40) // 4 and not net.warnings
-    from mgdsl.commands.check import run
     import argparse
+
+    from mgdsl.commands.check import run
     assert run(argparse.Namespace(specs=[path], set=[], quiet=True, format="text")) == 0
 
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 
 from ..atomic import write_atomic
-from ..errors import MgError, TrainingError, UsageError
+from ..errors import TrainingError, UsageError
 from . import checkpoint as ckpt
 from . import curves
 from .schedule import PAPER_EPOCHS, Schedule, is_residual
