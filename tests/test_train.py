@@ -236,3 +236,119 @@ def test_cifar_from_python_archives(tmp_path, capsys):
     assert main(["eval", str(run)]) == 0
     err = json.loads((run / "eval-test.json").read_text())["top1_error"]
     assert 0 <= err <= 100
+
+
+# -- schedule semantics, --pos-weight, --overfit, clean failures ------------------------------------
+
+def logged(run_dir, kind="train"):
+    return [json.loads(l) for l in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+            if json.loads(l)["kind"] == kind]
+
+
+def test_steps_stop_early_on_the_papers_full_length_schedule(spec, tmp_path):
+    """--steps N runs the first N steps of the paper's schedule (lr 0.1 decayed exponentially to
+    1e-4 over 200 epochs, constant within an epoch); --schedule-length L squeezes it into L steps."""
+    from mgdsl.train.tasks import STEPS_PER_EPOCH
+    per_epoch = STEPS_PER_EPOCH["mnist-seg"]
+    steps = per_epoch + 5                                  # crosses the first epoch boundary
+    run = tmp_path / "early"
+    assert train(cfg_for(spec, steps=steps, batch_size=1, train_size=8), str(run), QUIET) == 0
+
+    def paper(k):                                          # the rate of the k-th step (0-based)
+        epoch = k // per_epoch
+        return 0.1 * (1e-4 / 0.1) ** (epoch / (200 - 1))
+    rows = logged(run)
+    assert [r["step"] for r in rows] == list(range(1, steps + 1))
+    for r in rows:
+        assert r["lr"] == pytest.approx(paper(r["step"] - 1), rel=1e-12), r
+    assert rows[-1]["lr"] < rows[0]["lr"] == 0.1           # the boundary was crossed: the test can fail
+    plan = json.loads((run / "config.json").read_text())["plan"]
+    assert plan["schedule_steps"] == 200 * per_epoch and plan["total_steps"] == steps
+
+    squeezed = tmp_path / "squeezed"
+    assert train(cfg_for(spec, steps=20, batch_size=1, train_size=8, schedule_length=20), str(squeezed),
+                 QUIET) == 0
+    lrs = [r["lr"] for r in logged(squeezed)]
+    assert lrs == pytest.approx([0.1 * (1e-4 / 0.1) ** (k / 19) for k in range(20)], rel=1e-12)
+
+
+def test_step_schedule_keeps_the_first_rate_for_60_paper_epochs():
+    from mgdsl.train.schedule import Schedule, paper_length
+    length, epochs = paper_length(150)
+    s = Schedule("step", length, epochs)
+    first = 60 * 150                                       # the first milestone, epoch 60 of 200
+    assert s(0) == s(first - 1) == 1.0 and s(first) == pytest.approx(0.2)
+    assert s(length - 1) == pytest.approx(0.2 ** 3) and s(10 * length) == s(length - 1)
+
+
+def test_resume_of_a_run_from_before_full_length_schedules_is_refused(spec, tmp_path, capsys):
+    run = tmp_path / "old"
+    assert main(["train", spec, "--task", "mnist-seg", "--steps", "4", "--batch-size", "2", "--train-size", "8",
+                 "--test-size", "4", "--no-progress", "--stop-at", "2", "--out", str(run)]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    del cfg["plan"]["schedule_steps"]                      # as written by the older mgdsl
+    for key in ("schedule_length", "pos_weight", "overfit"):
+        del cfg["run"][key]
+    (run / "config.json").write_text(json.dumps(cfg))
+    base = ["train", spec, "--task", "mnist-seg", "--steps", "4", "--batch-size", "2", "--train-size", "8",
+            "--test-size", "4", "--no-progress", "--resume", "--out", str(run)]
+    assert main(base) == 1
+    assert "--schedule-length 4" in capsys.readouterr().err
+    assert main(base + ["--schedule-length", "4"]) == 0
+
+
+def test_pos_weight_weighs_positive_pixels_and_is_recorded(spec, tmp_path, capsys):
+    from mgdsl.train.tasks import TaskSpec, make_task
+    logits = torch.randn(2, 10, 16, 16)
+    target = (torch.rand(2, 10, 16, 16) < 0.05).float()
+    p = torch.sigmoid(logits)
+    by_hand = -(3.0 * target * torch.log(p) + (1 - target) * torch.log(1 - p)).mean()
+    task = make_task(TaskSpec("mnist-seg", pos_weight=3.0), (1, 16, 16), (10, 16, 16))
+    assert task.loss(logits, target).item() == pytest.approx(by_hand.item(), rel=1e-5)
+    plain = make_task(TaskSpec("mnist-seg"), (1, 16, 16), (10, 16, 16))
+    assert plain.loss(logits, target).item() < task.loss(logits, target).item()
+
+    run = tmp_path / "run"
+    assert main(["train", spec, "--task", "mnist-seg", "--steps", "2", "--batch-size", "2", "--train-size", "8",
+                 "--test-size", "4", "--no-progress", "--pos-weight", "3", "--out", str(run)]) == 0
+    assert "--pos-weight 3" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["run"]["pos_weight"] == 3.0
+    assert main(["eval", str(run)]) == 0
+    assert "trained with --pos-weight 3" in capsys.readouterr().out
+    assert json.loads((run / "eval-test.json").read_text())["trained_with"] == {"pos-weight": 3.0}
+    cls = tmp_path / "cls.mg"
+    cls.write_text(TINY_CLS)
+    assert main(["train", str(cls), "--task", "cifar10", "--steps", "2", "--pos-weight", "3",
+                 "--out", str(tmp_path / "c")]) == 1
+    assert "--pos-weight" in capsys.readouterr().err
+    assert main(["train", spec, "--task", "mnist-seg", "--steps", "2", "--pos-weight", "0",
+                 "--out", str(tmp_path / "z")]) == 1
+    assert not (tmp_path / "c").exists() and not (tmp_path / "z").exists()
+
+
+def test_failures_before_the_first_step_leave_no_files(spec, tmp_path, capsys, monkeypatch):
+    vgg = str(Path(__file__).resolve().parents[1] / "specs" / "vgg-16.mg")
+    out = tmp_path / "D"
+    assert main(["train", vgg, "--task", "cifar100", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "cifar100 needs --data" in err and "Traceback" not in err and "%|" not in err
+    assert not out.exists()
+    # a folder that was there keeps exactly what it held
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["train", vgg, "--task", "cifar100", "--steps", "3", "--out", str(out)]) == 1
+    assert os.listdir(out) == ["notes.txt"]
+    # a failure inside the first step (after config.json is written) is undone as well
+    from mgdsl.train import tasks
+
+    def broken(self, logits, target):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(tasks.MnistTask, "loss", broken)
+    fresh = tmp_path / "fresh"
+    with pytest.raises(RuntimeError):
+        train(cfg_for(spec), str(fresh), QUIET)
+    assert not fresh.exists()
+    with pytest.raises(RuntimeError):
+        train(cfg_for(spec), str(out), Runtime(progress=True))
+    assert os.listdir(out) == ["notes.txt"]
+    assert "%|" not in capsys.readouterr().err            # no progress bar for a run that never stepped

@@ -17,11 +17,14 @@ def run(args) -> int:
     import json
     import os
     from ..atomic import write_atomic
-    from ..train.loop import evaluate, load_run
+    from ..train.loop import departures, evaluate, load_run
     cfg, net, model, task, device = load_run(args.run_dir, args.device)
     res = evaluate(model, task, args.split, device, batch=max(1, args.batch_size))
-    print(f"{net.name} on {cfg.task} ({args.split}): "
-          + ", ".join(f"{k.replace('_', ' ')} {v:.2f}%" for k, v in res.items()))
+    recipe = departures(cfg)
+    scored = f"{args.split}; the {cfg.overfit} training images" if cfg.overfit else args.split
+    note = f"  [trained with {' '.join(f'--{k} {v:g}' for k, v in recipe.items())}]" if recipe else ""
+    print(f"{net.name} on {cfg.task} ({scored}): "
+          + ", ".join(f"{k.replace('_', ' ')} {v:.2f}%" for k, v in res.items()) + note)
     write_atomic(os.path.join(args.run_dir, f"eval-{args.split}.json"),
-                 json.dumps({"network": net.name, "task": cfg.task, "split": args.split, **res}, indent=2) + "\n")
-    return 0
+                 json.dumps({"network": net.name, "task": cfg.task, "split": args.split, **res,
+                             "trained_with": recipe}, indent=2) + "\n")

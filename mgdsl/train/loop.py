@@ -19,7 +19,7 @@ from ..atomic import write_atomic
 from ..errors import TrainingError, UsageError
 from . import checkpoint as ckpt
 from . import curves
-from .schedule import PAPER_EPOCHS, Schedule, is_residual
+from .schedule import PAPER_EPOCHS, Schedule, is_residual, paper_length
 from .tasks import TaskSpec, make_task
 
 CONFIG = "config.json"
@@ -38,6 +38,9 @@ class RunConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str | None = None          # exp | step | const; None: step for residual nets, else exp
+    schedule_length: int | None = None   # steps the schedule spans; None: the paper's 200 epochs
+    pos_weight: float = 1.0              # weight of positive pixels in the per-map BCE (1: the paper's loss)
+    overfit: int | None = None           # train and evaluate on the same first N training images
     seed: int = 1
     data_seed: int = 1
     mnist: str | None = None
@@ -54,6 +57,17 @@ class RunConfig:
     def from_dict(cls, d: dict) -> "RunConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def departures(cfg: RunConfig) -> dict:
+    """{flag: value} of the settings that change the paper's loss, data or schedule length, for any
+    reported number to mention (empty for the paper's recipe)."""
+    out = {"pos-weight": cfg.pos_weight} if cfg.pos_weight != 1.0 else {}
+    if cfg.overfit:
+        out["overfit"] = cfg.overfit
+    if cfg.schedule_length:
+        out["schedule-length"] = cfg.schedule_length
+    return out
 
 
 # settings that may change between a run and its resumption without changing its result
@@ -80,22 +94,28 @@ def setup_network(cfg: RunConfig, device="cpu"):
     net = load(cfg.spec, **cfg.params)
     torch.manual_seed(cfg.seed)
     model = net.build(target=target_of(device))
-    task = make_task(TaskSpec(cfg.task, cfg.data_seed, cfg.mnist, cfg.data, cfg.train_size, cfg.test_size),
-                     net.input_shape, net.output_shape)
+    task = make_task(TaskSpec(cfg.task, cfg.data_seed, cfg.mnist, cfg.data, cfg.train_size, cfg.test_size,
+                              cfg.pos_weight, cfg.overfit), net.input_shape, net.output_shape)
     return net, model, task
 
 
 def plan(cfg: RunConfig, net, task) -> dict:
-    """Derived run-length and schedule settings (a pure function of the config)."""
+    """Derived run-length and schedule settings (a pure function of the config). The run's length
+    (--steps / --epochs) only says when to stop; the schedule spans the paper's 200 epochs unless
+    --schedule-length squeezes it into fewer steps."""
     if cfg.epochs:
-        total, epochs = cfg.epochs * task.steps_per_epoch, cfg.epochs
+        total = cfg.epochs * task.steps_per_epoch
     elif cfg.steps:
-        total, epochs = cfg.steps, max(1, min(PAPER_EPOCHS, cfg.steps))
+        total = cfg.steps
     else:
         raise UsageError("say how long to train: --steps N or --epochs N",
                          hint=f"a paper epoch of {cfg.task} is {task.steps_per_epoch} steps; the paper trains 200")
+    if cfg.schedule_length:
+        length, epochs = cfg.schedule_length, max(1, min(PAPER_EPOCHS, cfg.schedule_length))
+    else:
+        length, epochs = paper_length(task.steps_per_epoch)
     kind = cfg.schedule or ("step" if is_residual(net.graph) else "exp")
-    return {"total_steps": total, "schedule_epochs": epochs, "schedule_kind": kind,
+    return {"total_steps": total, "schedule_steps": length, "schedule_epochs": epochs, "schedule_kind": kind,
             "eval_every": cfg.eval_every or max(1, total // 10)}
 
 
@@ -151,7 +171,13 @@ def _check_resumable(run_dir: str, cfg: RunConfig, resume: bool) -> dict | None:
                          hint="add --resume to continue it, or choose another --out")
     if os.path.exists(jpath):
         with open(jpath) as f:
-            old = json.load(f).get("run", {})
+            saved = json.load(f)
+        old, old_plan = saved.get("run", {}), saved.get("plan", {})
+        if old_plan and "schedule_steps" not in old_plan and cfg.schedule_length != old_plan.get("total_steps"):
+            raise UsageError(f"the run in {run_dir} was started by an older mgdsl, whose schedule spanned the "
+                             f"run's own {old_plan.get('total_steps')} steps",
+                             hint=f"resume it with --schedule-length {old_plan.get('total_steps')} to keep "
+                                  "that schedule")
         mine = asdict(cfg)
         diff = [k for k in mine if k not in RUNTIME_ONLY and k in old and old[k] != mine[k]]
         if diff:
@@ -205,9 +231,9 @@ class _StepBatches:
 
 
 def train(cfg: RunConfig, run_dir: str, runtime: Runtime | None = None, resume: bool = False) -> int:
-    import torch
-    from tqdm import tqdm
-
+    """Train (or resume) the run in `run_dir`. Everything that can be checked before the first step
+    (flags, spec, data files) is checked before the folder is touched, and a run that fails before
+    its first step removes the files it wrote (and the folder, if it made it)."""
     runtime = runtime or Runtime()
     rank, world, local_rank = distributed()
     device = pick_device(runtime.device, local_rank)
@@ -217,22 +243,44 @@ def train(cfg: RunConfig, run_dir: str, runtime: Runtime | None = None, resume: 
     if runtime.amp not in (None, "bf16"):
         raise UsageError(f"--amp {runtime.amp}: only bf16 is supported")
     net, model, task = setup_network(cfg, device)
+    task.check_data()
     p = plan(cfg, net, task)
+    made = not os.path.exists(run_dir)
+    before = set() if made else set(os.listdir(run_dir)) if os.path.isdir(run_dir) else None
+    if before is None:
+        raise UsageError(f"--out {run_dir} is a file, not a folder")
     if rank == 0:
         os.makedirs(run_dir, exist_ok=True)
+    started = []                       # becomes non-empty once the first step is done
+    try:
+        if world > 1:
+            import torch.distributed as dist
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://")
+            try:
+                return _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, model, task,
+                              p, started)
+            finally:
+                dist.destroy_process_group()
+        return _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, model, task, p, started)
+    except BaseException:
+        if rank == 0 and not started:
+            _remove_new_files(run_dir, before, made)
+        raise
 
-    if world > 1:
-        import torch.distributed as dist
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://")
-        try:
-            return _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, model, task, p)
-        finally:
-            dist.destroy_process_group()
-    return _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, model, task, p)
+
+def _remove_new_files(run_dir: str, before: set, made: bool) -> None:
+    """Undo a run that failed before its first step: remove the files that were not in the folder
+    before it started, and the folder itself if this run made it (and it is empty again)."""
+    for name in set(os.listdir(run_dir)) - before:
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path) or os.path.islink(path):
+            os.remove(path)
+    if made and not os.listdir(run_dir):
+        os.rmdir(run_dir)
 
 
-def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, model, task, p) -> int:
+def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, model, task, p, started) -> int:
     import torch
     from tqdm import tqdm
     total = p["total_steps"]
@@ -242,7 +290,8 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, Schedule(p["schedule_kind"], total, p["schedule_epochs"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, Schedule(p["schedule_kind"], p["schedule_steps"],
+                                                            p["schedule_epochs"]))
     start = 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -278,9 +327,10 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
     def log_eval(step):
         if lead:
             limit = None if step == total else cfg.eval_size
-            res = evaluate(model, task, "test", device, runtime, cfg.eval_batch, limit)
-            curves.append_log(run_dir, {"kind": "eval", "step": step, "split": "test",
-                                        "images": min(limit or task.size("test"), task.size("test")), **res})
+            split = "train" if cfg.overfit else "test"     # --overfit scores the training images
+            res = evaluate(model, task, split, device, runtime, cfg.eval_batch, limit)
+            curves.append_log(run_dir, {"kind": "eval", "step": step, "split": split,
+                                        "images": min(limit or task.size(split), task.size(split)), **res})
             curves.plot(run_dir, f"{net.name} on {cfg.task}")
             return res
         return {}
@@ -293,9 +343,12 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
     loader = torch.utils.data.DataLoader(_StepBatches(task, cfg.seed, cfg.batch_size, rank, world),
                                          batch_size=None, sampler=range(start, total),
                                          num_workers=runtime.workers, pin_memory=device.type == "cuda")
-    bar = tqdm(total=total, initial=start, disable=not (lead and runtime.progress), dynamic_ncols=True,
-               desc=f"{net.name} {cfg.task}", unit="step", file=sys.stderr,
-               mininterval=0.1 if sys.stderr.isatty() else 30)     # a log file gets a line every 30 s
+
+    def new_bar():
+        return tqdm(total=total, initial=start, disable=not (lead and runtime.progress), dynamic_ncols=True,
+                    desc=f"{net.name} {cfg.task}", unit="step", file=sys.stderr,
+                    mininterval=0.1 if sys.stderr.isatty() else 30)     # a log file gets a line every 30 s
+    bar = None                  # drawn once the first step is done: a run that fails before shows none
     shown: dict = {}
     sums, n_logged, t0, seen = 0.0, 0, time.perf_counter(), 0
     step = start
@@ -323,9 +376,12 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
                         f"the loss became {value} at step {step + 1}; training stopped",
                         hint=f"the last good checkpoint in {run_dir} is kept; try a lower --lr "
                              f"(now {cfg.lr}) or --amp off")
+                lr = opt.param_groups[0]["lr"]       # the rate this step uses
                 opt.step()
                 sched.step()
                 step += 1
+                if not started:
+                    started.append(step)
                 seen += cfg.batch_size
                 sums += value
                 n_logged += 1
@@ -333,7 +389,7 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
                     rate = seen / max(time.perf_counter() - t0, 1e-9)
                     if lead:
                         curves.append_log(run_dir, {"kind": "train", "step": step, "loss": sums / n_logged,
-                                                    "lr": opt.param_groups[0]["lr"], "images_per_s": rate})
+                                                    "lr": lr, "images_per_s": rate})
                     shown.update(loss=f"{sums / n_logged:.4f}", img_s=f"{rate:.0f}")
                     sums, n_logged = 0.0, 0
                 if step % p["eval_every"] == 0 or step == total:
@@ -341,6 +397,7 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
                     shown.update({k: f"{v:.2f}" for k, v in res.items()})
                     if world > 1:
                         torch.distributed.barrier()
+                bar = bar or new_bar()
                 bar.update(1)
                 bar.set_postfix(shown, refresh=False)
                 stopping = flags[1] > 0 or step == runtime.stop_at
@@ -354,13 +411,17 @@ def _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, 
                               f"(run the same command with --resume to finish)", file=sys.stderr)
                     return 128 + stop.signum if stop.signum else 0
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     if world > 1:
         _check_ranks_agree(model)
     if lead:
         last = [r for r in curves.read_log(run_dir) if r.get("kind") == "eval"][-1:]
         summary = ", ".join(f"{k} {v:.2f}" for k, v in (last[0] if last else {}).items()
                             if k in task.metric_names)
+        extra = departures(cfg)
+        if extra:
+            summary += " (trained with " + " ".join(f"--{k} {v:g}" for k, v in extra.items()) + ")"
         print(f"{net.name} on {cfg.task}: {total} steps done; {summary}; wrote {run_dir}/"
               f"{{{ckpt.CHECKPOINT},{curves.LOG},{curves.PLOT},{CONFIG}}}", file=sys.stderr)
     return 0

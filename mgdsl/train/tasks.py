@@ -30,6 +30,8 @@ class TaskSpec:
     data: str | None = None
     train_size: int | None = None
     test_size: int | None = None
+    pos_weight: float = 1.0       # BCE weight of positive pixels (dense tasks; 1 is the paper's loss)
+    overfit: int | None = None    # train and evaluate on the first N training images only
 
 
 class Task:
@@ -40,6 +42,14 @@ class Task:
     def __init__(self, spec: TaskSpec, input_shape, output_shape):
         self.spec = spec
         self.input_shape, self.output_shape = tuple(input_shape), tuple(output_shape)
+        if spec.pos_weight != 1.0 and not self.dense:
+            raise UsageError(f"--pos-weight is for the per-pixel MNIST tasks, not {spec.name}",
+                             hint="CIFAR is scored with the paper's plain cross-entropy")
+
+    def check_data(self) -> None:
+        """Open the data now, so that missing or broken files fail before a run folder is written."""
+        for split in ("train", "test"):
+            self.size(split)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -70,10 +80,13 @@ class MnistTask(Task):
         self._sets: dict[str, data_mnist.MnistSet] = {}
 
     def dataset(self, split: str) -> data_mnist.MnistSet:
+        if self.spec.overfit:                        # every split is the N training images
+            split = "train"
         if split not in self._sets:
             from .digits import load_digits
             _, n_train, n_test = data_mnist.TASKS[self.spec.name]
-            size = {"train": self.spec.train_size or n_train}.get(split, self.spec.test_size or n_test)
+            size = {"train": self.spec.overfit or self.spec.train_size or n_train}.get(
+                split, self.spec.test_size or n_test)
             self._sets[split] = data_mnist.MnistSet(self.spec.name, load_digits(split, self.spec.mnist),
                                                     self.canvas, size, self.spec.seed, split)
         return self._sets[split]
@@ -98,8 +111,11 @@ class MnistTask(Task):
             yield self._tensors(ds, range(a, min(a + batch, n)))
 
     def loss(self, logits, target):
+        import torch
         import torch.nn.functional as F
-        return F.binary_cross_entropy_with_logits(logits.float(), target)
+        w = self.spec.pos_weight
+        pos_weight = None if w == 1.0 else torch.tensor(w, dtype=torch.float32, device=logits.device)
+        return F.binary_cross_entropy_with_logits(logits.float(), target, pos_weight=pos_weight)
 
     def new_metric(self):
         return PixelCounts(self.output_shape[0])
@@ -119,25 +135,27 @@ class CifarTask(Task):
         self._sets = {}
 
     def dataset(self, split: str):
-        split = "train" if split == "train" else "test"
+        split = "train" if split == "train" or self.spec.overfit else "test"
         if split not in self._sets:
             from .data_cifar import CifarSet
             self._sets[split] = CifarSet(self.spec.name, self.spec.data, split)
         return self._sets[split]
 
     def size(self, split: str) -> int:
-        return len(self.dataset(split))
+        n = len(self.dataset(split))
+        return min(n, self.spec.overfit) if self.spec.overfit else n
 
     def train_batch(self, seed: int, step: int, batch: int, rank: int = 0, world: int = 1):
         ds = self.dataset("train")
         rng = np.random.default_rng([seed, 4242, step])
-        x, y = ds.batch(ds.balanced_indices(rng, batch), rng)
+        idx = rng.integers(0, self.size("train"), batch) if self.spec.overfit else ds.balanced_indices(rng, batch)
+        x, y = ds.batch(idx, rng)
         s = shard(batch, rank, world)
         return x[s], y[s]
 
     def eval_batches(self, split: str, batch: int, limit: int | None = None):
         ds = self.dataset(split)
-        n = min(len(ds), self.spec.test_size or len(ds), limit or len(ds))
+        n = min(self.size(split), self.spec.test_size or len(ds), limit or len(ds))
         for a in range(0, n, batch):
             yield ds.batch(np.arange(a, min(a + batch, n)), None)
 
