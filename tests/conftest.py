@@ -20,3 +20,22 @@ def spec_file(tmp_path):
 def _repo_cwd(monkeypatch):
     monkeypatch.chdir(ROOT)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true",
+                     help="also run the tests marked slow (CI runs a shorter version of each)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long version of a check whose short version always runs; "
+                                       "run it with --run-slow or MGDSL_SLOW=1")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow") or os.environ.get("MGDSL_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow (a shorter version of it runs always)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

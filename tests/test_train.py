@@ -352,3 +352,28 @@ def test_failures_before_the_first_step_leave_no_files(spec, tmp_path, capsys, m
         train(cfg_for(spec), str(out), Runtime(progress=True))
     assert os.listdir(out) == ["notes.txt"]
     assert "%|" not in capsys.readouterr().err            # no progress bar for a run that never stepped
+
+
+def _overfit_iou(tmp_path, images: int, steps: int, batch: int) -> float:
+    """Train U-NET-11 (canvas 32, w = 16) with the quick recipe's segmentation flags on `images`
+    training images; the train mean IoU of the last evaluation, which scores those same images."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import repro_mnist
+    run = tmp_path / "overfit"
+    spec = repro_mnist.spec_path("U-NET-11", "mnist-seg")
+    assert main(["train", str(spec), "--task", "mnist-seg", "--set", "canvas=32", "--set", "w=16",
+                 *repro_mnist.quick_flags("mnist-seg"), "--overfit", str(images), "--steps", str(steps),
+                 "--batch-size", str(batch), "--eval-every", str(steps), "--no-progress", "--out", str(run)]) == 0
+    last = logged(run, "eval")[-1]
+    assert last["split"] == "train" and last["images"] == images and last["step"] == steps
+    return last["mean_iou"]
+
+
+def test_overfit_a_few_images(tmp_path):
+    """CI's short version of the overfit check below: 8 images, 150 steps of 8."""
+    assert _overfit_iou(tmp_path, images=8, steps=150, batch=8) >= 40
+
+
+@pytest.mark.slow
+def test_overfit_64_images_within_1000_steps(tmp_path):
+    assert _overfit_iou(tmp_path, images=64, steps=1000, batch=32) >= 50
