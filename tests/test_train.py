@@ -371,7 +371,7 @@ def _overfit_iou(tmp_path, images: int, steps: int, batch: int) -> float:
 
 def test_overfit_a_few_images(tmp_path):
     """CI's short version of the overfit check below: 8 images, 150 steps of 8."""
-    assert _overfit_iou(tmp_path, images=8, steps=150, batch=8) >= 40
+    assert _overfit_iou(tmp_path, images=8, steps=150, batch=8) >= 35      # measured: 47.5 (2.5 with plain BCE)
 
 
 @pytest.mark.slow
