@@ -5,7 +5,7 @@
 Run length vs schedule: the schedule always spans the paper's 200 epochs (30,000 steps for
 mnist-seg); --steps / --epochs only say when to stop, so a short run trains at the rates the
 paper's run starts with. --schedule-length N squeezes the whole schedule into N steps instead (with
---steps N, the run ends at lr * 1e-3, as the paper's does after 200 epochs).
+--steps N too, the run ends at the rate the paper's ends at after 200 epochs).
 
 The run folder receives config.json, metrics.jsonl, curves.png and an
 atomically written checkpoint.pt; SIGINT/SIGTERM save before exiting, and the same command with
