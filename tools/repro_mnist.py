@@ -3,7 +3,7 @@
 transformation): train U-NET-11, SG-11, PMG-11 and R-PMG-20 on both tasks with `mgdsl train`, then
 write a results table beside the paper's numbers and the training curves.
 
-    python tools/repro_mnist.py --quick                 # 32 px canvas, width 16: ~30 min on a CPU
+    python tools/repro_mnist.py --quick                 # 32 px canvas, width 16: ~45 min on a busy 2-core CPU
     python tools/repro_mnist.py --device cuda --amp bf16  # the paper's scale (64 px, w = 64, 200 epochs)
 
 The quick recipe (QUICK below) departs from the paper in scale and in two training settings, all
@@ -89,7 +89,8 @@ def plot(results: dict, runs: Path, out: Path, title: str) -> None:
         axes[0][col].set_yscale("log"), axes[0][col].set_ylabel("training loss (BCE)")
         axes[1][col].set_ylabel("test mean IoU (%)"), axes[1][col].set_xlabel("step")
         axes[0][col].legend(fontsize=8), axes[1][col].legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    import textwrap
+    fig.suptitle(textwrap.fill(title, 120), fontsize=9)
     fig.tight_layout()
     write_atomic(out, writer=lambda f: fig.savefig(f, format="png", dpi=90))
     plt.close(fig)
