@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from mgdsl.cli import main
-from mgdsl.errors import UsageError
 from mgdsl.train import checkpoint as ckpt
 from mgdsl.train.loop import RunConfig, Runtime, TrainingError, train
 
@@ -84,7 +83,7 @@ def test_stop_and_resume_gives_identical_weights(spec, tmp_path):
     ma, mb = a["optimizer"]["state"], b["optimizer"]["state"]
     assert all(torch.equal(ma[i]["momentum_buffer"], mb[i]["momentum_buffer"]) for i in ma)
     # the log was cut back at the checkpoint: each step is logged once
-    rows = [json.loads(l) for l in (part / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (part / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in rows if r["kind"] == "train"]
     assert steps == list(range(1, 7))
     # and a different seed really gives different weights (the comparison can fail)
@@ -99,7 +98,7 @@ def test_outputs_and_eval(spec, tmp_path, capsys):
                  "--train-size", "32", "--test-size", "8", "--no-progress", "--log-every", "2"]) == 0
     for name in ("checkpoint.pt", "config.json", "metrics.jsonl", "curves.png"):
         assert (run / name).stat().st_size > 0
-    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert all("step" in r for r in rows) and any("loss" in r for r in rows)
     assert any("mean_iou" in r and "mean_error" in r for r in rows)
     state = weights(run)
@@ -220,6 +219,7 @@ def test_sigterm_mid_run_then_resume(spec, tmp_path):
 
 def test_cifar_from_python_archives(tmp_path, capsys):
     import pickle
+
     import numpy as np
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
@@ -241,8 +241,8 @@ def test_cifar_from_python_archives(tmp_path, capsys):
 # -- schedule semantics, --pos-weight, --overfit, clean failures ------------------------------------
 
 def logged(run_dir, kind="train"):
-    return [json.loads(l) for l in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
-            if json.loads(l)["kind"] == kind]
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+            if json.loads(line)["kind"] == kind]
 
 
 def test_steps_stop_early_on_the_papers_full_length_schedule(spec, tmp_path):

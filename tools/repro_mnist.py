@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -72,6 +71,7 @@ def plot(results: dict, runs: Path, out: Path, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from mgdsl.atomic import write_atomic
     from mgdsl.train.curves import read_log
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
@@ -233,7 +233,8 @@ def main(argv=None) -> int:
     else:
         steps_text = "200 paper epochs"
     scale = (f"canvas {canvas}x{canvas}, width w = {width}, {steps_text} of batch {batch}, "
-             f"test set {test_size or 'as the paper'}, digits: {'MNIST' if args.mnist else 'embedded (scikit-learn 8x8, upscaled)'}")
+             f"test set {test_size or 'as the paper'}, "
+             f"digits: {'MNIST' if args.mnist else 'embedded (scikit-learn 8x8, upscaled)'}")
     text = table(results, paper_rows(), {t: caption(t, runs, nets) for t in tasks})
     print(f"\nScale: {scale}\n\n{text}")
     if not args.no_docs:

@@ -16,6 +16,7 @@ def configure(p):
 def run(args) -> int:
     import json
     import os
+
     from ..atomic import write_atomic
     from ..train.loop import departures, evaluate, load_run
     cfg, net, model, task, device = load_run(args.run_dir, args.device)

@@ -80,10 +80,11 @@ def _positive(name, v):
 
 
 def run(args) -> int:
+    import os
+
     from ..cli import parse_sets
     from ..errors import UsageError
     from ..train.loop import RunConfig, Runtime, train
-    import os
     for name in ("steps", "epochs", "batch_size", "log_every", "eval_every", "ckpt_every", "train_size", "test_size",
                  "stop_at", "eval_size", "threads", "schedule_length", "overfit"):
         _positive(name.replace("_", "-"), getattr(args, name))

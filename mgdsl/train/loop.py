@@ -89,6 +89,7 @@ def setup_network(cfg: RunConfig, device="cpu"):
     """(Network, fresh module, Task) for a config; the module's init is seeded by cfg.seed, and its
     code is tuned for `device` (the weights do not depend on it)."""
     import torch
+
     from .. import load
     from ..backends.torch_source import target_of
     net = load(cfg.spec, **cfg.params)
@@ -189,6 +190,7 @@ def _check_resumable(run_dir: str, cfg: RunConfig, resume: bool) -> dict | None:
 
 def _autocast(device, amp):
     import contextlib
+
     import torch
     if not amp:
         return contextlib.nullcontext()

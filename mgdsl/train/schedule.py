@@ -8,7 +8,7 @@ The paper's schedule spans its full training length: 200 epochs of the task's it
 
 `mgdsl train --steps N` (or `--epochs N`) only says when to stop: a short run follows the first N
 steps of that full-length schedule. `--schedule-length L` instead squeezes the whole schedule into
-L steps (cut into min(200, L) equal "epochs"), so that a run of L steps ends at lr0 * 1e-3.
+L steps (cut into min(200, L) equal "epochs"), so that a run of L steps ends where the paper's does.
 """
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ import numpy as np
 
 from ..errors import UsageError
 from . import data_mnist
+from .catalog import CIFAR_TASKS, TASK_NAMES  # noqa: F401  (TASK_NAMES is part of this module's API)
 from .metrics import PixelCounts, Top1
 
-from .catalog import CIFAR_TASKS, TASK_NAMES  # noqa: F401  (TASK_NAMES is part of this module's API)
 # iterations per paper "epoch" (paper Sec. 4.1-4.3)
 STEPS_PER_EPOCH = {"mnist-seg": 150, "cifar10": 300, "cifar100": 300}
 STEPS_PER_EPOCH_DEFAULT = 800      # the spatial-transformation tasks
