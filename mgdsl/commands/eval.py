@@ -22,7 +22,7 @@ def run(args) -> int:
     cfg, net, model, task, device = load_run(args.run_dir, args.device)
     res = evaluate(model, task, args.split, device, batch=max(1, args.batch_size))
     recipe = departures(cfg)
-    scored = f"{args.split}; the {cfg.overfit} training images" if cfg.overfit else args.split
+    scored = f"its {cfg.overfit} --overfit training images" if cfg.overfit else args.split
     note = f"  [trained with {' '.join(f'--{k} {v:g}' for k, v in recipe.items())}]" if recipe else ""
     print(f"{net.name} on {cfg.task} ({scored}): "
           + ", ".join(f"{k.replace('_', ' ')} {v:.2f}%" for k, v in res.items()) + note)
