@@ -14,7 +14,12 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | None = None, *, wr
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".mgdsl-", suffix=".tmp")
+    if os.path.isdir(path):
+        raise UsageError(f"cannot write {path}: it is a folder", hint="name a file inside it")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".mgdsl-", suffix=".tmp")
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             if writer is not None:

@@ -9,14 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+QUOTE_WIDTH = 150      # longer source lines are quoted around the caret
+
+
 @dataclass(frozen=True, eq=False)
 class Source:
     """The text of one spec file, kept so that errors can quote it."""
     path: str
     text: str
 
+    def lines(self) -> list[str]:
+        """The lines as the grammar counts them: split at "\n" only (a form feed or U+2028 is not a
+        line break to the parser, so it must not be one here either)."""
+        lines = self.text.split("\n")
+        return lines[:-1] if lines and lines[-1] == "" else lines
+
     def line(self, n: int) -> str:
-        lines = self.text.splitlines()
+        lines = self.lines()
         return lines[n - 1] if 0 < n <= len(lines) else ""
 
 
@@ -47,12 +56,19 @@ class Span:
     def quote(self) -> str:
         """The source line with a caret under the span."""
         text = self.source.line(self.line).expandtabs(1)
-        if not text and self.line > len(self.source.text.splitlines()):
+        if not text and self.line > len(self.source.lines()):
             return ""
-        end = self.end_col if self.end_line == self.line and self.end_col > self.col else self.col + 1
-        end = min(end, max(len(text) + 1, self.col + 1))
+        col = self.col
+        end = self.end_col if self.end_line == self.line and self.end_col > col else col + 1
+        end = min(end, max(len(text) + 1, col + 1))
+        if len(text) > QUOTE_WIDTH:                  # a very long line: the part around the caret
+            start = max(0, min(col - 1 - QUOTE_WIDTH // 3, len(text) - QUOTE_WIDTH))
+            more = start + QUOTE_WIDTH < len(text)
+            text = ("..." if start else "") + text[start:start + QUOTE_WIDTH] + ("..." if more else "")
+            shift = start - (3 if start else 0)
+            col, end = col - shift, min(end - shift, len(text) + 1)
         gutter = f"{self.line:>5} | "
-        return f"{gutter}{text}\n{' ' * (len(gutter) - 2)}| {' ' * (self.col - 1)}{'^' * (end - self.col)}"
+        return f"{gutter}{text}\n{' ' * (len(gutter) - 2)}| {' ' * (col - 1)}{'^' * max(end - col, 1)}"
 
 
 class MgError(Exception):

@@ -9,7 +9,7 @@ from .errors import Source, Span, SpecNameError, SpecTypeError, SpecValueError, 
 from .graph.check import check_graph
 from .graph.cost import macs_of, params_of
 from .graph.ir import Graph
-from .graph.layers import LAYERS
+from .graph.layers import LAYERS, VALUE_WORDS
 from .graph.lower import Scope, evaluate_list, lower
 from .graph.values import Arg, Sym
 from .lang import ast as A
@@ -140,12 +140,23 @@ def loads(text: str, path: str = "<string>", **params) -> Network:
 
 
 def check_unit_names(modules) -> None:
-    """Units may not take a built-in layer type's name (the language itself has no list of them)."""
+    """Units may not take a built-in layer type's name, and parameters not the name of a word the
+    layers take as a value (a parameter called `off` would turn every `bias=off` into its own value);
+    the language itself has no list of either."""
     for m in modules:
         for u in m.units:
             if u.name in LAYERS:
                 raise SpecNameError(f"'{u.name}' is a built-in layer type and cannot be redefined", u.span,
                                     hint="give the unit another name")
+        owners = [(f"unit '{u.name}'", u.params) for u in m.units]
+        if m.network is not None:
+            owners.append((f'network "{m.network.name}"', m.network.params))
+        for owner, params in owners:
+            for prm in params:
+                if prm.name.lower() in VALUE_WORDS:
+                    raise SpecNameError(f"a parameter of {owner} cannot be called '{prm.name}': that word is already "
+                                        f"a value in layer arguments (like bias=off or pool merge)", prm.span,
+                                        hint="give the parameter another name")
 
 
 def _network(loader: Loader, mod: A.Module, params: dict) -> Network:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..errors import SpecWarning
 from .cost import macs_of, reaches_output
 from .ir import Graph, validate
+from .layers import LAYERS
 
 
 def _grid_order(label: str) -> int:
@@ -31,6 +32,20 @@ def dead_code(G: Graph) -> list[SpecWarning]:
                         hint="drop those grids (`drop`, `on ...`) if that is not intended; they still count in params and MACs")]
 
 
+def no_head(G: Graph) -> list[SpecWarning]:
+    """A network whose output is ReLU features, or the image itself, rather than logits from a head
+    (`fc`, `maps`, or a unit that ends in something other than a ReLU)."""
+    out = G.node(G.info.output)
+    if out.kind not in ("input", "relu") or (out.origin_type in LAYERS and LAYERS[out.origin_type].head):
+        return []
+    layers = G.info.layers
+    what = "the input image itself" if out.kind == "input" else f"the ReLU features of layer {out.layer}"
+    return [SpecWarning(f"the network ends without a head: its output ({'x'.join(map(str, out.shape))}) is {what}",
+                        layers[-1].span if layers else out.span,
+                        hint="end with `fc classes` (classification) or `maps count` (per-pixel outputs); "
+                             "if these are meant to be logits, end with relu=off")]
+
+
 def check_graph(G: Graph) -> list[SpecWarning]:
     validate(G)          # the contract (ir.py); a failure is a bug, never a user mistake
-    return dead_code(G)
+    return no_head(G) + dead_code(G)

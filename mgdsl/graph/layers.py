@@ -21,6 +21,24 @@ if TYPE_CHECKING:
 MAX_WIDTH = 1 << 20
 MAX_KERNEL = 255
 SWITCH = {"on": True, "off": False, "true": True, "false": False, "yes": True, "no": False}
+POOL_MODES, POOL_TYPES, FC_POOLS, SHORTCUTS = ("each", "merge", "drop"), ("max", "avg"), ("none", "avg"), \
+    ("pad", "proj", "none")
+# words that are values in layer arguments; no parameter may take one of them as its name
+VALUE_WORDS = frozenset(SWITCH) | {"same"} | set(POOL_MODES + POOL_TYPES + FC_POOLS + SHORTCUTS)
+
+# layer types of other frameworks, and what to write here instead (a spelling suggestion would
+# mislead: `dropout` is not a typo of `drop`, which removes grids)
+FOREIGN = {
+    "dropout": "mgdsl has no dropout layer (`drop` removes grids from the pyramid, which is something else)",
+    "batchnorm": "batch norm is part of conv, mgconv and upconv: bn=on (the default) or bn=off",
+    "bn": "batch norm is part of conv, mgconv and upconv: bn=on (the default) or bn=off",
+    "maxpool": "write `pool` (max pooling is the default) or `pool type=max`",
+    "avgpool": "write `pool type=avg`, or `fc N pool=avg` for global average pooling",
+    "linear": "a fully connected layer is `fc N`", "dense": "a fully connected layer is `fc N`",
+    "softmax": "the network ends in logits (`fc N` or `maps N`); the loss applies the softmax",
+    "conv2d": "write `conv` (per grid) or `mgconv` (multigrid)",
+    "convtranspose": "a transposed conv is `upconv`", "deconv": "a transposed conv is `upconv`",
+}
 
 
 REQUIRED = Sym("<required>")
@@ -223,11 +241,11 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
 def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Pool every grid (2x2 max pool, stride 2, ceil mode). `merge` instead concatenates the
     coarsest grid, unpooled, onto the pooled next-coarsest; `drop` removes the coarsest grid."""
-    mode = ctx.choice("mode", ("each", "merge", "drop"))
+    mode = ctx.choice("mode", POOL_MODES)
     k = ctx.int("kernel", 1, MAX_KERNEL)
     s = ctx.int("stride", 1, MAX_KERNEL) if ctx.one("stride") is not None else k
     p = ctx.int("pad", 0, MAX_KERNEL)
-    kind = {"max": "maxpool", "avg": "avgpool"}[ctx.choice("type", ("max", "avg"))]
+    kind = {"max": "maxpool", "avg": "avgpool"}[ctx.choice("type", POOL_TYPES)]
     ceil = ctx.switch("ceil") if ctx.one("ceil") is not None else (kind == "maxpool" and p == 0)
     if mode != "each" and len(pyr) < 2:
         ctx.fail(f"`pool {mode}` needs at least two grids, but only {describe(pyr)} is active", at="mode")
@@ -247,6 +265,9 @@ def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
 @layer("drop", Param("count", 1, "how many of the coarsest grids to drop"))
 def drop(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Remove grids from the pyramid: the `count` coarsest ones, or those picked with `on`."""
+    if ctx.selected and ctx._arg("count") is not None:
+        ctx.fail("give either a count or `on ...`, not both: `on` already says which grids to drop", at="count",
+                 cls=SpecTypeError)
     n = len(pyr) if ctx.selected else ctx.int("count", 1, 64)
     if n >= len(pyr) and not ctx.selected:
         ctx.fail(f"cannot drop {n} of {len(pyr)} grids: nothing would be left", at="count", cls=SpecValueError)
@@ -296,7 +317,7 @@ def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Residual addition of a saved pyramid, grid by grid. Where the shapes differ the shortcut
     zero-pads the channels (type A) or projects with a strided 1x1 conv + BN (type B)."""
     other = ctx.tensor("tensor")
-    mode = ctx.choice("shortcut", ("pad", "proj", "none"))
+    mode = ctx.choice("shortcut", SHORTCUTS)
     if len(other) != len(pyr):
         ctx.fail(f"cannot add a pyramid of {len(other)} grids ({describe(other)}) to one of {len(pyr)} ({describe(pyr)})",
                  at="tensor")
@@ -331,8 +352,12 @@ def fc(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     g = one_grid(ctx, pyr, "fc")
     n = ctx.int("classes", 1, 1 << 24)
     x = g
+    gap = ctx.choice("pool", FC_POOLS) == "avg"
+    if gap and len(g.shape) != 3:
+        ctx.fail("pool=avg averages a grid, but fc gets a flat vector here", at="pool", cls=SpecValueError,
+                 hint="leave out pool=avg")
     if len(g.shape) == 3:
-        if ctx.choice("pool", ("none", "avg")) == "avg":
+        if gap:
             x = ctx.node(None, "gap", "gap", [x])
         x = ctx.node(None, "flatten", "flatten", [x])
     x = ctx.node(None, "fc", "linear", [x], fin=x.channels, fout=n, bias=ctx.switch("bias"))

@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from ..errors import MgError, Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
 from ..lang import ast as A
 from .ir import Graph, Layer, NetInfo, Node, new_graph
-from .layers import LAYERS, REQUIRED, LayerCtx, Param, bind_args, suggest
+from .layers import FOREIGN, LAYERS, REQUIRED, LayerCtx, Param, bind_args, suggest
 from .ops import OPS, ShapeProblem
 from .values import Arg, Grid, Pyramid, Sym, describe, size_label
 
 MAX_REPEAT = 10_000
 MAX_NODES = 50_000
 MAX_UNIT_DEPTH = 32
+MAX_CALLS = 50_000          # layer and unit calls, counted through every repeat: work, even when no op is made
+MAX_SIDE = 1 << 16          # the largest grid side any layer may make
 
 
 @dataclass
@@ -131,6 +133,9 @@ class Lowerer:
         self.scope: Scope | None = None           # the scope whose layer is being lowered
         self.explicit_sections = any(isinstance(b, A.SectionMark) for b in net.body)
         self.section, self.section_no, self.bump = ("main" if self.explicit_sections else "s1"), 1, False
+        self.calls = 0
+        self.paths: dict[str, Span] = {}          # layer path -> the call that made it
+        self.prefixes: set[str] = set()           # every proper prefix of a node id (ModuleDicts in torch)
 
     # -- the network ------------------------------------------------------------------------------
     def run(self) -> Graph:
@@ -227,6 +232,9 @@ class Lowerer:
         if line.bind:
             if line.bind == "in":
                 raise SpecNameError("`in` is the unit's input and cannot be rebound", line.bind_span)
+            if line.bind in scope.env:
+                raise SpecNameError(f"'{line.bind}' is a parameter here, so it cannot also name a saved pyramid",
+                                    line.bind_span, hint="pick another name for the pyramid")
             if line.bind in scope.tensors:
                 first = scope.tensors[line.bind][1]
                 raise SpecNameError(f"'{line.bind}' is already the name of a saved pyramid", line.bind_span,
@@ -240,7 +248,12 @@ class Lowerer:
         if ltype is None and unit is None:
             known = sorted(set(LAYERS) | set(scope.units))
             raise SpecNameError(f"unknown layer type '{call.op}'", call.op_span,
-                                hint=suggest(call.op, known) or f"known layer types: {', '.join(known)}")
+                                hint=FOREIGN.get(call.op.lower()) or suggest(call.op, known) or
+                                f"known layer types: {', '.join(known)}")
+        self.calls += 1
+        if self.calls > MAX_CALLS:
+            raise SpecValueError(f"the network makes more than {MAX_CALLS:,} layer and unit calls", call.span,
+                                 hint="check the repeat counts (they multiply through units)")
         if top:
             head = ltype is not None and ltype.head
             if self.bump and not head:
@@ -253,6 +266,11 @@ class Lowerer:
         scope.counters[prefix, call.op] += 1           # numbered within each section or unit
         name = f"{call.op}{scope.counters[prefix, call.op]}"
         path = f"{prefix}.{name}" if prefix else name
+        if path in self.paths:
+            raise SpecNameError(f"this {call.op} would be called {path}, like an earlier layer", call.op_span,
+                                hint="rename the unit (a unit whose name ends in digits can meet a numbered "
+                                     "layer) or the section").with_note(f"the first {path}", self.paths[path])
+        self.paths[path] = call.span
         if top:
             self.top = _Top(path, call.op, section, call.span)
         sel = self.select(call, pyr, scope)
@@ -343,12 +361,21 @@ class Lowerer:
 
     # -- graph ------------------------------------------------------------------------------------
     def add_node(self, nid: str, kind: str, inputs: list[Grid], attrs: dict, ctx: LayerCtx) -> Grid:
-        if nid in self.G:
-            raise RuntimeError(f"internal error: node {nid} created twice")
+        parts = nid.split(".")
+        clash = next((nid[:i] for i in range(len(nid)) if nid[i] == "." and nid[:i] in self.G), None)
+        if nid in self.G or nid in self.prefixes or clash:
+            other = clash or nid if clash or nid in self.G else next(n for n in self.G if n.startswith(nid + "."))
+            raise SpecNameError(f"two layers would share the module path {clash or nid}", ctx.span,
+                                hint="rename a unit or section so that each layer has its own path").with_note(
+                                    f"the other layer, {self.G.node(other).layer}", self.G.node(other).span)
+        self.prefixes.update(".".join(parts[:i]) for i in range(1, len(parts)))
         try:
             shape = tuple(OPS[kind].shape(attrs, [g.shape for g in inputs]))
         except ShapeProblem as p:
             raise SpecShapeError(str(p), ctx.span, p.hint) from None
+        if len(shape) == 3 and max(shape[1:]) > MAX_SIDE:
+            raise SpecValueError(f"this layer would make a {shape[1]}x{shape[2]} grid; grid sides are limited to "
+                                 f"{MAX_SIDE}", ctx.span)
         top = self.top
         assert top is not None, "nodes are made while a top-level layer is lowered"
         self.G.add(Node(nid, kind, tuple(g.node for g in inputs), shape, attrs, top.path, top.type, top.section,

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
+import stat
 from importlib import resources
 from pathlib import Path
 
-from ..errors import ImportCycleError, Source, Span, SpecNameError, UsageError
+from ..errors import ImportCycleError, MgError, Source, Span, SpecNameError, SpecSyntaxError, UsageError
 from . import ast as A
-from .parser import decode, parse
+from .parser import MAX_SPEC_BYTES, decode, parse
 
 PRELUDE = "<prelude>"
 PRELUDE_PATH = "mgdsl/prelude.mg"        # how errors and spans name the prelude
@@ -28,6 +29,44 @@ def _display(p: Path) -> str:
         return rel if not rel.startswith(".." + os.sep + "..") else str(p)
     except ValueError:
         return str(p)
+
+
+def read_spec(p: Path, shown: str, span: Span | None) -> bytes:
+    """The bytes of a spec file: only a regular file (a named pipe or a device is refused without
+    waiting on it), read in pieces and refused once it passes MAX_SPEC_BYTES, so a huge file is
+    never held whole. Errors point at the `import` or `from` line that names the file, if any."""
+    def fail(message, cls=None, hint=None):
+        return (cls or (UsageError if span is None else SpecNameError))(message, span, hint=hint)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise fail(f"no such file: {shown}", hint="paths in `import` and `from` are relative to the file that "
+                                                  "names them" if span else None) from None
+    except IsADirectoryError:
+        raise fail(f"{shown} is a folder, not a .mg file") from None
+    except OSError as e:
+        raise fail(f"cannot read {shown}: {e.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise fail(f"{shown} is a folder, not a .mg file")
+        if not stat.S_ISREG(mode):
+            raise fail(f"{shown} is not a regular file (a named pipe, socket or device?); specs are read "
+                       "only from files")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_SPEC_BYTES:
+                raise fail(f"{shown} is larger than {MAX_SPEC_BYTES // 1024} KiB; specs are limited to "
+                           f"{MAX_SPEC_BYTES // 1024} KiB", cls=SpecSyntaxError, hint="is it really a .mg spec?")
+        return b"".join(chunks)
+    except MgError:
+        raise
+    except OSError as e:
+        raise fail(f"cannot read {shown}: {e.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 class Loader:
@@ -55,16 +94,7 @@ class Loader:
         if key in self.modules:
             return self.modules[key]
         shown = str(path) if span is None else _display(p)
-        try:
-            data = self.unsaved[key].encode("utf-8") if key in self.unsaved else p.read_bytes()
-        except FileNotFoundError:
-            cls = UsageError if span is None else SpecNameError
-            raise cls(f"no such file: {shown}", span,
-                      hint="paths in `import` and `from` are relative to the file that names them" if span else None) from None
-        except IsADirectoryError:
-            raise (UsageError if span is None else SpecNameError)(f"{shown} is a folder, not a .mg file", span) from None
-        except OSError as e:
-            raise (UsageError if span is None else SpecNameError)(f"cannot read {shown}: {e.strerror}", span) from None
+        data = self.unsaved[key].encode("utf-8") if key in self.unsaved else read_spec(p, shown, span)
         mod = parse(decode(data, shown))
         visible = dict(self.prelude().units_table)
         for imp in mod.imports:
@@ -83,20 +113,40 @@ class Loader:
 
     @staticmethod
     def _bind_units(mod: A.Module, visible: dict):
+        if mod.network is not None:
+            check_network(mod.network)
         own: dict[str, A.UnitDef] = {}
         for u in mod.units:
             if u.name in own:
                 raise SpecNameError(f"unit '{u.name}' is defined twice in this file", u.span,
                                     hint=f"the first definition is at {own[u.name].span}")
-            seen = set()
-            for prm in u.params:
-                if prm.name in seen or prm.name == "in":
-                    raise SpecNameError(f"parameter '{prm.name}' of unit '{u.name}' is " +
-                                        ("reserved for the unit's input" if prm.name == "in" else "declared twice"), prm.span)
-                seen.add(prm.name)
+            check_params(u.params, f"unit '{u.name}'")
             own[u.name] = u
         table = {**visible, **own}
         for u in own.values():
             u.units = table
         mod.own_units, mod.units_table = own, table
 
+
+
+def check_params(params: list[A.Param], owner: str):
+    """Parameter names: each once, and not `in` (a unit's input). Names that the layers give a meaning
+    as values (`off`, `merge`, ...) are refused where the layers are known (mgdsl.network)."""
+    seen: dict[str, A.Param] = {}
+    for prm in params:
+        if prm.name == "in":
+            raise SpecNameError(f"parameter 'in' of {owner} is reserved for a unit's input", prm.span,
+                                hint="give the parameter another name")
+        if prm.name in seen:
+            raise SpecNameError(f"parameter '{prm.name}' of {owner} is declared twice", prm.span,
+                                hint=f"the first declaration is at {seen[prm.name].span}; keep one")
+        seen[prm.name] = prm
+
+
+def check_network(net: A.NetworkDef):
+    """The network line: its parameters, and a name that can be printed (it is written into the
+    generated code's docstring and the diagrams)."""
+    if not net.name.strip() or not net.name.isprintable():
+        raise SpecNameError(f"the network name {net.name!r} is empty or holds characters that cannot be printed",
+                            net.span, hint='use a name like "R-PMG-30"')
+    check_params(net.params, f'network "{net.name}"')

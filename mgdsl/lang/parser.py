@@ -9,15 +9,30 @@ import functools
 from pathlib import Path
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 
-from ..errors import MgError, Source, Span, SpecSyntaxError
+from ..errors import MgError, Source, Span, SpecNameError, SpecSyntaxError, SpecValueError
 from . import ast as A
 
 MAX_SPEC_BYTES = 1 << 20
-MAX_NESTING = 64
+MAX_NESTING = 64            # brackets inside brackets
+MAX_DEPTH = 100             # levels of the syntax tree: long chains like 1+1+1+... or - - - 8
+MAX_LITERAL = 30            # characters of one number or grid size
+
+# A section's name becomes the first attribute of the generated module's path (``self.NAME``), so
+# it may not be an attribute torch.nn.Module or ModuleDict already has (tests/test_hostile.py
+# checks this list against the installed torch).
+MODULE_ATTRIBUTES = frozenset("""
+    T_destination add_module apply bfloat16 buffers call_super_init children clear compile cpu cuda double
+    dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu
+    items keys load_state_dict modules mtia named_buffers named_children named_modules named_parameters
+    parameters pop register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+    register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+    register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
+    to_empty train training type update values xpu zero_grad input""".split())
 
 
 def grammar_text() -> str:
@@ -41,7 +56,11 @@ class _MgIndenter(Indenter):
         if "\n" not in token:          # a comment on the first line: no indentation to track
             yield token
             return
-        yield from super().handle_NL(token)
+        try:
+            yield from super().handle_NL(token)
+        except DedentError as e:
+            e.mg_line = token.end_line   # the line whose indentation is wrong
+            raise
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,8 +91,17 @@ def _tok_span(source: Source, tok: Token) -> Span:
     return Span(source, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + len(tok))
 
 
-def _size(tok: Token) -> tuple[int, int]:
-    h, w = tok.split("x")
+def _literal(src: Source, tok: Token) -> str:
+    """Refuse numbers too long to mean anything before converting them (Python refuses to convert
+    integers of more than 4300 digits, and floats of 400 digits are infinite)."""
+    if len(tok) > MAX_LITERAL:
+        raise SpecValueError(f"this number is {len(tok)} characters long; numbers are limited to {MAX_LITERAL}",
+                             _tok_span(src, tok), hint="the sizes, widths and counts of a network are small numbers")
+    return str(tok)
+
+
+def _size(src: Source, tok: Token) -> tuple[int, int]:
+    h, w = _literal(src, tok).split("x")
     return int(h), int(w)
 
 
@@ -96,16 +124,17 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def number(self, meta, c):
         (tok,) = c
-        return A.Num(self._sp(meta), float(tok) if "." in tok else int(tok))
+        return A.Num(self._sp(meta), _num(_literal(self.src, tok)))
 
     @v_args(meta=True)
     def scaled(self, meta, c):
         (tok,) = c
+        _literal(self.src, tok)
         i = 0
         while i < len(tok) and (tok[i].isdigit() or tok[i] == "."):
             i += 1
         span = self._sp(meta)
-        num = A.Num(span, float(tok[:i]) if "." in tok[:i] else int(tok[:i]))
+        num = A.Num(span, _num(tok[:i]))
         return A.BinOp(span, "*", num, A.Name(span, str(tok[i:])))
 
     @v_args(meta=True)
@@ -127,12 +156,12 @@ class _ToAst(Transformer):
         return A.ListExpr(self._sp(meta), list(c))
 
     def _shape(self, x):
-        return _size(x) if isinstance(x, Token) and x.type == "SIZE" else x
+        return _size(self.src, x) if isinstance(x, Token) and x.type == "SIZE" else x
 
     # layers
     @v_args(meta=True)
     def size_sel(self, meta, c):
-        return A.Selector("size", _size(c[0]), None, self._sp(meta))
+        return A.Selector("size", _size(self.src, c[0]), None, self._sp(meta))
 
     @v_args(meta=True)
     def coarsest_sel(self, meta, c):
@@ -166,7 +195,7 @@ class _ToAst(Transformer):
     def step(self, meta, c):
         count, call = c
         if isinstance(count, Token):
-            count = A.Num(_tok_span(self.src, count), int(float(count))) if count.type == "NUMBER" \
+            count = A.Num(_tok_span(self.src, count), _num(_literal(self.src, count))) if count.type == "NUMBER" \
                 else A.Name(_tok_span(self.src, count), str(count))
         return A.Step(count, call, self._sp(meta))
 
@@ -209,7 +238,17 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def section_stmt(self, meta, c):
         tok = c[0]
-        return A.SectionMark(str(tok)[1:-1] if tok.type == "STRING" else str(tok), self._sp(meta))
+        name = str(tok)[1:-1] if tok.type == "STRING" else str(tok)
+        span = _tok_span(self.src, tok)
+        if not (name.isascii() and (name.isidentifier() or name.isdigit())) or name.startswith("_"):
+            raise SpecNameError(f"section name {str(tok)!s} cannot name a module: use letters, digits and _",
+                                span, hint="a section's name is the first part of its layers' module paths "
+                                           "(like s2.resmg1.conv1), so it is one word, without dots or spaces, "
+                                           "and does not start with _")
+        if name in MODULE_ATTRIBUTES:
+            raise SpecNameError(f"a section cannot be called '{name}': torch modules already have an "
+                                f"attribute of that name", span, hint=f"call it something like '{name}_s' instead")
+        return A.SectionMark(name, self._sp(meta))
 
     def start(self, items):
         return items
@@ -247,15 +286,62 @@ def _assemble(source: Source, items) -> A.Module:
     return A.Module(source, imports, units, net)
 
 
-def _nesting(text: str) -> int:
-    depth = deepest = 0
-    for ch in text:
-        if ch in "([":
+def _num(text: str) -> int | float:
+    return float(text) if "." in text else int(text)
+
+
+def _check_nesting(source: Source, text: str):
+    """Refuse brackets nested more than MAX_NESTING deep, at the bracket that goes too deep. Brackets
+    in comments and strings do not count."""
+    depth, line, start, i, n = 0, 1, 0, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line, start = line + 1, i + 1
+        elif ch == "#":
+            i = text.find("\n", i)
+            if i < 0:
+                return
+            continue
+        elif ch == '"':
+            j = text.find('"', i + 1)
+            nl = text.find("\n", i + 1)
+            i = j if j >= 0 and (nl < 0 or j < nl) else i
+        elif ch in "([":
             depth += 1
-            deepest = max(deepest, depth)
+            if depth > MAX_NESTING:
+                col = i - start + 1
+                raise SpecSyntaxError(f"brackets are nested more than {MAX_NESTING} deep",
+                                      Span(source, line, col, line, col + 1), hint="write it with fewer brackets")
         elif ch in ")]":
-            depth -= 1
-    return deepest
+            depth = max(depth - 1, 0)
+        i += 1
+
+
+def _check_depth(source: Source, tree):
+    """Refuse syntax trees deeper than MAX_DEPTH (before anything walks them recursively), at the
+    expression that goes too deep."""
+    height: dict[int, int] = {}
+    for t in tree.iter_subtrees():              # children before parents, without recursion
+        h = 1 + max((height[id(c)] for c in t.children if isinstance(c, Tree)), default=0)
+        height[id(t)] = h
+        if h > MAX_DEPTH:
+            meta = t.meta
+            line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
+            raise SpecSyntaxError(f"this expression is nested more than {MAX_DEPTH} levels deep",
+                                  Span(source, line, col, line, col + 1),
+                                  hint="split it up with network or unit parameters")
+
+
+def normalize(source: Source) -> Source:
+    """The text the grammar reads: no byte-order mark, and every line ending (CR LF, or CR alone as
+    old Mac editors write) a plain LF, so that line numbers match what an editor shows."""
+    text = source.text
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return source if text is source.text else Source(source.path, text)
 
 
 def decode(data: bytes, path: str) -> Source:
@@ -278,16 +364,17 @@ def decode(data: bytes, path: str) -> Source:
 
 
 def parse(source: Source) -> A.Module:
+    source = normalize(source)
     text = source.text
     if len(text.encode("utf-8")) > MAX_SPEC_BYTES:
         raise SpecSyntaxError(f"the spec is {len(text.encode()) // 1024} KiB; specs are limited to {MAX_SPEC_BYTES // 1024} KiB",
                               Span(source, 1, 1))
-    if _nesting(text) > MAX_NESTING:
-        raise SpecSyntaxError(f"brackets are nested more than {MAX_NESTING} deep", Span(source, 1, 1))
+    _check_nesting(source, text)
     if not text.endswith("\n"):
         text += "\n"
     try:
         tree = _lark().parse(text)
+        _check_depth(source, tree)
         return _assemble(source, _ToAst(source).transform(tree))
     except VisitError as e:
         if isinstance(e.orig_exc, MgError):
@@ -296,7 +383,10 @@ def parse(source: Source) -> A.Module:
     except UnexpectedInput as e:
         raise _syntax_error(source, e) from None
     except DedentError as e:
-        raise SpecSyntaxError(f"the indentation does not match any outer block ({e})", Span(source, 1, 1)) from None
+        line = getattr(e, "mg_line", 1)
+        width = len(source.line(line)) - len(source.line(line).lstrip(" \t"))
+        raise SpecSyntaxError("this line's indentation matches no block above it", Span(source, line, 1, line, width + 1),
+                              hint="indent it like the lines of the block it belongs to") from None
     except RecursionError:
         raise SpecSyntaxError("the spec is nested too deeply to read", Span(source, 1, 1)) from None
     except LarkError as e:  # anything else lark can say about the text
@@ -306,7 +396,7 @@ def parse(source: Source) -> A.Module:
 def _syntax_error(source: Source, e: UnexpectedInput) -> SpecSyntaxError:
     line, col = max(getattr(e, "line", 1) or 1, 1), max(getattr(e, "column", 1) or 1, 1)
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
-        n = len(source.text.splitlines()) or 1
+        n = len(source.lines()) or 1
         return SpecSyntaxError("the spec ends in the middle of a statement",
                                Span(source, n, len(source.line(n)) + 1), hint=f"expected {_readable(e.expected)}")
     if isinstance(e, UnexpectedCharacters):
