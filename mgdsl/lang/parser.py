@@ -409,7 +409,7 @@ def _syntax_error(source: Source, e: UnexpectedInput) -> SpecSyntaxError:
         return SpecSyntaxError(f"unexpected character '{ch}'", Span(source, line, col, line, col + 1), hint=hint)
     tok = e.token
     if tok.type == "_INDENT":
-        line += 1                        # the token is the newline that ends the line before
+        line = tok.end_line or line + 1  # the token spans the newline (and comments) before the line
         width = len(source.line(line)) - len(source.line(line).lstrip())
         return SpecSyntaxError("unexpected indentation", Span(source, line, 1, line, width + 1),
                                hint="only the body of a `unit` is indented")
