@@ -537,6 +537,7 @@ class Stats:
     slowest: float = 0.0            # wall-clock seconds of one check (inflated on a busy machine)
     slowest_cpu: float = 0.0        # CPU seconds of one check: what --time-limit bounds
     by_kind: dict = field(default_factory=dict)
+    stopped_early: bool = False
 
 
 class Worker:
@@ -573,7 +574,8 @@ def _paths_for(m: Mutant, users: dict[str, list[str]], rng: random.Random) -> li
 
 
 def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_mb: int = 1024,
-        out: str | None = None, progress: bool = True, only: list[int] | None = None) -> Stats:
+        out: str | None = None, progress: bool = True, only: list[int] | None = None,
+        max_minutes: float | None = None) -> Stats:
     texts = seeds()
     files = sorted(texts)
     users = consumers(texts)
@@ -644,6 +646,9 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
     hang = 3 * limit              # wall-clock seconds before a check counts as hung (CPU time is bounded by limit)
     try:
         while left or pending:
+            if max_minutes and left and time.monotonic() - t0 > 60 * max_minutes:
+                left = 0                  # out of time: finish what is running, start nothing new
+                stats.stopped_early = True
             for w in workers:
                 if w.task is None and left:
                     m = make_mutant(texts, files, seed, next(todo))
@@ -700,7 +705,8 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
 def summary(stats: Stats, budget: int) -> str:
     o = stats.outcomes
     errors = o["located"] + o["explained"] + o["bad"]
-    lines = [f"{sum(o.values())} mutants ({stats.checks} checks) in {stats.wall:.0f}s: "
+    lines = [f"{sum(o.values())} mutants{' (stopped by --max-minutes)' if stats.stopped_early else ''} "
+             f"({stats.checks} checks) in {stats.wall:.0f}s: "
              f"{o['valid']} valid, {o['located']} errors on a changed line, {o['explained']} errors on a line the "
              f"change feeds, {o['bad']} bad",
              f"errors located on a changed line: {o['located'] / max(errors, 1):.1%}; slowest check "
@@ -728,19 +734,23 @@ def main(argv=None) -> int:
     p.add_argument("--memory-mb", type=int, default=1024, help="address-space limit of a worker (default 1024)")
     p.add_argument("--out", default="fuzz-bad", help="folder for the bad cases (default fuzz-bad/)")
     p.add_argument("--only", type=int, nargs="+", metavar="I", help="run only these mutant indices")
+    p.add_argument("--max-minutes", type=float, metavar="M",
+                   help="start no new mutant after M minutes (the summary says how many ran)")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:
         worker_main(a.worker, a.memory_mb)
         return 0
-    stats = run(a.budget, a.seed, a.jobs, a.time_limit, a.memory_mb, a.out, only=a.only)
+    stats = run(a.budget, a.seed, a.jobs, a.time_limit, a.memory_mb, a.out, only=a.only, max_minutes=a.max_minutes)
     print(summary(stats, a.budget))
     if a.json:
         Path(a.json).write_text(json.dumps({"outcomes": stats.outcomes, "checks": stats.checks,
                                             "wall_s": stats.wall, "peak_rss_kb": stats.peak_rss_kb,
                                             "slowest_s": stats.slowest, "slowest_cpu_s": stats.slowest_cpu, "bad": stats.bad,
-                                            "by_kind": stats.by_kind, "budget": a.budget, "seed": a.seed}, indent=1))
+                                            "by_kind": stats.by_kind, "budget": a.budget, "seed": a.seed,
+                                            "mutants": sum(stats.outcomes.values()),
+                                            "stopped_early": stats.stopped_early}, indent=1))
     if stats.bad and a.out:
         print(f"the bad cases are in {a.out}/", file=sys.stderr)
     return 1 if stats.bad else 0
