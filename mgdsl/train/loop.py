@@ -264,6 +264,7 @@ def train(cfg: RunConfig, run_dir: str, runtime: Runtime | None = None, resume: 
                               p, started)
             finally:
                 dist.destroy_process_group()
+                _HELD.clear()
         return _train(cfg, run_dir, runtime, resume, rank, world, local_rank, device, net, model, task, p, started)
     except BaseException:
         if rank == 0 and not started:
@@ -437,12 +438,21 @@ def has_dead_weights(G) -> bool:
     return any(params_of(G, n) > 0 for n in G if n not in live)
 
 
+# Tensors given to the last collectives, held until the process group is destroyed. A gloo worker
+# thread drops its reference to them after the collective has completed; if that reference is the
+# last, freeing the tensor needs the GIL, which the main thread holds while the process group's
+# destructor joins that same thread: a deadlock at teardown, seen with torch 2.4 (about one run in
+# five; docs/hardening.md). Held here, the worker thread never frees them.
+_HELD: list = []
+
+
 def _check_ranks_agree(model) -> None:
     """DDP keeps replicas identical by construction; verify it once at the end, cheaply."""
     import torch
     import torch.distributed as dist
     sums = torch.stack([p.detach().double().sum() for p in model.parameters()])
     lo, hi = sums.clone(), sums.clone()
+    _HELD.extend((lo, hi))
     dist.all_reduce(lo, dist.ReduceOp.MIN)
     dist.all_reduce(hi, dist.ReduceOp.MAX)
     if not torch.equal(lo, hi):
