@@ -12,8 +12,8 @@ process with a memory limit and a time limit), and classified:
   valid      the mutant checks (with or without warnings)
   located    an error on a line the mutation changed, or with a note there
   explained  an error on a line the change feeds (a later line, a spec using a changed unit file)
-  bad        a traceback (exit 70), a check over the time limit (CPU seconds; or hung: 3x that in
-             wall-clock time), memory exhaustion, a crashed worker, an error at an unrelated line, a quoted line that is not the reported line,
+  bad        a traceback (exit 70), a check over the time limit (CPU seconds, read from /proc while
+             it runs; or hung: no answer after max(3x that, 120 s) of wall-clock time), memory exhaustion, a crashed worker, an error at an unrelated line, a quoted line that is not the reported line,
              or an edit that cannot change the meaning (line endings, BOM) changing the outcome
 
 Bad cases are written to --out (one folder each, with the file and the command to reproduce).
@@ -550,12 +550,13 @@ class Worker:
         self.deadline = 0.0
         self.current = None
         self.buf, self.eof = b"", False
+        self.cpu_at_start = 0.0
 
     def send(self, mutant: Mutant, checks: list[str], limit: float):
         self.task = (mutant, checks)
         self.p.stdin.write(json.dumps({"file": mutant.file, "text": mutant.text, "checks": checks}) + "\n")
         self.p.stdin.flush()
-        self.deadline = time.monotonic() + 3 * limit + 30   # the first check also covers the worker's start
+        self.deadline = time.monotonic() + max(3 * limit, 120) + 30   # the first check also covers the start
         self.current = None
 
     def kill(self):
@@ -563,6 +564,16 @@ class Worker:
             self.p.kill()
         self.p.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time a process has used (Linux /proc; elsewhere 0, and only the wall clock limits a check)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _paths_for(m: Mutant, users: dict[str, list[str]], rng: random.Random) -> list[str]:
@@ -643,7 +654,7 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
         os.chdir(cwd)
 
     done = 0
-    hang = 3 * limit              # wall-clock seconds before a check counts as hung (CPU time is bounded by limit)
+    hang = max(3 * limit, 120)    # wall-clock seconds before a check counts as hung; CPU time is bounded by limit
     try:
         while left or pending:
             if max_minutes and left and time.monotonic() - t0 > 60 * max_minutes:
@@ -670,6 +681,7 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
                     if "start" in msg:
                         w.current = msg["start"]
                         w.deadline = time.monotonic() + hang
+                        w.cpu_at_start = _cpu_seconds(w.p.pid)
                         continue
                     stats.peak_rss_kb = max(stats.peak_rss_kb, msg["rss_kb"])
                     finish(w, msg["done"], None)
@@ -683,8 +695,10 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
             now = time.monotonic()
             for i, w in enumerate(workers):
                 dead = w.eof or w.p.poll() is not None
-                if w.task and (now > w.deadline or dead):
-                    why = (f"over {hang:.0f}s of wall-clock time (hung)" if not dead else
+                over = w.task and w.current and _cpu_seconds(w.p.pid) - w.cpu_at_start > limit + 1
+                if w.task and (now > w.deadline or dead or over):
+                    why = (f"over {limit:.0f}s of CPU time" if over else
+                           f"over {hang:.0f}s of wall-clock time (hung)" if not dead else
                            f"worker died (exit {w.p.returncode}; memory limit {memory_mb} MB?)")
                     finish(w, None, why)
                     pending -= 1
@@ -729,8 +743,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="random seed; mutant i of a seed is always the same")
     p.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)), help="worker processes")
     p.add_argument("--time-limit", type=float, default=10.0,
-                   help="CPU seconds one check may take (default 10); a check is killed as hung after 3x "
-                        "that in wall-clock time")
+                   help="CPU seconds one check may take (default 10); a check is killed as hung after "
+                        "max(3x that, 120) seconds of wall-clock time")
     p.add_argument("--memory-mb", type=int, default=1024, help="address-space limit of a worker (default 1024)")
     p.add_argument("--out", default="fuzz-bad", help="folder for the bad cases (default fuzz-bad/)")
     p.add_argument("--only", type=int, nargs="+", metavar="I", help="run only these mutant indices")
