@@ -72,6 +72,11 @@ def test_the_fuzzer_tells_bad_outcomes_from_good_ones():
     assert fz.classify(m, {"rc": 1, "err": err.format(3, 3, "conv 1")}, None, Path("."))[0] == "bad"   # misquoted
     assert fz.classify(m, {"rc": 70, "err": "Traceback ..."}, None, Path("."))[0] == "bad"
     assert fz.classify(m, {"rc": 0, "err": ""}, None, Path("."))[0] == "valid"
+    unit = 'unit u():\n    conv 0\n    pool\nnetwork "T"\ninput 3 @ 8x8\nu\n'       # line 3 feeds line 2 next time
+    um = fz.Mutant(0, "t.mg", ["name"], unit, {3}, False)
+    assert fz.classify(um, {"rc": 1, "err": err.format(2, 2, "    conv 0")}, None, Path("."))[0] == "explained"
+    um = fz.Mutant(0, "t.mg", ["name"], unit, {5}, False)
+    assert fz.classify(um, {"rc": 1, "err": err.format(2, 2, "    conv 0")}, None, Path("."))[0] == "bad"
     same = fz.Mutant(0, "t.mg", ["line-endings"], text.replace("\n", "\r"), set(), True)
     assert fz.classify(same, {"rc": 1, "err": err.format(3, 3, "conv 0")}, {"rc": 0}, Path("."))[0] == "bad"
 

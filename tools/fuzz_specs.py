@@ -477,6 +477,27 @@ def _norm_lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+def lines_of(m: Mutant) -> list[str]:
+    return _norm_lines(m.text.replace("__self__", os.path.basename(m.file)))
+
+
+def _unit_block(lines: list[str], line: int) -> set[int]:
+    """The 1-based lines of the unit definition that holds `line` (header and body), or nothing."""
+    if not 0 < line <= len(lines):
+        return set()
+    start = line
+    while start > 0 and not lines[start - 1].startswith("unit "):
+        if lines[start - 1].strip() and not lines[start - 1][:1].isspace() and not lines[start - 1].startswith("#"):
+            return set()                   # a top-level line comes first: not in a unit
+        start -= 1
+    if start == 0:
+        return set()
+    end = line
+    while end < len(lines) and (not lines[end].strip() or lines[end][:1].isspace()):
+        end += 1
+    return set(range(start, end + 1))
+
+
 def classify(m: Mutant, res: dict, original: dict | None, base: Path) -> tuple[str, str]:
     """('valid'|'located'|'explained'|'bad', why) for one check of one mutant."""
     rc, err = res["rc"], res["err"]
@@ -503,7 +524,7 @@ def classify(m: Mutant, res: dict, original: dict | None, base: Path) -> tuple[s
     block = err[e.end():].split("\n")
     if same_file(e["path"]) and len(block) > 1 and " | " in block[1]:
         quoted = block[1].split(" | ", 1)[1]
-        lines = _norm_lines(m.text.replace("__self__", os.path.basename(m.file)))
+        lines = lines_of(m)
         want = lines[int(e["line"]) - 1].expandtabs(1) if int(e["line"]) <= len(lines) else ""
         q = quoted[3:] if quoted.startswith("...") else quoted
         q = q[:-3] if q.endswith("...") and not want.endswith("...") else q
@@ -521,6 +542,9 @@ def classify(m: Mutant, res: dict, original: dict | None, base: Path) -> tuple[s
     line = int(e["line"])
     if m.changed and any(same_file(p) and ln > min(m.changed) for p, ln in lines_at):
         return "explained", ""            # later lines depend on earlier ones (or a note is on one)
+    block = _unit_block(lines_of(m), line)
+    if block and any(ln in block for ln in m.changed):
+        return "explained", ""            # a unit body runs again on what its later lines made
     msg = e["msg"]
     if line == 1 and ("defines no network" in msg or "import each other" in msg):
         return "explained", ""            # nothing to point at: the network line is gone
