@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
 QUOTE_WIDTH = 150      # longer source lines are quoted around the caret
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import mgdsl
 from mgdsl.cli import main
-from mgdsl.errors import MgError, SpecNameError, SpecSyntaxError, SpecTypeError, SpecValueError, UsageError
+from mgdsl.errors import MgError, SpecNameError, SpecSyntaxError, SpecTypeError, SpecValueError
 
 NET = 'network "T" (w = 8)\ninput 3 @ 32x32\n'
 

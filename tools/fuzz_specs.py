@@ -13,7 +13,9 @@ process with a memory limit and a time limit), and classified:
   located    an error on a line the mutation changed, or with a note there
   explained  an error on a line the change feeds (a later line, a spec using a changed unit file)
   bad        a traceback (exit 70), a check over the time limit (CPU seconds, read from /proc while
-             it runs; or hung: no answer after max(3x that, 120 s) of wall-clock time), memory exhaustion, a crashed worker, an error at an unrelated line, a quoted line that is not the reported line,
+             it runs; or hung: no answer after max(3x that, 120 s) of wall-clock time), memory
+             exhaustion, a crashed worker, an error at an unrelated line, a quoted line that is not
+             the reported line,
              or an edit that cannot change the meaning (line endings, BOM) changing the outcome
 
 Bad cases are written to --out (one folder each, with the file and the command to reproduce).
@@ -101,7 +103,7 @@ ODD_IMPORTS = [".", "families", "nope.mg", "fifo.mg", "/dev/zero", "/dev/null", 
 
 
 def _idx(rng, lines, code_only=False):
-    cand = [i for i, l in enumerate(lines) if l.strip() and (not code_only or not l.lstrip().startswith("#"))]
+    cand = [i for i, ln_ in enumerate(lines) if ln_.strip() and (not code_only or not ln_.lstrip().startswith("#"))]
     return rng.choice(cand) if cand else 0
 
 
@@ -127,8 +129,8 @@ def m_swap(rng, lines):
 
 def m_indent(rng, lines):
     i = _idx(rng, lines, True)
-    l = lines[i]
-    body = l.lstrip(" \t")
+    ln_ = lines[i]
+    body = ln_.lstrip(" \t")
     new_indent = rng.choice(["", " ", "  ", "    ", "        ", "\t", "\t    ", "   \t", " " * 40])
     new = list(lines)
     new[i] = new_indent + body
@@ -136,8 +138,8 @@ def m_indent(rng, lines):
 
 
 def _sub_token(rng, lines, pattern, choices, code_only=True):
-    cands = [(i, m) for i, l in enumerate(lines) if not (code_only and l.lstrip().startswith("#"))
-             for m in re.finditer(pattern, l.split("#")[0] if code_only else l)]
+    cands = [(i, m) for i, ln_ in enumerate(lines) if not (code_only and ln_.lstrip().startswith("#"))
+             for m in re.finditer(pattern, ln_.split("#")[0] if code_only else ln_)]
     if not cands:
         return None
     i, m = rng.choice(cands)
@@ -176,15 +178,15 @@ def m_shadow(rng, lines):
     """Give a name a second meaning: a parameter named like a pyramid or a value word, a pyramid
     named like a parameter, a unit named like a layer or ending in digits, a parameter twice."""
     new = list(lines)
-    net = next((i for i, l in enumerate(lines) if l.startswith("network ")), None)
-    saved = [m.group(1) for l in lines for m in [re.match(r"\s*(\w+)\s*=", l)] if m]
+    net = next((i for i, ln_ in enumerate(lines) if ln_.startswith("network ")), None)
+    saved = [m.group(1) for ln_ in lines for m in [re.match(r"\s*(\w+)\s*=", ln_)] if m]
     params = re.findall(r"[(,]\s*(\w+)\s*=", lines[net]) if net is not None else []
     r = rng.random()
     if net is not None and r < 0.35:
         name = rng.choice(saved + params + ["off", "on", "merge", "same", "in", "avg", "none", "n", "w"] or ["x"])
-        l = new[net]
-        new[net] = l.replace("(", f"({name} = {rng.choice(['3', '2', 'off'])}, ", 1) if "(" in l and "from" not in l \
-            else l + f" ({name} = 3)"
+        ln_ = new[net]
+        new[net] = ln_.replace("(", f"({name} = {rng.choice(['3', '2', 'off'])}, ", 1) if "(" in ln_ and "from" not in ln_ \
+            else ln_ + f" ({name} = 3)"
         return new, {net}, False
     if r < 0.6 and params:
         i = _idx(rng, lines, True)
@@ -197,7 +199,7 @@ def m_shadow(rng, lines):
         i = _idx(rng, new[at + 2:], True) + at + 2 if len(new) > at + 2 else at
         new.insert(i + 1, uname)
         return new, {at, at + 1, i + 1}, False
-    units = [i for i, l in enumerate(lines) if l.startswith("unit ") and "(" in l]
+    units = [i for i, ln_ in enumerate(lines) if ln_.startswith("unit ") and "(" in ln_]
     if units:
         i = rng.choice(units)
         m = re.search(r"\((\w+)", lines[i])
@@ -209,36 +211,36 @@ def m_shadow(rng, lines):
 
 def m_lookalike(rng, lines):
     i = _idx(rng, lines)
-    l = lines[i]
-    spots = [k for k, ch in enumerate(l) if ch in LOOKALIKES]
+    ln_ = lines[i]
+    spots = [k for k, ch in enumerate(ln_) if ch in LOOKALIKES]
     if not spots:
         return None
     k = rng.choice(spots)
     new = list(lines)
-    new[i] = l[:k] + LOOKALIKES[l[k]] + l[k + 1:]
+    new[i] = ln_[:k] + LOOKALIKES[ln_[k]] + ln_[k + 1:]
     return new, {i}, False
 
 
 def m_odd_space(rng, lines):
     i = _idx(rng, lines)
-    l = lines[i]
-    k = rng.randint(0, len(l))
+    ln_ = lines[i]
+    k = rng.randint(0, len(ln_))
     new = list(lines)
-    new[i] = l[:k] + rng.choice(ODD_SPACE) + l[k:]
+    new[i] = ln_[:k] + rng.choice(ODD_SPACE) + ln_[k:]
     return new, {i}, False
 
 
 def m_token(rng, lines):
     i = _idx(rng, lines, True)
-    l = lines[i]
-    k = rng.randint(0, len(l))
+    ln_ = lines[i]
+    k = rng.randint(0, len(ln_))
     new = list(lines)
     r = rng.random()
     if r < 0.5:
-        new[i] = l[:k] + rng.choice(TOKENS) + l[k:]
+        new[i] = ln_[:k] + rng.choice(TOKENS) + ln_[k:]
     else:
-        j = min(len(l), k + rng.randint(1, 6))
-        new[i] = l[:k] + (rng.choice(TOKENS) if r < 0.75 else "") + l[j:]
+        j = min(len(ln_), k + rng.randint(1, 6))
+        new[i] = ln_[:k] + (rng.choice(TOKENS) if r < 0.75 else "") + ln_[j:]
     return new, {i}, False
 
 
@@ -254,7 +256,7 @@ def m_nesting(rng, lines):
 
 def m_repeat(rng, lines):
     """Put a repeat count in front of a layer, or a chain of units repeating each other."""
-    code = [i for i, l in enumerate(lines) if l.strip() and not l.lstrip().startswith(("#", "network", "input",
+    code = [i for i, ln_ in enumerate(lines) if ln_.strip() and not ln_.lstrip().startswith(("#", "network", "input",
                                                                                      "grids", "import", "unit",
                                                                                      "section"))]
     if not code:
@@ -266,7 +268,7 @@ def m_repeat(rng, lines):
         k = rng.choice(["0", "2", "2.5", "0.5", "10000", "10001", "65", "(n)", "n*n", "-1", "9" * 40])
         new[i] = f"{ind}{k} × {lines[i].lstrip()}"
         return new, {i}, False
-    net = next((j for j, l in enumerate(lines) if l.startswith("network ")), 0)
+    net = next((j for j, ln_ in enumerate(lines) if ln_.startswith("network ")), 0)
     bomb = ["unit zz3():", "    0 × conv", "unit zz2():", "    10000 × zz3", "unit zz1():", "    10000 × zz2"]
     new[net:net] = bomb
     new.insert(i + len(bomb) + 1, "10000 × zz1")
@@ -290,7 +292,7 @@ def m_import(rng, lines):
     if word:
         new.insert(i, f'import "{target}"')
         return new, {i}, False
-    net = next((j for j, l in enumerate(lines) if l.startswith("network ")), None)
+    net = next((j for j, ln_ in enumerate(lines) if ln_.startswith("network ")), None)
     if net is None:
         return None
     new[net] = re.sub(r'network ("[^"]*")( from "[^"]*")?', lambda m: f'network {m.group(1)} from "{target}"',
@@ -308,7 +310,7 @@ def m_line_endings(rng, lines):
     elif style == "\r":
         text = text.replace("\n", "\r")
     elif style == "mixed":
-        text = "".join(l + rng.choice(["\n", "\r\n", "\r"]) for l in lines)
+        text = "".join(ln_ + rng.choice(["\n", "\r\n", "\r"]) for ln_ in lines)
     elif style == "bom":
         text = "\ufeff" + text
     elif style == "bom+crlf":
@@ -316,11 +318,11 @@ def m_line_endings(rng, lines):
     elif style == "no-final-newline":
         text = text.rstrip("\n")
     elif style == "trailing-space":
-        text = "\n".join(l + (" \t" if l.strip() else "") for l in lines) + "\n"
+        text = "\n".join(ln_ + (" \t" if ln_.strip() else "") for ln_ in lines) + "\n"
     elif style == "ff-lines":
-        text = "\n".join((l + " \x0c") if l.strip() and not l.lstrip().startswith("#") else l for l in lines) + "\n"
+        text = "\n".join((ln_ + " \x0c") if ln_.strip() and not ln_.lstrip().startswith("#") else ln_ for ln_ in lines) + "\n"
     else:
-        text = "\n".join(l + "\n" if l.startswith(("network", "unit")) else l for l in lines) + "\n"
+        text = "\n".join(ln_ + "\n" if ln_.startswith(("network", "unit")) else ln_ for ln_ in lines) + "\n"
     return text, set(), True
 
 
@@ -436,7 +438,6 @@ def worker_main(base: str, memory_mb: int):
     tree = _worker_tree(base)
     os.chdir(base)
     import mgdsl.lang.loader as loader_mod
-    from importlib import resources
     prelude = _Prelude()
     real_prelude = (ROOT / "mgdsl" / "lang" / "prelude.mg").read_text(encoding="utf-8")
     loader_mod.resources = prelude
@@ -464,7 +465,6 @@ def worker_main(base: str, memory_mb: int):
                 target.write_bytes(original)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         proto.write(json.dumps({"done": results, "rss_kb": rss}) + "\n")
-    _ = resources
 
 
 # -- classification -----------------------------------------------------------------------------------

@@ -7,12 +7,12 @@ units (residual unit, residual mg-unit) are written in .mg in ``prelude.mg``.
 """
 from __future__ import annotations
 
+import builtins
 import difflib
 from dataclasses import dataclass
-import builtins
 from typing import TYPE_CHECKING, Callable, NoReturn
 
-from ..errors import SpecNameError, SpecShapeError, SpecTypeError, SpecValueError, Span
+from ..errors import Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
 from .values import Arg, Grid, Pyramid, Sym, describe
 
 if TYPE_CHECKING:

@@ -366,8 +366,9 @@ class Lowerer:
         if nid in self.G or nid in self.prefixes or clash:
             other = clash or nid if clash or nid in self.G else next(n for n in self.G if n.startswith(nid + "."))
             raise SpecNameError(f"two layers would share the module path {clash or nid}", ctx.span,
-                                hint="rename a unit or section so that each layer has its own path").with_note(
-                                    f"the other layer, {self.G.node(other).layer}", self.G.node(other).span)
+                                hint="rename a unit or section so that each layer has its own path",
+                                notes=[(f"the other layer, {self.G.node(other).layer}", self.G.node(other).span or
+                                        ctx.span)])
         self.prefixes.update(".".join(parts[:i]) for i in range(1, len(parts)))
         try:
             shape = tuple(OPS[kind].shape(attrs, [g.shape for g in inputs]))

@@ -6,8 +6,8 @@ One LALR parser (lark) built once from ``grammars/mg.lark``; every lark error be
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from importlib import resources
+from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
