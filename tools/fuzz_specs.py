@@ -478,7 +478,9 @@ def _norm_lines(text: str) -> list[str]:
 
 
 def lines_of(m: Mutant) -> list[str]:
-    return _norm_lines(m.text.replace("__self__", os.path.basename(m.file)))
+    """The mutant's lines as the worker wrote them (a file's import of itself names it; the prelude is
+    given as it is)."""
+    return _norm_lines(m.text if m.file == PRELUDE else m.text.replace("__self__", os.path.basename(m.file)))
 
 
 def _unit_block(lines: list[str], line: int) -> set[int]:
