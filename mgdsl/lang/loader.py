@@ -109,6 +109,7 @@ class Loader:
     def base_of(self, mod: A.Module) -> A.Module:
         """The module a `network ... from "file"` line names (already loaded by `load`)."""
         here = Path(mod.source.path).parent
+        assert mod.network is not None and mod.network.base is not None, "only called for a derived network"
         return self.modules[str((here / mod.network.base).resolve())]
 
     @staticmethod

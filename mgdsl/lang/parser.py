@@ -84,11 +84,13 @@ def _readable(names) -> str:
 
 
 def _span(source: Source, meta) -> Span:
-    return Span(source, meta.line, meta.column, getattr(meta, "end_line", meta.line), getattr(meta, "end_column", meta.column + 1))
+    return Span(source, meta.line, meta.column, getattr(meta, "end_line", meta.line),
+                getattr(meta, "end_column", meta.column + 1))
 
 
 def _tok_span(source: Source, tok: Token) -> Span:
-    return Span(source, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + len(tok))
+    line, col = tok.line or 1, tok.column or 1          # lark sets both on every token it lexes
+    return Span(source, line, col, tok.end_line or line, tok.end_column or col + len(tok))
 
 
 def _literal(src: Source, tok: Token) -> str:
@@ -264,7 +266,8 @@ def _assemble(source: Source, items) -> A.Module:
         elif isinstance(it, A.NetworkDef):
             if net is not None:
                 raise SpecSyntaxError("a file defines at most one network", it.span,
-                                      hint=f"the first one, \"{net.name}\", starts at {net.span}; put each network in its own file")
+                                      hint=f"the first one, \"{net.name}\", starts at {net.span}; "
+                                           "put each network in its own file")
             net = it
         else:
             if net is None:
@@ -407,6 +410,7 @@ def _syntax_error(source: Source, e: UnexpectedInput) -> SpecSyntaxError:
         elif ch == "x":
             hint = "write repetition as `n × layer` or `n * layer`"
         return SpecSyntaxError(f"unexpected character '{ch}'", Span(source, line, col, line, col + 1), hint=hint)
+    assert isinstance(e, UnexpectedToken)       # lark's third kind of UnexpectedInput
     tok = e.token
     if tok.type == "_INDENT":
         line = tok.end_line or line + 1  # the token spans the newline (and comments) before the line
@@ -415,7 +419,8 @@ def _syntax_error(source: Source, e: UnexpectedInput) -> SpecSyntaxError:
                                hint="only the body of a `unit` is indented")
     if tok.type in ("_NL", "_DEDENT"):
         text = source.line(line)
-        return SpecSyntaxError("the line ends too early", Span(source, line, len(text.rstrip()) + 1, line, len(text.rstrip()) + 2),
+        end = len(text.rstrip()) + 1
+        return SpecSyntaxError("the line ends too early", Span(source, line, end, line, end + 1),
                                hint=f"expected {_readable(e.expected)}")
     what = repr(str(tok)) if tok.type != "$END" else "end of file"
     hint = f"expected {_readable(e.expected)}"
