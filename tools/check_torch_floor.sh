@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-FLOOR=$(sed -n 's/^ *"torch>=\([0-9.]*\)".*/\1/p' pyproject.toml)
+FLOOR=$(sed -n 's/^ *"torch>=\([0-9.]*\)[",].*/\1/p' pyproject.toml)
 [ -n "$FLOOR" ] || { echo "no \"torch>=X\" line in pyproject.toml" >&2; exit 2; }
 SPEC=${SPEC:-torch==$FLOOR}
 WANT=$(echo "$SPEC" | sed -n 's/^torch==//p')
