@@ -39,3 +39,45 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+# The zoo beyond the paper (specs/beyond) counts at its references' input sizes; tests that run real
+# forwards use a smaller input through each spec's `size` parameter (the counts are checked at full size).
+BEYOND_TEST_SIZE = {"unet-2015": 252}     # an unpadded U-Net needs 16k + 124 pixels
+
+
+def small_params(path) -> dict:
+    """The parameters that make a spec cheap enough for a real forward in CI (none for the paper's)."""
+    p = Path(path)
+    return {"size": BEYOND_TEST_SIZE.get(p.stem, 64)} if "beyond" in p.parts else {}
+
+
+# Every layer type and conv option that the paper's networks do not use, in one small network: grouped
+# and depthwise convs, dilation, explicit and no padding (even kernels), each activation choice, stand-alone
+# BN, bilinear resizing to a saved grid's size, centre-crop-and-concat, squeeze-and-excitation gates,
+# global and adaptive average pooling, dropout and branches started from a saved pyramid.
+NEW_LAYERS = """network "LAYERS"
+input 3 @ 32x32
+grids 2
+conv 8, 4
+x = mgconv 8, 8 act=silu groups=2
+conv groups=depthwise dilation=2 act=relu6
+conv 16 kernel=2 pad=1 bn=off act=hardswish on finest
+pool on finest
+bn
+act gelu
+u = upsample to=x mode=bilinear
+use x
+concat u
+f = drop
+use x; drop on finest; upsample 2 mode=bilinear; conv 6 pad=0
+concat f crop=on
+y = conv 8 kernel=1
+g = gap; conv 4 kernel=1 bn=off act=silu; conv 8 kernel=1 bn=off act=sigmoid
+use y; scale g
+dropout 0.25
+p = gap to=4
+use y; upsample to=p mode=bilinear
+concat p, p
+fc 5 pool=avg
+"""

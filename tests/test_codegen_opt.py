@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import mgdsl  # noqa: E402
+from conftest import NEW_LAYERS  # noqa: E402
 from mgdsl.backends.torch_source import OPTIMIZATIONS  # noqa: E402
 
 # Small, but every optimisation applies somewhere: grids of 32 and 16 px (transposed-conv coarse
@@ -95,6 +96,21 @@ def _assert_same_function(plain, other, x):
     # running statistics move alike too
     for (k, a), b in zip(plain.state_dict().items(), other.state_dict().values()):
         torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-12, msg=k)
+
+
+def test_optimisations_are_exact_on_the_new_layers():
+    """Grouped, dilated and unpadded convs, other activations, SE, resizing, cropping, adaptive pooling
+    (dropout off: its random mask would differ between the two runs)."""
+    net = mgdsl.loads(NEW_LAYERS.replace("dropout 0.25", "dropout 0"))
+    for target in ("cpu", "cuda"):
+        plain, other = _pair(net, target=target)
+        torch.manual_seed(2)
+        _assert_same_function(plain, other, torch.randn(3, *net.input_shape, dtype=torch.float64))
+        inference = net.build(inference=True).double()
+        inference.load_state_dict(plain.state_dict())
+        x = torch.randn(2, *net.input_shape, dtype=torch.float64)
+        with torch.no_grad():
+            torch.testing.assert_close(inference(x), plain.eval()(x), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZATIONS) + ["all", "all on SEG"])

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import mgdsl
+from conftest import small_params
 from mgdsl.backends.draw import KINDS, LEGEND
 from mgdsl.backends.torch_passes import OPTIMIZATIONS, PASSES, TARGETS, resolve_options, run_passes
 from mgdsl.backends.torch_source import EMITTERS, generate, runtime_sections
@@ -31,7 +32,7 @@ _NETS: dict = {}
 
 def net_of(path: str):
     if path not in _NETS:
-        _NETS[path] = mgdsl.load(ROOT / path, _loader=_LOADER)
+        _NETS[path] = mgdsl.load(ROOT / path, _loader=_LOADER, **small_params(path))
     return _NETS[path]
 
 

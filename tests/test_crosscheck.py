@@ -26,6 +26,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import mgdsl  # noqa: E402
+from conftest import NEW_LAYERS  # noqa: E402
 from mgdsl.graph.cost import cost_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,9 @@ drop
 fc 5
 """,
 }
+
+
+SYNTHETIC["the layer library beyond the paper"] = NEW_LAYERS
 
 
 def _meta_build(net):

@@ -59,11 +59,11 @@ INPUT = Kind("input", "#e3e3e3", "#8a8a8a")
 # Each built-in layer type's legend entry (a key of KINDS). A test checks that every layer type of
 # the registry has one: a new layer type adds its line here.
 LEGEND: dict[str, str] = {
-    "conv": "conv", "relu": "conv",
+    "conv": "conv", "relu": "conv", "act": "conv", "bn": "conv", "dropout": "conv", "scale": "conv",
     "mgconv": "mgconv",
-    "pool": "pool", "drop": "pool",
+    "pool": "pool", "drop": "pool", "gap": "pool", "crop": "pool",
     "upsample": "upsample", "upconv": "upsample",
-    "concat": "concat",
+    "concat": "concat", "use": "concat",
     "add": "res",
     "fc": "prediction", "maps": "prediction",
 }

@@ -67,7 +67,8 @@ def coarse_convT(G: Graph) -> Graph:
     conv on the coarse grid, and the upsampled copy disappears."""
     rw, readers = Rewrite(G), G.readers()
     for r in G.records():
-        if r.kind not in ("conv", "conv_bn") or (r.attrs["kernel"], r.attrs["stride"], r.attrs["pad"]) != (3, 1, 1):
+        if r.kind not in ("conv", "conv_bn") or (r.attrs["kernel"], r.attrs["stride"], r.attrs["pad"]) != (3, 1, 1) \
+                or _spread(r):
             continue
         cat = G.node(r.inputs[0])
         if cat.kind != "concat" or readers[cat.id] != [r.id]:
@@ -88,11 +89,17 @@ def coarse_convT(G: Graph) -> Graph:
     return rw.result()
 
 
+def _spread(r: Node) -> bool:
+    """A grouped or dilated conv: the rewrites below assume a dense, undilated kernel."""
+    return r.attrs.get("groups", 1) != 1 or r.attrs.get("dilation", 1) != 1
+
+
 def small_grid_gemm(G: Graph) -> Graph:
     """Stride-1 convs on grids of at most 16 pixels -> conv_gemm."""
     rw = Rewrite(G)
     for r in G.records():
-        if r.kind in ("conv", "conv_bn") and r.attrs["stride"] == 1 and r.shape[1] * r.shape[2] <= _GEMM_MAX_PIXELS:
+        if r.kind in ("conv", "conv_bn") and r.attrs["stride"] == 1 and r.shape[1] * r.shape[2] <= _GEMM_MAX_PIXELS \
+                and not _spread(r):
             rw.replace(r.id, replace(r, kind="conv_gemm"))
     return rw.result()
 

@@ -51,10 +51,15 @@ class Emitter:
     channels_last_weights: bool = False                           # its conv weight is stored channels-last
 
 
+def _spread(a) -> str:
+    """A conv's dilation and groups, written only where they are not 1 (so plain convs read as before)."""
+    return "".join(f", {k}={a[k]}" for k in ("dilation", "groups") if a.get(k, 1) != 1)
+
+
 def _conv_modules(r: Node) -> list[tuple[str, str, str]]:
     a = r.attrs
     mods = [(r.id, "nn.Conv2d", f"{a['cin']}, {a['cout']}, {a['kernel']}, stride={a['stride']}, "
-                                f"padding={a['pad']}, bias={a['bias']}")]
+                                f"padding={a['pad']}{_spread(a)}, bias={a['bias']}")]
     if a.get("bn"):
         mods.append((a["bn"], "nn.BatchNorm2d", f"{a['cout']}"))
     return mods
@@ -98,6 +103,32 @@ def _module_call(r: Node, x: list[str], c: Refs) -> str:
     return f"{c.m[0]}({x[0]})"
 
 
+# the torch call of each activation of ops.ACTIVATIONS
+ACT_CALLS = {"relu6": "F.relu6({})", "silu": "F.silu({})", "gelu": "F.gelu({})", "sigmoid": "torch.sigmoid({})",
+             "hardswish": "F.hardswish({})", "leaky": "F.leaky_relu({}, 0.01)", "tanh": "torch.tanh({})"}
+
+
+def _conv_bn(r: Node, x: list[str], c: Refs) -> str:
+    a = r.attrs
+    spread = f", {a.get('dilation', 1)}, {a.get('groups', 1)}" if _spread(a) else ""
+    return f"F.conv2d({x[0]}, {_wb(c)[0]}, {_wb(c)[1]}, {a['stride']}, {a['pad']}{spread})"
+
+
+def _resize(r: Node, x: list[str], c: Refs) -> str:
+    how = "mode='bilinear', align_corners=False" if r.attrs["mode"] == "bilinear" else "mode='nearest'"
+    return f"F.interpolate({x[0]}, size={tuple(r.attrs['size'])}, {how})"
+
+
+def _upsample(r: Node, x: list[str], c: Refs) -> str:
+    how = "mode='bilinear', align_corners=False" if r.attrs.get("mode") == "bilinear" else "mode='nearest'"
+    return f"F.interpolate({x[0]}, scale_factor={r.attrs['factor']}, {how})"
+
+
+def _crop(r: Node, x: list[str], c: Refs) -> str:
+    (t, l), (h, w) = r.attrs["at"], r.attrs["size"]
+    return f"{x[0]}[:, :, {t}:{t + h}, {l}:{l + w}]"
+
+
 EMITTERS: dict[str, Emitter] = {
     "input": Emitter(lambda r, x, c: "x"),
     "conv": Emitter(_module_call, _conv_modules),
@@ -105,10 +136,16 @@ EMITTERS: dict[str, Emitter] = {
         f"{r.attrs['cin']}, {r.attrs['cout']}, {r.attrs['kernel']}, stride={r.attrs['stride']}, bias={r.attrs['bias']}"))]),
     "bn": Emitter(_module_call, lambda r: [(r.id, "nn.BatchNorm2d", f"{r.attrs['channels']}")]),
     "relu": Emitter(lambda r, x, c: f"F.relu({x[0]})"),
+    "act": Emitter(lambda r, x, c: ACT_CALLS[r.attrs["fn"]].format(x[0])),
+    "dropout": Emitter(lambda r, x, c: f"F.dropout({x[0]}, {r.attrs['p']}, self.training)"),
+    "mul": Emitter(lambda r, x, c: f"{x[0]} * {x[1]}"),
+    "resize": Emitter(_resize),
+    "adaptive_avgpool": Emitter(lambda r, x, c: f"F.adaptive_avg_pool2d({x[0]}, {tuple(r.attrs['size'])})"),
+    "crop": Emitter(_crop),
     "maxpool": Emitter(_pool("max_pool2d", True)),
     "avgpool": Emitter(_pool("avg_pool2d", False)),
     "gap": Emitter(lambda r, x, c: f"F.adaptive_avg_pool2d({x[0]}, 1)"),
-    "upsample": Emitter(lambda r, x, c: f"F.interpolate({x[0]}, scale_factor={r.attrs['factor']}, mode='nearest')"),
+    "upsample": Emitter(_upsample),
     "concat": Emitter(lambda r, x, c: f"torch.cat([{', '.join(x)}], 1)"),
     "add": Emitter(lambda r, x, c: " + ".join(x)),
     "pad": Emitter(lambda r, x, c: f"F.pad({x[0]}, (0, 0, 0, 0, 0, {r.attrs['cout'] - r.attrs['cin']}))"),
@@ -116,8 +153,7 @@ EMITTERS: dict[str, Emitter] = {
     "linear": Emitter(_module_call, lambda r: [(r.id, "nn.Linear",
                                                 f"{r.attrs['fin']}, {r.attrs['fout']}, bias={r.attrs['bias']}")]),
     # kinds made by passes
-    "conv_bn": Emitter(lambda r, x, c: f"F.conv2d({x[0]}, {_wb(c)[0]}, {_wb(c)[1]}, {r.attrs['stride']}, {r.attrs['pad']})",
-                       _conv_modules, _fold, ("fold",)),
+    "conv_bn": Emitter(_conv_bn, _conv_modules, _fold, ("fold",)),
     "conv_upT": Emitter(_conv_up, _conv_modules, _fold_up, ("convT", "fold")),
     "conv_gemm": Emitter(_conv_gemm, _conv_modules, _fold, ("gemm", "cl_weights", "fold"), channels_last_weights=True),
     "relu_": Emitter(lambda r, x, c: f"torch.relu_({x[0]})"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, NoReturn
 
 from ..errors import Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
+from .ops import ACTIVATIONS
 from .values import Arg, Grid, Pyramid, Sym, describe
 
 if TYPE_CHECKING:
@@ -147,6 +148,45 @@ class LayerCtx:
         v = self.one(name)
         return self.builder.lookup_tensor(str(v), self.args[name].span if self._arg(name) else self.span)
 
+    def tensors(self, name) -> list[Pyramid]:
+        """Every saved pyramid named in a list argument (`concat a, b, c`)."""
+        a = self._arg(name)
+        return [self.builder.lookup_tensor(str(v), a.span) for v in a.items] if a is not None else []
+
+    def number(self, name, lo: float, hi: float) -> float:
+        """A real number in [lo, hi)."""
+        v = self.one(name)
+        if isinstance(v, Sym) or not isinstance(v, (int, float)) or isinstance(v, bool):
+            self.fail(f"{name} must be a number, not {v}", name, cls=SpecTypeError)
+        if not lo <= v < hi:
+            self.fail(f"{name} {v:g} is out of range: it must be at least {lo:g} and below {hi:g}", name,
+                      cls=SpecValueError)
+        return v
+
+    def activation(self) -> str | None:
+        """The activation a conv ends with: `act=NAME` (or none), else `relu=on|off`."""
+        if self._arg("act") is None:
+            return "relu" if self.switch("relu") else None
+        if self._arg("relu") is not None:
+            self.fail("give either act=... or relu=..., not both", "relu", cls=SpecTypeError,
+                      hint="act=none is relu=off; act=relu is relu=on")
+        fn = self.choice("act", ACTS)
+        return None if fn == "none" else fn
+
+    def groups(self, cin: builtins.int) -> builtins.int:
+        """`groups=N`, or `groups=depthwise`: one group per input channel."""
+        v = self.one("groups")
+        if isinstance(v, Sym) and v == "depthwise":
+            return cin
+        return self.int("groups", 1, MAX_WIDTH)
+
+    def act_node(self, g, x: Grid, fn: str | None) -> Grid:
+        if fn is None:
+            return x
+        if fn == "relu":
+            return self.node(g, "relu", "relu", [x])
+        return self.node(g, "act", "act", [x], fn=fn)
+
     def per_grid(self, name, grids: Pyramid, default, lo=1, hi=MAX_WIDTH, odd=False) -> list[builtins.int]:
         """One value per grid; a single value applies to every grid; `same` keeps the default."""
         a = self._arg(name)
@@ -186,37 +226,67 @@ def one_grid(ctx: LayerCtx, pyr: Pyramid, what: str) -> Grid:
     return pyr[0]
 
 
-def conv_bn_relu(ctx: LayerCtx, g: Grid, x: Grid, cout: int, k: int, stride=1, bn=True, relu=True, bias=True) -> Grid:
-    x = ctx.node(g, "conv", "conv", [x], cin=x.channels, cout=cout, kernel=k, stride=stride, pad=k // 2, bias=bias)
+def conv_bn_relu(ctx: LayerCtx, g: Grid, x: Grid, cout: int, k: int, stride=1, bn=True, relu=True, bias=True,
+                 groups=1, dilation=1, pad=None) -> Grid:
+    """conv (+ BN) (+ activation: `relu` is True/False or an activation's name)."""
+    attrs = dict(cin=x.channels, cout=cout, kernel=k, stride=stride, pad=dilation * (k // 2) if pad is None else pad,
+                 bias=bias)
+    if groups != 1 or dilation != 1:
+        attrs.update(groups=groups, dilation=dilation)
+    x = ctx.node(g, "conv", "conv", [x], **attrs)
     if bn:
         x = ctx.node(g, "bn", "bn", [x], channels=cout)
-    if relu:
-        x = ctx.node(g, "relu", "relu", [x])
-    return x
+    return ctx.act_node(g, x, "relu" if relu is True else (relu or None))
 
 
+ACTS = ("relu", *ACTIVATIONS, "none")
 _W = Param("widths", None, "output channels per grid (default: unchanged)")
-_K = Param("kernel", 3, "kernel size per grid (odd)")
+_K = Param("kernel", 3, "kernel size per grid (odd unless pad is given)")
 _BN, _RELU, _BIAS = Param("bn", True, "batch norm after the conv"), Param("relu", True, "ReLU at the end"), \
     Param("bias", True, "conv bias")
+_ACT = Param("act", None, "the activation at the end: " + " | ".join(ACTS) + " (default: relu, or none with relu=off)")
+_GROUPS = Param("groups", 1, "grouped conv: N groups, or depthwise (one per input channel)")
 
 
-@layer("conv", _W, _K, Param("stride", 1, "stride"), _BN, _RELU, _BIAS)
+def expanded(ctx: LayerCtx, pyr: Pyramid) -> list[int]:
+    """The default widths: each grid's channels, times `expand` if given (inverted residuals)."""
+    if ctx.one("expand") is None:
+        return [g.channels for g in pyr]
+    if ctx.one("widths") is not None:
+        ctx.fail("give either widths or expand, not both", "expand", cls=SpecTypeError)
+    f = ctx.number("expand", 1e-6, MAX_WIDTH)
+    out = []
+    for g in pyr:
+        w = g.channels * f
+        if abs(w - round(w)) > 1e-9 or round(w) < 1:
+            ctx.fail(f"expand {f:g} turns {g.channels} channels into {w:g}, not a whole number", "expand",
+                     cls=SpecValueError)
+        out.append(int(round(w)))
+    return out
+
+
+@layer("conv", _W, _K, Param("stride", 1, "stride"), _BN, _RELU, _BIAS, _ACT, _GROUPS,
+       Param("expand", None, "output channels as a multiple of the input channels (instead of widths)"),
+       Param("dilation", 1, "spacing of the kernel's taps (atrous conv)"),
+       Param("pad", None, "zero padding on each side (default: what keeps the grid size, dilation * (kernel // 2))"))
 def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """conv + BN + ReLU on each grid separately (on the image pyramid: the per-grid stems)."""
-    widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
-    kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=True)
-    stride, bn, relu, bias = ctx.int("stride", 1, 64), ctx.switch("bn"), ctx.switch("relu"), ctx.switch("bias")
-    return tuple(conv_bn_relu(ctx, g, g, w, k, stride, bn, relu, bias) for g, w, k in zip(pyr, widths, kernels))
+    pad = None if ctx.one("pad") is None else ctx.int("pad", 0, MAX_KERNEL)
+    kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=pad is None)
+    stride, bn, fn, bias = ctx.int("stride", 1, 64), ctx.switch("bn"), ctx.activation(), ctx.switch("bias")
+    dilation = ctx.int("dilation", 1, MAX_KERNEL)
+    widths = ctx.per_grid("widths", pyr, expanded(ctx, pyr))
+    return tuple(conv_bn_relu(ctx, g, g, w, k, stride, bn, fn, bias, ctx.groups(g.channels), dilation, pad)
+                 for g, w, k in zip(pyr, widths, kernels))
 
 
-@layer("mgconv", _W, _K, _BN, _RELU, _BIAS)
+@layer("mgconv", _W, _K, _BN, _RELU, _BIAS, _ACT, _GROUPS)
 def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Multigrid conv: each grid sees [2x2 max-pool of its finer neighbour, itself, x2 nearest
     upsample of its coarser neighbour], concatenated, then conv + BN + ReLU (paper Fig. 2)."""
     widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
     kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=True)
-    bn, relu, bias = ctx.switch("bn"), ctx.switch("relu"), ctx.switch("bias")
+    bn, relu, bias = ctx.switch("bn"), ctx.activation(), ctx.switch("bias")
     for fine, coarse in zip(pyr, pyr[1:]):
         if fine.size != (2 * coarse.size[0], 2 * coarse.size[1]):
             ctx.fail(f"mg-conv links neighbouring grids, which differ by a factor of 2, but {fine.label} and "
@@ -229,7 +299,7 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
         if j + 1 < len(pyr):
             parts.append(ctx.node(g, "up", "upsample", [pyr[j + 1]], factor=2))
         x = ctx.node(g, "cat", "concat", parts) if len(parts) > 1 else g
-        out.append(conv_bn_relu(ctx, g, x, w, k, 1, bn, relu, bias))
+        out.append(conv_bn_relu(ctx, g, x, w, k, 1, bn, relu, bias, ctx.groups(x.channels)))
     return tuple(out)
 
 
@@ -276,38 +346,119 @@ def drop(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(pyr[: len(pyr) - n])
 
 
-@layer("upsample", Param("factor", 2))
+def partners(ctx: LayerCtx, pyr: Pyramid, name: str) -> Pyramid:
+    """The saved pyramid `name`, grid by grid beside `pyr` (finest with finest)."""
+    other = ctx.tensor(name)
+    if len(other) != len(pyr):
+        ctx.fail(f"the saved pyramid has {len(other)} grids ({describe(other)}) but {len(pyr)} are active here "
+                 f"({describe(pyr)})", at=name, hint="pick as many grids with `on` as the saved pyramid has")
+    return other
+
+
+@layer("upsample", Param("factor", 2), Param("mode", Sym("nearest"), "nearest | bilinear"),
+       Param("to", None, "a saved pyramid: resize each grid to the size of its grid instead of by a factor"))
 def upsample(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
-    """Nearest-neighbour upsampling of every grid."""
+    """Upsampling of every grid, nearest-neighbour (default) or bilinear, by a factor or to the
+    sizes of a saved pyramid's grids."""
+    mode = ctx.choice("mode", ("nearest", "bilinear"))
+    if ctx.one("to") is not None:
+        return tuple(ctx.node(g, "up", "resize", [g], size=t.size, mode=mode)
+                     for g, t in zip(pyr, partners(ctx, pyr, "to")))
     f = ctx.int("factor", 1, 64)
-    return tuple(ctx.node(g, "up", "upsample", [g], factor=f) for g in pyr)
+    return tuple(ctx.node(g, "up", "upsample", [g], factor=f, **({"mode": mode} if mode != "nearest" else {}))
+                 for g in pyr)
 
 
-@layer("upconv", _W, Param("kernel", 2), Param("stride", None, "default: the kernel size"), _BN, _RELU, _BIAS)
+@layer("crop", Param("tensor", REQUIRED, "the saved pyramid whose grid sizes to crop to"))
+def crop(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Centre-crop every grid to the size of the saved pyramid's grid (finest with finest)."""
+    return tuple(centre_crop(ctx, g, t.size) for g, t in zip(pyr, partners(ctx, pyr, "tensor")))
+
+
+def centre_crop(ctx: LayerCtx, g: Grid, size) -> Grid:
+    if g.size == size:
+        return g
+    top, left = (g.size[0] - size[0]) // 2, (g.size[1] - size[1]) // 2
+    return ctx.node(g, "crop", "crop", [g], at=(top, left), size=tuple(size))
+
+
+@layer("use", Param("tensor", REQUIRED, "the saved pyramid to continue from"))
+def use(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Continue from a saved pyramid (a branch: the pyramid here is left for other lines to read,
+    by name). Makes no op."""
+    return ctx.tensor("tensor")
+
+
+@layer("bn")
+def bn(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Batch norm on every grid."""
+    return tuple(ctx.node(g, "bn", "bn", [g], channels=g.channels) for g in pyr)
+
+
+@layer("act", Param("fn", REQUIRED, "the activation: " + " | ".join(ACTS[:-1])))
+def act(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """An activation function on every grid (relu is the same as the `relu` layer)."""
+    fn = ctx.choice("fn", ACTS[:-1])
+    return tuple(ctx.act_node(g, g, fn) for g in pyr)
+
+
+@layer("dropout", Param("p", REQUIRED, "the probability of zeroing an element, in [0, 1)"))
+def dropout(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Dropout on every grid (or on a flat vector): in training only; no weights, no cost."""
+    p = ctx.number("p", 0, 1)
+    return tuple(ctx.node(g, "dropout", "dropout", [g], p=p) for g in pyr)
+
+
+@layer("scale", Param("tensor", REQUIRED, "a saved pyramid; one side must be C x 1 x 1 gates"))
+def scale(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Channel-wise product with a saved pyramid, grid by grid: C x 1 x 1 gates multiply every
+    position of a C-channel grid (squeeze-and-excitation). Either side may be the gates."""
+    return tuple(ctx.node(g, "scale", "mul", [t, g] if g.size == (1, 1) else [g, t])
+                 for g, t in zip(pyr, partners(ctx, pyr, "tensor")))
+
+
+@layer("gap", Param("to", 1, "output size n (an n x n grid); 1: global average pooling"))
+def gap(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Average pooling of every grid down to C x 1 x 1 (global), or to C x n x n (adaptive)."""
+    n = ctx.int("to", 1, 1 << 16)
+    if n == 1:
+        return tuple(ctx.node(g, "gap", "gap", [g]) for g in pyr)
+    return tuple(ctx.node(g, "gap", "adaptive_avgpool", [g], size=(n, n)) for g in pyr)
+
+
+@layer("upconv", _W, Param("kernel", 2), Param("stride", None, "default: the kernel size"), _BN, _RELU, _BIAS, _ACT)
 def upconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Transposed conv (2x2, stride 2 by default) + BN + ReLU on each grid."""
     widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
     k = ctx.int("kernel", 1, MAX_KERNEL)
     s = ctx.int("stride", 1, MAX_KERNEL) if ctx.one("stride") is not None else k
-    bn, relu, bias = ctx.switch("bn"), ctx.switch("relu"), ctx.switch("bias")
+    bn, fn, bias = ctx.switch("bn"), ctx.activation(), ctx.switch("bias")
     out = []
     for g, w in zip(pyr, widths):
         x = ctx.node(g, "convT", "convT", [g], cin=g.channels, cout=w, kernel=k, stride=s, bias=bias)
         x = ctx.node(g, "bn", "bn", [x], channels=w) if bn else x
-        out.append(ctx.node(g, "relu", "relu", [x]) if relu else x)
+        out.append(ctx.act_node(g, x, fn))
     return tuple(out)
 
 
-@layer("concat", Param("tensor", REQUIRED, "the name of a saved pyramid"))
+@layer("concat", Param("tensor", REQUIRED, "the names of saved pyramids (one or more, a, b, ...)"),
+       Param("crop", False, "centre-crop the saved grids to the sizes here, finest with finest (unpadded U-Net)"))
 def concat(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
-    """Concatenate each grid with the grid of the same size in a saved pyramid (U-Net skips);
-    grids without a partner pass through."""
-    other = {g.size: g for g in ctx.tensor("tensor")}
+    """Concatenate each grid with the grids of the same size in saved pyramids (U-Net skips), in
+    the order written; grids without a partner pass through. With crop=on the saved pyramid's grids
+    are centre-cropped to the active grids' sizes first."""
+    if ctx.switch("crop"):
+        (saved,) = [partners(ctx, pyr, "tensor")] if len(ctx.args["tensor"]) == 1 else \
+            ctx.fail("concat crop=on takes one saved pyramid", at="tensor", cls=SpecTypeError)
+        saved = tuple(centre_crop(ctx, t, g.size) for g, t in zip(pyr, saved))
+        others = [{g.size: g for g in saved}]
+    else:
+        others = [{g.size: g for g in t} for t in ctx.tensors("tensor")]
     out = []
     for g in pyr:
-        o = other.pop(g.size, None)
-        out.append(ctx.node(g, "cat", "concat", [g, o]) if o is not None else g)
-    return tuple(sorted(out + list(other.values()), key=lambda g: -g.size[0]))
+        parts = [g, *(o.pop(g.size) for o in others if g.size in o)]
+        out.append(ctx.node(g, "cat", "concat", parts) if len(parts) > 1 else g)
+    return tuple(sorted(out + [g for o in others for g in o.values()], key=lambda g: -g.size[0]))
 
 
 @layer("add", Param("tensor", REQUIRED, "the name of a saved pyramid"),

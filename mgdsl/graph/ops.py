@@ -17,8 +17,11 @@ Cost conventions (the ones that reproduce the paper's Tables 1 and 4):
 - other: everything else, one count per elementary operation:
   BN 2 per output element (scale and shift), ReLU 1 per element, addition 1 per output element,
   max pool k*k - 1 comparisons per output element, average pool k*k additions per output element,
-  global average pool H*W additions per channel; upsampling, concatenation, padding and flattening
-  only move data and count 0.
+  global (or adaptive) average pool one addition per input element, other activations 1 per element,
+  channel-wise product 1 per output element, bilinear resizing 4 per output element; nearest
+  upsampling, cropping, concatenation, padding, flattening and dropout only move data and count 0.
+- grouped convs: each output sees cin/groups input channels, so params and MACs divide by groups;
+  dilation changes only the output size.
 """
 from __future__ import annotations
 
@@ -86,8 +89,18 @@ def _conv_shape(a, ins):
     c, h, w = _grid(ins[0], "a convolution")
     if c != a["cin"]:
         raise ShapeProblem(f"convolution expects {a['cin']} channels but gets {c}")
-    k, s, p = a["kernel"], a["stride"], a["pad"]
+    g = a.get("groups", 1)
+    if a["cin"] % g or a["cout"] % g:
+        raise ShapeProblem(f"{g} groups do not divide {a['cin']} input and {a['cout']} output channels",
+                           "groups must divide both channel counts; groups=depthwise uses one per input channel")
+    k, s, p = dilated(a), a["stride"], a["pad"]
     return (a["cout"], _window(h, k, s, p, False, "kernel"), _window(w, k, s, p, False, "kernel"))
+
+
+def dilated(a) -> int:
+    """The span of a (possibly dilated) kernel: dilation only spreads the taps, so it changes the
+    output size and nothing else."""
+    return a.get("dilation", 1) * (a["kernel"] - 1) + 1
 
 
 def _pool_shape(name, ceil):
@@ -117,7 +130,7 @@ def _cat_shape(a, ins):
 
 
 def _conv_params(a) -> int:
-    return a["cin"] * a["cout"] * a["kernel"] ** 2 + (a["cout"] if a["bias"] else 0)
+    return a["cin"] // a.get("groups", 1) * a["cout"] * a["kernel"] ** 2 + (a["cout"] if a["bias"] else 0)
 
 
 def _folded_params(a) -> int:
@@ -130,7 +143,7 @@ def _folded_other(a, ins, out) -> int:
 
 
 def _conv_macs(a, ins, out) -> int:
-    return numel(out) * a["cin"] * a["kernel"] ** 2
+    return numel(out) * a["cin"] // a.get("groups", 1) * a["kernel"] ** 2
 
 
 def _same_shape(a, ins):
@@ -158,6 +171,29 @@ op("bn", shape=lambda a, ins: _grid(ins[0], "batch norm"),
 op("relu", shape=lambda a, ins: ins[0],
    other=lambda a, ins, out: numel(out))
 
+# the activation functions besides ReLU (which keeps its own op, for the in-place pass); each is one
+# elementary operation per element in the `other` count. The torch back end maps each name to a call.
+ACTIVATIONS = ("relu6", "silu", "gelu", "sigmoid", "hardswish", "leaky", "tanh")
+op("act", shape=lambda a, ins: ins[0], other=lambda a, ins, out: numel(out))
+
+# dropout: active in training only; it moves no weights and is not counted
+op("dropout", shape=lambda a, ins: ins[0])
+
+
+def _broadcast(a, ins):
+    """x * gate, or gate * x: one side is a grid, the other a C x 1 x 1 gate of the same channels."""
+    x, y = (_grid(s, "a channel-wise product") for s in ins)
+    if y[1:] == (1, 1) and x[0] == y[0]:
+        return x
+    if x[1:] == (1, 1) and x[0] == y[0]:
+        return y
+    raise ShapeProblem("a channel-wise product needs a C x 1 x 1 gate with the grid's channels, not shapes "
+                       + " and ".join("x".join(map(str, s)) for s in ins),
+                       "make the gate with `gap` and 1x1 convs to the grid's channel count")
+
+
+op("mul", shape=_broadcast, other=lambda a, ins, out: numel(out))
+
 op("maxpool", shape=_pool_shape("max pool", True),
    other=lambda a, ins, out: numel(out) * (a["kernel"] ** 2 - 1))
 
@@ -172,7 +208,34 @@ def _upsample_shape(a, ins):
     return (c, h * a["factor"], w * a["factor"])
 
 
-op("upsample", shape=_upsample_shape)
+op("upsample", shape=_upsample_shape,
+   other=lambda a, ins, out: 4 * numel(out) if a.get("mode", "nearest") == "bilinear" else 0)
+
+# resizing to a given grid size (bilinear: a weighted sum of 4 neighbours per output element)
+op("resize", shape=lambda a, ins: (_grid(ins[0], "resizing")[0], *a["size"]),
+   other=lambda a, ins, out: 4 * numel(out) if a["mode"] == "bilinear" else 0)
+
+
+def _adaptive_shape(a, ins):
+    c, h, w = _grid(ins[0], "adaptive average pooling")
+    if a["size"][0] > h or a["size"][1] > w:
+        raise ShapeProblem(f"cannot average-pool a {h}x{w} grid to the larger {a['size'][0]}x{a['size'][1]}")
+    return (c, *a["size"])
+
+
+op("adaptive_avgpool", shape=_adaptive_shape, other=lambda a, ins, out: numel(ins[0]))
+
+
+def _crop_shape(a, ins):
+    c, h, w = _grid(ins[0], "cropping")
+    (t, l), (ch, cw) = a["at"], a["size"]
+    if t < 0 or l < 0 or t + ch > h or l + cw > w:
+        raise ShapeProblem(f"cannot crop {ch}x{cw} out of a {h}x{w} grid", "crop only to a smaller grid")
+    return (c, ch, cw)
+
+
+# a window of the grid (centre-crop: the original U-Net's skips); only moves data
+op("crop", shape=_crop_shape)
 
 op("concat", shape=_cat_shape)
 

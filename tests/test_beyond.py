@@ -1,0 +1,98 @@
+"""The zoo beyond the paper (specs/beyond): well-known networks written with the layer library, each
+counting exactly like its reference implementation, checking clean, building, running and drawing.
+
+The expected counts are the reference implementations' published numbers (torchvision and the
+original U-Net; params, and MACs of conv, transposed conv and linear layers, measured with each
+library's own model code). torchvision does not import beside the CPU torch build here, so they are
+written down below; mgdsl's side is always computed by its cost model.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import mgdsl
+from conftest import small_params
+from mgdsl.backends import draw
+from mgdsl.graph.cost import cost_of
+
+ROOT = Path(__file__).resolve().parents[1]
+BEYOND = ROOT / "specs" / "beyond"
+
+# spec: (reference input, reference output, params, MACs), as published for the reference code
+REFERENCE = {
+    "resnet-18": ((3, 224, 224), (1000,), 11_689_512, 1_814_073_344),
+    "mobilenet-v2": ((3, 224, 224), (1000,), 3_504_872, 300_774_272),
+}
+SPECS = [s for s in REFERENCE if (BEYOND / f"{s}.mg").exists()]
+_NETS: dict = {}
+
+
+def net_of(name: str, small: bool = False):
+    key = (name, small)
+    if key not in _NETS:
+        path = BEYOND / f"{name}.mg"
+        _NETS[key] = mgdsl.load(path, **(small_params(path) if small else {}))
+    return _NETS[key]
+
+
+def test_every_spec_in_the_folder_has_a_reference():
+    assert {p.stem for p in BEYOND.glob("*.mg")} == set(SPECS)
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_counts_equal_the_reference(name):
+    shape_in, shape_out, params, macs = REFERENCE[name]
+    net = net_of(name)
+    c = cost_of(net.graph)
+    assert net.input_shape == shape_in and net.output_shape == shape_out
+    assert (c.params, c.macs) == (params, macs)
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_checks_without_warnings_or_dead_ops(name):
+    net = net_of(name)
+    assert net.warnings == []
+    assert cost_of(net.graph).live_macs == cost_of(net.graph).macs
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_full_size_module_on_meta(name):
+    torch = pytest.importorskip("torch")
+    net = net_of(name)
+    m = net.build(device="meta")
+    assert sum(p.numel() for p in m.parameters()) == net.num_params
+    assert tuple(m(torch.empty(1, *net.input_shape, device="meta")).shape) == (1, *net.output_shape)
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_forward_on_cpu_at_a_small_input(name):
+    torch = pytest.importorskip("torch")
+    net = net_of(name, small=True)
+    full = net_of(name)
+    assert net.num_params == full.num_params
+    m = net.build()
+    x = torch.randn(2, *net.input_shape)
+    y = m.train()(x)
+    assert tuple(y.shape) == (2, *net.output_shape)
+    assert torch.isfinite(y).all()
+    with torch.no_grad():
+        m.eval()
+        assert torch.allclose(m(x[:1]), m(x)[:1], atol=1e-5)     # eval: no dropout, running statistics
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_draws(name):
+    G = net_of(name).graph
+    root = ET.fromstring(draw.render(draw.diagram(G), "svg"))
+    assert any(G.info.name in t for t in root.itertext())
+
+
+def non_comment_lines(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+def test_mobilenet_v2_is_short():
+    assert non_comment_lines(BEYOND / "mobilenet-v2.mg") <= 25
