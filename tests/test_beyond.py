@@ -25,6 +25,10 @@ BEYOND = ROOT / "specs" / "beyond"
 REFERENCE = {
     "resnet-18": ((3, 224, 224), (1000,), 11_689_512, 1_814_073_344),
     "mobilenet-v2": ((3, 224, 224), (1000,), 3_504_872, 300_774_272),
+    "resnext-50-32x4d": ((3, 224, 224), (1000,), 25_028_904, 4_230_479_872),
+    "efficientnet-b0": ((3, 224, 224), (1000,), 5_288_548, 385_814_752),
+    "deeplabv3-resnet50": ((3, 512, 512), (21, 512, 512), 39_638_869, 163_579_428_864),
+    "unet-2015": ((1, 572, 572), (2, 388, 388), 31_030_658, 150_428_424_448),
 }
 SPECS = [s for s in REFERENCE if (BEYOND / f"{s}.mg").exists()]
 _NETS: dict = {}
@@ -64,15 +68,15 @@ def test_full_size_module_on_meta(name):
     net = net_of(name)
     m = net.build(device="meta")
     assert sum(p.numel() for p in m.parameters()) == net.num_params
-    assert tuple(m(torch.empty(1, *net.input_shape, device="meta")).shape) == (1, *net.output_shape)
+    assert tuple(m(torch.empty(2, *net.input_shape, device="meta")).shape) == (2, *net.output_shape)
 
 
 @pytest.mark.parametrize("name", SPECS)
 def test_forward_on_cpu_at_a_small_input(name):
     torch = pytest.importorskip("torch")
     net = net_of(name, small=True)
-    full = net_of(name)
-    assert net.num_params == full.num_params
+    if set(small_params(BEYOND / f"{name}.mg")) == {"size"}:
+        assert net.num_params == net_of(name).num_params
     m = net.build()
     x = torch.randn(2, *net.input_shape)
     y = m.train()(x)
@@ -80,7 +84,8 @@ def test_forward_on_cpu_at_a_small_input(name):
     assert torch.isfinite(y).all()
     with torch.no_grad():
         m.eval()
-        assert torch.allclose(m(x[:1]), m(x)[:1], atol=1e-5)     # eval: no dropout, running statistics
+        # eval: no dropout, running statistics, so one image gives what it gives in a batch
+        torch.testing.assert_close(m(x[:1]), m(x)[:1], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", SPECS)
