@@ -12,9 +12,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import small_params
 
 import mgdsl
-from conftest import small_params
 from mgdsl.backends import draw
 from mgdsl.graph.cost import cost_of
 

@@ -12,8 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import mgdsl  # noqa: E402
 from conftest import NEW_LAYERS  # noqa: E402
+
+import mgdsl  # noqa: E402
 from mgdsl.backends.torch_source import OPTIMIZATIONS  # noqa: E402
 
 # Small, but every optimisation applies somewhere: grids of 32 and 16 px (transposed-conv coarse

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import small_params
 
 import mgdsl
-from conftest import small_params
 from mgdsl.backends.draw import KINDS, LEGEND
 from mgdsl.backends.torch_passes import OPTIMIZATIONS, PASSES, TARGETS, resolve_options, run_passes
 from mgdsl.backends.torch_source import EMITTERS, generate, runtime_sections

@@ -25,8 +25,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import mgdsl  # noqa: E402
 from conftest import NEW_LAYERS  # noqa: E402
+
+import mgdsl  # noqa: E402
 from mgdsl.graph.cost import cost_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -125,8 +125,8 @@ def _upsample(r: Node, x: list[str], c: Refs) -> str:
 
 
 def _crop(r: Node, x: list[str], c: Refs) -> str:
-    (t, l), (h, w) = r.attrs["at"], r.attrs["size"]
-    return f"{x[0]}[:, :, {t}:{t + h}, {l}:{l + w}]"
+    (top, left), (h, w) = r.attrs["at"], r.attrs["size"]
+    return f"{x[0]}[:, :, {top}:{top + h}, {left}:{left + w}]"
 
 
 EMITTERS: dict[str, Emitter] = {

@@ -376,9 +376,12 @@ def crop(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
 
 
 def centre_crop(ctx: LayerCtx, g: Grid, size) -> Grid:
-    if g.size == size:
+    have = g.size
+    if have is None or size is None:
+        ctx.fail("cropping needs grids, not flat vectors")
+    if have == size:
         return g
-    top, left = (g.size[0] - size[0]) // 2, (g.size[1] - size[1]) // 2
+    top, left = (have[0] - size[0]) // 2, (have[1] - size[1]) // 2
     return ctx.node(g, "crop", "crop", [g], at=(top, left), size=tuple(size))
 
 

@@ -228,8 +228,8 @@ op("adaptive_avgpool", shape=_adaptive_shape, other=lambda a, ins, out: numel(in
 
 def _crop_shape(a, ins):
     c, h, w = _grid(ins[0], "cropping")
-    (t, l), (ch, cw) = a["at"], a["size"]
-    if t < 0 or l < 0 or t + ch > h or l + cw > w:
+    (top, left), (ch, cw) = a["at"], a["size"]
+    if top < 0 or left < 0 or top + ch > h or left + cw > w:
         raise ShapeProblem(f"cannot crop {ch}x{cw} out of a {h}x{w} grid", "crop only to a smaller grid")
     return (c, ch, cw)
 
