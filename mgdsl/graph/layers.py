@@ -280,7 +280,7 @@ def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
                  for g, w, k in zip(pyr, widths, kernels))
 
 
-@layer("mgconv", _W, _K, _BN, _RELU, _BIAS, _ACT, _GROUPS)
+@layer("mgconv", _W, Param("kernel", 3, "kernel size per grid (odd)"), _BN, _RELU, _BIAS, _ACT, _GROUPS)
 def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Multigrid conv: each grid sees [2x2 max-pool of its finer neighbour, itself, x2 nearest
     upsample of its coarser neighbour], concatenated, then conv + BN + ReLU (paper Fig. 2)."""
@@ -524,6 +524,32 @@ def maps(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     g = one_grid(ctx, pyr, "maps")
     k = ctx.per_grid("kernel", (g,), 1, hi=MAX_KERNEL, odd=True)[0]
     return (conv_bn_relu(ctx, g, g, ctx.int("count", 1, MAX_WIDTH), k, 1, ctx.switch("bn"), False, ctx.switch("bias")),)
+
+
+def _shown(v) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    return str(v)
+
+
+def markdown_table() -> str:
+    """The built-in layer types as a Markdown table, from this registry (docs/language.md holds a
+    copy between markers that a test keeps fresh; `python tools/layer_table.py` rewrites it)."""
+    rows = ["| type | parameters (default) | what it does |", "|---|---|---|"]
+    for lt in LAYERS.values():
+        params = []
+        for i, p in enumerate(lt.params):
+            if p.default is REQUIRED:
+                text = f"`{p.name.upper()}`" if i == 0 else f"`{p.name}=...` (required)"
+            elif p.default is None:
+                text = f"`{p.name}=`"
+            else:
+                text = f"`{p.name}={_shown(p.default)}`"
+            params.append(f"{text}: {p.doc}" if p.doc else text)
+        doc = " ".join(lt.doc.split())
+        cell = "<br>".join(params) or "none"
+        rows.append(f"| `{lt.name}` | {cell.replace('|', chr(92) + '|')} | {doc.replace('|', chr(92) + '|')} |")
+    return "\n".join(rows) + "\n"
 
 
 def bind_args(ltype_name: str, params: tuple, call, evaluate, span) -> dict[str, Arg]:
