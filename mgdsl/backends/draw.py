@@ -67,6 +67,9 @@ LEGEND: dict[str, str] = {
     "add": "res",
     "fc": "prediction", "maps": "prediction",
 }
+# layer types that get no column: `use` makes no op, and the layers after it draw their inputs as
+# connections from the saved pyramid's boxes
+UNDRAWN = {"use"}
 HELD_COLOUR = "#9a9a9a"
 BAND_COLOUR = "#f3f3f3"
 
@@ -222,6 +225,9 @@ def analyse(G: Graph, expand: bool = False) -> Layout:
     runs: list[tuple[str, list[Layer]]] = []
     prev_sig = None
     for rec in G.info.layers:
+        if rec.type in UNDRAWN:
+            prev_sig = None            # a branch: the next layer is not a repeat of the one before
+            continue
         nodes = groups.get(rec.path, [])
         kind = layer_kind(G, rec, nodes)
         sig = _signature(G, rec, nodes, kind)
