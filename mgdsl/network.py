@@ -42,6 +42,15 @@ class Network:
     def output_shape(self) -> tuple:
         return self.graph.info.output_shape
 
+    @property
+    def output_shapes(self) -> tuple:
+        """The shape of every output, in declared order (one for most networks)."""
+        return tuple(self.graph.node(o).shape for o in self.graph.info.sinks)
+
+    @property
+    def outputs_text(self) -> str:
+        return ", ".join(" x ".join(map(str, s)) for s in self.output_shapes)
+
     @cached_property
     def num_params(self) -> int:
         return sum(params_of(self.graph, n) for n in self.graph)

@@ -21,14 +21,16 @@ from mgdsl.graph.cost import cost_of
 ROOT = Path(__file__).resolve().parents[1]
 BEYOND = ROOT / "specs" / "beyond"
 
-# spec: (reference input, reference output, params, MACs), as published for the reference code
+# spec: (reference input, reference outputs in order, params, MACs), as published for the reference code
 REFERENCE = {
-    "resnet-18": ((3, 224, 224), (1000,), 11_689_512, 1_814_073_344),
-    "mobilenet-v2": ((3, 224, 224), (1000,), 3_504_872, 300_774_272),
-    "resnext-50-32x4d": ((3, 224, 224), (1000,), 25_028_904, 4_230_479_872),
-    "efficientnet-b0": ((3, 224, 224), (1000,), 5_288_548, 385_814_752),
-    "deeplabv3-resnet50": ((3, 512, 512), (21, 512, 512), 39_638_869, 163_579_428_864),
-    "unet-2015": ((1, 572, 572), (2, 388, 388), 31_030_658, 150_428_424_448),
+    "resnet-18": ((3, 224, 224), [(1000,)], 11_689_512, 1_814_073_344),
+    "mobilenet-v2": ((3, 224, 224), [(1000,)], 3_504_872, 300_774_272),
+    "resnext-50-32x4d": ((3, 224, 224), [(1000,)], 25_028_904, 4_230_479_872),
+    "efficientnet-b0": ((3, 224, 224), [(1000,)], 5_288_548, 385_814_752),
+    "deeplabv3-resnet50": ((3, 512, 512), [(21, 512, 512)], 39_638_869, 163_579_428_864),
+    "unet-2015": ((1, 572, 572), [(2, 388, 388)], 31_030_658, 150_428_424_448),
+    "fpn-resnet-18": ((3, 224, 224), [(256, 56, 56), (256, 28, 28), (256, 14, 14), (256, 7, 7), (256, 4, 4)],
+                      13_783_616, 4_366_516_224),
 }
 SPECS = [s for s in REFERENCE if (BEYOND / f"{s}.mg").exists()]
 _NETS: dict = {}
@@ -42,6 +44,10 @@ def net_of(name: str, small: bool = False):
     return _NETS[key]
 
 
+def as_tuple(y) -> tuple:
+    return y if isinstance(y, tuple) else (y,)
+
+
 def test_every_spec_in_the_folder_has_a_reference():
     assert {p.stem for p in BEYOND.glob("*.mg")} == set(SPECS)
 
@@ -51,7 +57,7 @@ def test_counts_equal_the_reference(name):
     shape_in, shape_out, params, macs = REFERENCE[name]
     net = net_of(name)
     c = cost_of(net.graph)
-    assert net.input_shape == shape_in and net.output_shape == shape_out
+    assert net.input_shape == shape_in and list(net.output_shapes) == shape_out
     assert (c.params, c.macs) == (params, macs)
 
 
@@ -68,7 +74,8 @@ def test_full_size_module_on_meta(name):
     net = net_of(name)
     m = net.build(device="meta")
     assert sum(p.numel() for p in m.parameters()) == net.num_params
-    assert tuple(m(torch.empty(2, *net.input_shape, device="meta")).shape) == (2, *net.output_shape)
+    ys = as_tuple(m(torch.empty(2, *net.input_shape, device="meta")))
+    assert [tuple(y.shape) for y in ys] == [(2, *s) for s in net.output_shapes]
 
 
 @pytest.mark.parametrize("name", SPECS)
@@ -79,13 +86,14 @@ def test_forward_on_cpu_at_a_small_input(name):
         assert net.num_params == net_of(name).num_params
     m = net.build()
     x = torch.randn(2, *net.input_shape)
-    y = m.train()(x)
-    assert tuple(y.shape) == (2, *net.output_shape)
-    assert torch.isfinite(y).all()
+    ys = as_tuple(m.train()(x))
+    assert [tuple(y.shape) for y in ys] == [(2, *s) for s in net.output_shapes]
+    assert all(torch.isfinite(y).all() for y in ys)
     with torch.no_grad():
         m.eval()
         # eval: no dropout, running statistics, so one image gives what it gives in a batch
-        torch.testing.assert_close(m(x[:1]), m(x)[:1], rtol=1e-4, atol=1e-4)
+        for one, batch in zip(as_tuple(m(x[:1])), as_tuple(m(x))):
+            torch.testing.assert_close(one, batch[:1], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", SPECS)

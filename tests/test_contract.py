@@ -86,7 +86,8 @@ def test_contract_violations_are_caught():
 @pytest.mark.parametrize("inference", [False, True])
 def test_passes_keep_costs_and_the_contract(target, inference):
     for path in ("specs/r-pmg-30.mg", "specs/mnist/pmg-11-seg.mg", "specs/mg-16.mg", "specs/imagenet/resnet-50.mg",
-                 "specs/beyond/efficientnet-b0.mg", "specs/beyond/deeplabv3-resnet50.mg", "specs/beyond/unet-2015.mg"):
+                 "specs/beyond/efficientnet-b0.mg", "specs/beyond/deeplabv3-resnet50.mg", "specs/beyond/unet-2015.mg",
+                 "specs/beyond/fpn-resnet-18.mg"):
         G = net_of(path).graph
         P = run_passes(G, resolve_options(target=target), inference)
         validate(P)

@@ -65,7 +65,7 @@ LEGEND: dict[str, str] = {
     "upsample": "upsample", "upconv": "upsample",
     "concat": "concat", "use": "concat",
     "add": "res",
-    "fc": "prediction", "maps": "prediction",
+    "fc": "prediction", "maps": "prediction", "outputs": "prediction",
 }
 # layer types that get no column: `use` makes no op, and the layers after it draw their inputs as
 # connections from the saved pyramid's boxes

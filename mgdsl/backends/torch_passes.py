@@ -111,7 +111,7 @@ def inplace_relu(G: Graph) -> Graph:
         if r.kind != "relu":
             continue
         src = G.node(r.inputs[0])
-        if src.kind in _FRESH and readers[src.id][-1] == r.id and src.id != G.info.output:
+        if src.kind in _FRESH and readers[src.id][-1] == r.id and src.id not in G.info.sinks:
             rw.replace(r.id, replace(r, kind="relu_"))
     return rw.result()
 
@@ -122,11 +122,12 @@ def channels_last(G: Graph) -> Graph:
     rw = Rewrite(G)
     image = G.node("input")
     rw.insert_after("input", _layout_node(image, "to_channels_last", "input.channels_last"), take_readers=True)
-    out = G.node(G.info.output)
-    if len(out.shape) == 3:
-        node = _layout_node(out, "to_default_layout", f"{out.id}.default_layout")
-        rw.insert_after(out.id, node)
-        rw.output = node.id
+    for o in dict.fromkeys(G.info.sinks):
+        out = G.node(o)
+        if len(out.shape) == 3:
+            node = _layout_node(out, "to_default_layout", f"{out.id}.default_layout")
+            rw.insert_after(out.id, node)
+            rw.retarget[out.id] = node.id
     return rw.result()
 
 

@@ -255,13 +255,14 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
     for r in recs:
         for i in r.inputs:
             last_use[i] = max(last_use.get(i, -1), pos[r.id])
-    last_use[P.info.output] = len(recs)
+    for o in P.info.sinks:
+        last_use[o] = len(recs)
 
     info = G.info
     c, h, w = info.input_shape
     tuned = f"tuned for {target.upper()}" if target in DEVICE_TARGETS else "portable (public torch API only)"
     head = _HEADER.format(name=_doc_text(info.name), version=__version__, path=_doc_text(info.path), tuned=tuned,
-                          input=f"N x {c} x {h} x {w}", output="N x " + " x ".join(map(str, info.output_shape)),
+                          input=f"N x {c} x {h} x {w}", output=_outputs_text(G),
                           params=sum(params_of(G, n) for n in G),
                           note="\nInference only: batch norm is folded into the convs (always in eval mode; no "
                                "training)." if inference else "")
@@ -299,7 +300,10 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
             free.append(v)
         var[r.id] = v
         body.append(f"        {v} = {expr}  # {r.id}")
-    body.append(f"        return {var[P.info.output]}")
+    if P.info.outputs:        # several outputs: a tuple, in declared order
+        body.append(f"        return ({', '.join(var[o] for o in P.info.outputs)},)")
+    else:
+        body.append(f"        return {var[P.info.output]}")
 
     checked = target in DEVICE_TARGETS
     if checked:
@@ -320,6 +324,12 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
     return (head + runtime_sections()["imports"] + "\n\n\n" + _runtime(needed) + consts
             + _CLASS.format(cls=cls) + "\n".join(modules) + "\n" + end + forward + "\n".join(body) + "\n"
             + _FOOTER.format(cls=cls))
+
+
+def _outputs_text(G: Graph) -> str:
+    shapes = [G.node(o).shape for o in G.info.sinks]
+    text = ", ".join("N x " + " x ".join(map(str, s)) for s in shapes)
+    return f"a tuple ({text})" if G.info.outputs else text
 
 
 _counter = 0

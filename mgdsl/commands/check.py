@@ -44,7 +44,7 @@ def run(args) -> int:
             print(f"ok   {path}: units {', '.join(units)} (no network)")
         else:
             print(f"ok   {path}: {net.name}, {net.num_params / 1e6:.2f}M params, {net.macs / 1e6:,.2f}M MACs, "
-                  f"output {' x '.join(map(str, net.output_shape))}")
+                  f"output{'s' if len(net.output_shapes) > 1 else ''} {net.outputs_text}")
     if args.format == "json":
         sys.stdout.write(to_json(records))
     elif args.format == "sarif":

@@ -212,7 +212,7 @@ def _breakdown(path, c, by, batch, dtype) -> Table:
 
 def _headline(path, c, batch, dtype) -> str:
     mem = c.memory(batch, dtype)
-    shape = " x ".join(map(str, c.input_shape)) + " -> " + " x ".join(map(str, c.output_shape))
+    shape = " x ".join(map(str, c.input_shape)) + " -> " + ", ".join(" x ".join(map(str, s)) for s in c.output_shapes)
     lines = [f"{c.name}  ({path})  {shape}",
              f"  params       {c.params:>16,}  ({c.params / 1e6:,.2f}M)",
              f"  MACs         {c.macs:>16,}  ({c.macs / 1e6:,.2f}M; conv, transposed conv and linear: the paper's "

@@ -17,7 +17,7 @@ def _grid_order(label: str) -> int:
 
 def dead_code(G: Graph) -> list[SpecWarning]:
     """Ops whose results never reach the output nor a grid the spec dropped on purpose."""
-    live = reaches_output(G, [G.info.output, *G.info.discarded])
+    live = reaches_output(G, [*G.info.sinks, *G.info.discarded])
     dead = [r for r in G.records() if r.id not in live and r.kind != "input"]     # in graph order
     if not dead:
         return []

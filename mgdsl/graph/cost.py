@@ -78,6 +78,7 @@ class Cost(Totals):
     path: str = ""
     input_shape: tuple = ()
     output_shape: tuple = ()
+    output_shapes: tuple = ()                    # every output's shape, in declared order
     nodes: list[NodeCost] = field(default_factory=list)
     peak: int = 0                                # elements per image, see the module docstring
 
@@ -109,7 +110,7 @@ class Cost(Totals):
 
 def reaches_output(G: Graph, sinks=None) -> set:
     """Nodes whose result is read, directly or not, by the output node (or by any of `sinks`)."""
-    seen = set(sinks) if sinks is not None else {G.info.output}
+    seen = set(sinks) if sinks is not None else set(G.info.sinks)
     stack = list(seen)
     while stack:
         for i in G.node(stack.pop()).inputs:
@@ -129,7 +130,7 @@ def inference_peak(G: Graph) -> int:
     for r in recs:
         for i in r.inputs:
             last[i] = pos[r.id]             # creation order is topological: readers come later
-    for n in held | {G.info.output}:
+    for n in held | set(G.info.sinks):
         last[n] = len(recs)
     live = peak = sum(size[n] for n in held)
     for r in recs:
@@ -152,7 +153,8 @@ def cost_of(G: Graph) -> Cost:
     live = reaches_output(G)
     info = G.info
     cost = Cost(name=info.name, path=info.path, input_shape=tuple(info.input_shape),
-                output_shape=tuple(info.output_shape), peak=inference_peak(G))
+                output_shape=tuple(info.output_shape), peak=inference_peak(G),
+                output_shapes=tuple(tuple(G.node(o).shape) for o in info.sinks))
     for r in G.records():
         op = OPS[r.kind]
         ins = [G.node(i).shape for i in r.inputs]

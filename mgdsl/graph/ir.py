@@ -77,9 +77,16 @@ class NetInfo:
     input_shape: tuple[int, int, int]
     grids: list[Size] = field(default_factory=list)
     layers: list[Layer] = field(default_factory=list)
-    output: str = ""                         # the node whose result is the network's output
+    output: str = ""                         # the node whose result is the network's output (the last one)
     output_shape: tuple[int, ...] = ()
+    outputs: tuple[str, ...] = ()            # several outputs, in declared order (`outputs`); () when one
     discarded: set[str] = field(default_factory=set)   # grids dropped on purpose (`drop`, `pool drop`)
+
+
+    @property
+    def sinks(self) -> tuple[str, ...]:
+        """Every output node, in declared order (one for most networks)."""
+        return self.outputs or (self.output,)
 
 
 class Graph(nx.DiGraph):
@@ -146,5 +153,5 @@ def validate(G: Graph) -> None:
         if set(G.predecessors(n)) != set(r.inputs):
             raise AssertionError(f"node {n}: edges and inputs disagree")
         seen.add(n)
-    if G.info.output not in G:
-        raise AssertionError("the output node is not in the graph")
+    if any(n not in G for n in G.info.sinks):
+        raise AssertionError("an output node is not in the graph")

@@ -552,6 +552,21 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+@layer("outputs", Param("tensor", REQUIRED, "the saved pyramids to return (one or more, a, b, ...)"), head=True)
+def outputs(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """The network's outputs when there are several (FPN levels, auxiliary heads): every grid of the
+    named saved pyramids, in the order written (each pyramid finest first). `build()` then returns a
+    tuple in that order. It ends the network."""
+    grids = [g for t in ctx.tensors("tensor") for g in t]
+    seen = set()
+    for g in grids:
+        if g.node in seen:
+            ctx.fail(f"the {g.label} grid is named twice as an output", at="tensor")
+        seen.add(g.node)
+    ctx.builder.G.info.outputs = tuple(g.node for g in grids)
+    return (grids[-1],)
+
+
 def bind_args(ltype_name: str, params: tuple, call, evaluate, span) -> dict[str, Arg]:
     """Match a call's positional list and keyword arguments to a parameter list."""
     names = [p.name for p in params]

@@ -150,6 +150,10 @@ class Lowerer:
                 self.section, self.bump = item.name, False
                 continue
             pyr = self.line(item, pyr, scope, top=True)
+        if G.info.outputs:
+            G.info.output = G.info.outputs[-1]
+            G.info.output_shape = G.node(G.info.output).shape
+            return G
         if len(pyr) != 1:
             last = net.body[-1].span if net.body else net.span
             raise SpecShapeError(f"the network ends with {len(pyr)} grids ({describe(pyr)}); it must end in one tensor",
@@ -243,6 +247,8 @@ class Lowerer:
         return pyr
 
     def call(self, call: A.Call, pyr: Pyramid, scope: Scope, top: bool) -> Pyramid:
+        if self.G.info.outputs:
+            raise SpecShapeError("nothing may follow `outputs`: it ends the network", call.span)
         ltype = LAYERS.get(call.op)
         unit = scope.units.get(call.op) if ltype is None else None
         if ltype is None and unit is None:

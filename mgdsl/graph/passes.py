@@ -23,7 +23,7 @@ class Rewrite:
         self.alias: dict[str, str | None] = {}
         self.after: dict[str, list[Node]] = {}
         self.redirect: dict[str, str] = {}         # readers of a node read another (an inserted one)
-        self.output: str | None = None             # a new output node (an inserted one)
+        self.retarget: dict[str, str] = {}         # an output node -> its new node (an inserted one)
 
     def replace(self, n: str, node: Node) -> None:
         self.new[n] = node
@@ -60,7 +60,10 @@ class Rewrite:
             nodes.append(node if inputs == node.inputs else replace(node, inputs=inputs))
             for extra in self.after.get(r.id, []):
                 nodes.append(replace(extra, inputs=tuple(self._resolve(i) for i in extra.inputs)))
-        info = replace(self.G.info, output=self.output or remap(self.G.info.output, ""),
+        def out(n: str) -> str:
+            return self.retarget.get(n) or remap(n, "")
+
+        info = replace(self.G.info, output=out(self.G.info.output), outputs=tuple(out(n) for n in self.G.info.outputs),
                        discarded={remap(n, "") for n in self.G.info.discarded if self._resolve_or_none(n)})
         return rebuild(self.G, nodes, info)
 

@@ -1,0 +1,61 @@
+"""Networks with several outputs (`outputs a, b, ...`): `build()` returns a tuple in declared order, every
+output is live for the dead-code check and the costs, and every pass and target keeps them."""
+from __future__ import annotations
+
+import pytest
+
+import mgdsl
+from mgdsl.errors import SpecShapeError
+from mgdsl.graph.cost import cost_of
+
+torch = pytest.importorskip("torch")
+
+TWO = """network "Two outputs"
+input 3 @ 32x32
+c3 = conv 16 stride=2
+c4 = conv 32 stride=2
+p4 = conv 8 kernel=1 bn=off relu=off
+l3 = use c3; conv 8 kernel=1 bn=off relu=off
+p3 = use p4; upsample to=l3; add l3 shortcut=none; relu
+aux = use c4; fc 5 pool=avg
+outputs p3, p4, aux
+"""
+
+
+def test_build_returns_the_outputs_in_declared_order():
+    net = mgdsl.loads(TWO)
+    assert net.warnings == []
+    assert net.output_shapes == ((8, 16, 16), (8, 8, 8), (5,))
+    for target in ("portable", "cpu", "cuda"):
+        for inference in (False, True):
+            m = net.build(target=target, inference=inference).eval()
+            ys = m(torch.randn(2, 3, 32, 32))
+            assert isinstance(ys, tuple) and [tuple(y.shape[1:]) for y in ys] == list(net.output_shapes)
+            assert all(y.is_contiguous() for y in ys)       # channels-last code hands back the default layout
+
+
+def test_optimised_code_computes_the_plain_lowering_on_every_output():
+    net = mgdsl.loads(TWO)
+    torch.manual_seed(0)
+    plain = net.build(optimize=False).double().eval()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    for target in ("cpu", "cuda"):
+        other = net.build(target=target).double().eval()
+        other.load_state_dict(plain.state_dict())
+        with torch.no_grad():
+            torch.testing.assert_close(other(x), plain(x), rtol=1e-9, atol=1e-9)
+
+
+def test_every_output_is_live():
+    net = mgdsl.loads(TWO)
+    c = cost_of(net.graph)
+    assert c.live_macs == c.macs
+    without_aux = mgdsl.loads(TWO.replace("outputs p3, p4, aux", "outputs p3, p4"))
+    assert without_aux.warnings, "the unused fc head should be reported as dead"
+
+
+def test_nothing_may_follow_outputs_and_a_grid_is_named_once():
+    with pytest.raises(SpecShapeError, match="nothing may follow"):
+        mgdsl.loads(TWO + "relu\n")
+    with pytest.raises(SpecShapeError, match="named twice"):
+        mgdsl.loads(TWO.replace("outputs p3, p4, aux", "outputs p3, p3"))
