@@ -61,6 +61,9 @@ NEW_LAYERS = """network "LAYERS"
 input 3 @ 32x32
 grids 2
 conv 8, 4
+mgconv merge=sum down=conv up=convT bias=off
+mgconv merge=sum down=avg up=bilinear act=gelu
+mgconv down=avg up=bilinear
 x = mgconv 8, 8 act=silu groups=2
 conv groups=depthwise dilation=2 act=relu6
 conv 16 kernel=2 pad=1 bn=off act=hardswish on finest

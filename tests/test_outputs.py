@@ -22,6 +22,7 @@ outputs p3, p4, aux
 """
 
 
+@pytest.mark.filterwarnings("ignore:.*was generated for cuda")
 def test_build_returns_the_outputs_in_declared_order():
     net = mgdsl.loads(TWO)
     assert net.warnings == []
@@ -34,6 +35,7 @@ def test_build_returns_the_outputs_in_declared_order():
             assert all(y.is_contiguous() for y in ys)       # channels-last code hands back the default layout
 
 
+@pytest.mark.filterwarnings("ignore:.*was generated for cuda")
 def test_optimised_code_computes_the_plain_lowering_on_every_output():
     net = mgdsl.loads(TWO)
     torch.manual_seed(0)
@@ -59,3 +61,33 @@ def test_nothing_may_follow_outputs_and_a_grid_is_named_once():
         mgdsl.loads(TWO + "relu\n")
     with pytest.raises(SpecShapeError, match="named twice"):
         mgdsl.loads(TWO.replace("outputs p3, p4, aux", "outputs p3, p3"))
+
+
+OCTAVE = """network "Octave"
+input 3 @ 16x16
+grids 2
+y = mgconv 8, 4 merge=sum down=avg bias=off
+outputs y
+"""
+
+
+def test_a_summing_mg_conv_is_an_octave_conv():
+    """mgconv merge=sum down=avg computes Chen et al.'s octave convolution, written here by hand."""
+    import torch.nn.functional as F
+    net = mgdsl.loads(OCTAVE)
+    m = net.build(optimize=False).double().train()
+    w = {k.replace("s1.mgconv1.", ""): v for k, v in m.state_dict().items()}
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    h, low = x, F.avg_pool2d(x, 2)
+
+    def bn(t):
+        return F.batch_norm(t, None, None, training=True)     # fresh BN: unit weight, zero bias
+
+    yh = F.conv2d(h, w["g16.conv.weight"], padding=1) + F.interpolate(
+        F.conv2d(low, w["g16.upconv.weight"], padding=1), scale_factor=2)
+    yl = F.conv2d(low, w["g8.conv.weight"], padding=1) + F.conv2d(F.avg_pool2d(h, 2), w["g8.downconv.weight"], padding=1)
+    got = m(x)
+    torch.testing.assert_close(got[0], F.relu(bn(yh)))
+    torch.testing.assert_close(got[1], F.relu(bn(yl)))
+    per_path = 3 * 3 * 3                           # 3 input channels, 3x3 kernels, no bias
+    assert net.num_params == per_path * (8 + 8 + 4 + 4) + 2 * (8 + 4)

@@ -74,7 +74,8 @@ def coarse_convT(G: Graph) -> Graph:
         if cat.kind != "concat" or readers[cat.id] != [r.id]:
             continue
         up = G.node(cat.inputs[-1])
-        if up.kind != "upsample" or up.attrs["factor"] != 2 or readers[up.id] != [cat.id] \
+        if up.kind != "upsample" or up.attrs["factor"] != 2 or up.attrs.get("mode", "nearest") != "nearest" \
+                or readers[up.id] != [cat.id] \
                 or min(up.shape[1:]) < _CONVT_MIN_SIZE:
             continue
         rest = cat.inputs[:-1]

@@ -280,27 +280,73 @@ def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
                  for g, w, k in zip(pyr, widths, kernels))
 
 
-@layer("mgconv", _W, Param("kernel", 3, "kernel size per grid (odd)"), _BN, _RELU, _BIAS, _ACT, _GROUPS)
+@layer("mgconv", _W, Param("kernel", 3, "kernel size per grid (odd)"), _BN, _RELU, _BIAS, _ACT, _GROUPS,
+       Param("down", Sym("max"), "the finer neighbour's path: max | avg (2x2 pool) | conv (a stride-2 conv; merge=sum)"),
+       Param("up", Sym("nearest"), "the coarser neighbour's path: nearest | bilinear (x2) | convT (2x2 transposed "
+             "conv; merge=sum)"),
+       Param("merge", Sym("concat"), "concat (one conv over the gathered grids, paper Fig. 2) | sum (a conv per "
+             "neighbour, summed: octave conv, HRNet exchange)"))
 def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Multigrid conv: each grid sees [2x2 max-pool of its finer neighbour, itself, x2 nearest
-    upsample of its coarser neighbour], concatenated, then conv + BN + ReLU (paper Fig. 2)."""
+    upsample of its coarser neighbour], concatenated, then conv + BN + ReLU (paper Fig. 2). Options
+    choose the down and up paths, and merge=sum gives each neighbour its own conv and sums them."""
     widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
     kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=True)
     bn, relu, bias = ctx.switch("bn"), ctx.activation(), ctx.switch("bias")
+    down, up = ctx.choice("down", ("max", "avg", "conv")), ctx.choice("up", ("nearest", "bilinear", "convT"))
+    merge = ctx.choice("merge", ("concat", "sum"))
     for fine, coarse in zip(pyr, pyr[1:]):
         if fine.size != (2 * coarse.size[0], 2 * coarse.size[1]):
             ctx.fail(f"mg-conv links neighbouring grids, which differ by a factor of 2, but {fine.label} and "
                      f"{coarse.label} are next to each other here", hint="pick adjacent grids with `on`, e.g. `on coarsest 2`")
+    if merge == "sum":
+        return tuple(_mg_sum(ctx, pyr, j, w, k, down, up, bias, bn, relu) for j, (w, k) in enumerate(zip(widths, kernels)))
+    if down == "conv" or up == "convT":
+        ctx.fail("down=conv and up=convT learn a path per neighbour: use them with merge=sum",
+                 at="down" if down == "conv" else "up", cls=SpecValueError)
     out = []
     for j, (g, w, k) in enumerate(zip(pyr, widths, kernels)):
         parts = [g]
         if j > 0:
-            parts.insert(0, ctx.node(g, "down", "maxpool", [pyr[j - 1]], kernel=2, stride=2, pad=0))
+            pool = "maxpool" if down == "max" else "avgpool"
+            parts.insert(0, ctx.node(g, "down", pool, [pyr[j - 1]], kernel=2, stride=2, pad=0))
         if j + 1 < len(pyr):
-            parts.append(ctx.node(g, "up", "upsample", [pyr[j + 1]], factor=2))
+            parts.append(ctx.node(g, "up", "upsample", [pyr[j + 1]], factor=2,
+                                  **({"mode": "bilinear"} if up == "bilinear" else {})))
         x = ctx.node(g, "cat", "concat", parts) if len(parts) > 1 else g
         out.append(conv_bn_relu(ctx, g, x, w, k, 1, bn, relu, bias, ctx.groups(x.channels)))
     return tuple(out)
+
+
+def _mg_sum(ctx: LayerCtx, pyr: Pyramid, j: int, w: int, k: int, down: str, up: str, bias, bn, act) -> Grid:
+    """One grid of a summing mg-conv: conv(itself) + conv(its finer neighbour, brought down) + its
+    coarser neighbour convolved and brought up; then BN and the activation."""
+    g = pyr[j]
+
+    def conv(name, x, stride=1):
+        return ctx.node(g, name, "conv", [x], cin=x.channels, cout=w, kernel=k, stride=stride, pad=k // 2, bias=bias)
+
+    parts = [conv("conv", g)]
+    if j > 0:
+        fine = pyr[j - 1]
+        if down == "conv":
+            parts.append(conv("downconv", fine, stride=2))
+        else:
+            pooled = ctx.node(g, "down", "maxpool" if down == "max" else "avgpool", [fine], kernel=2, stride=2, pad=0)
+            parts.append(conv("downconv", pooled))
+    if j + 1 < len(pyr):
+        coarse = pyr[j + 1]
+        if up == "convT":
+            parts.append(ctx.node(g, "upconv", "convT", [coarse], cin=coarse.channels, cout=w, kernel=2, stride=2,
+                                  bias=bias))
+        else:
+            x = ctx.node(g, "upconv", "conv", [coarse], cin=coarse.channels, cout=w, kernel=k, stride=1, pad=k // 2,
+                         bias=bias)
+            parts.append(ctx.node(g, "up", "upsample", [x], factor=2, **({"mode": "bilinear"} if up == "bilinear" else {})))
+    x = ctx.node(g, "sum", "add", parts) if len(parts) > 1 else parts[0]
+    if bn:
+        x = ctx.node(g, "bn", "bn", [x], channels=w)
+    return ctx.act_node(g, x, act)
 
 
 @layer("pool", Param("mode", Sym("each"), "each | merge (fold the coarsest grid into the next) | drop (drop it)"),
