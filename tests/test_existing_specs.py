@@ -1,8 +1,9 @@
 """The specs that existed before the layer library grew keep their text and their meaning.
 
-`tests/data/existing_specs.csv` was written once, before any new layer type or option landed: each
-spec's SHA-256 and, for networks, the cost model's params, MACs and other arithmetic. New layer types
-and options must leave all of them alone.
+`tests/data/existing_specs.csv` holds each spec's SHA-256 and, for networks, the cost model's params,
+MACs and other arithmetic, recorded before any new layer type or option landed. The hashes are of the
+text as `mgdsl fmt` laid it out (a layout-only change with identical counts); new layer types and
+options must leave all of it alone.
 """
 from __future__ import annotations
 

@@ -9,16 +9,16 @@ input 3 @ size
 unit bottleneck(width, stride = 1, dilation = 1):
     conv width kernel=1 bias=off
     conv width stride=stride dilation=dilation bias=off
-    conv 4 * width kernel=1 relu=off bias=off
+    conv 4*width kernel=1 relu=off bias=off
     add in shortcut=proj
     relu
 
 section backbone
-conv 64 kernel=7 stride=2 bias=off                                  # 256
-pool kernel=3 stride=2 pad=1                                        # 128
+conv 64 kernel=7 stride=2 bias=off             # 256
+pool kernel=3 stride=2 pad=1                   # 128
 3 × bottleneck 64
-bottleneck 128 stride=2; 3 × bottleneck 128                         # 64
-bottleneck 256; 5 × bottleneck 256 dilation=2                       # dilated from here on
+bottleneck 128 stride=2; 3 × bottleneck 128    # 64
+bottleneck 256; 5 × bottleneck 256 dilation=2  # dilated from here on
 x = bottleneck 512 dilation=2; 2 × bottleneck 512 dilation=4
 section aspp
 b1 = conv 256 kernel=1 bias=off
@@ -31,4 +31,4 @@ conv 256 kernel=1 bias=off; dropout 0.5
 section head
 conv 256 bias=off
 conv classes kernel=1 bn=off act=none
-upsample 8 mode=bilinear                                            # back to the input size
+upsample 8 mode=bilinear                       # back to the input size

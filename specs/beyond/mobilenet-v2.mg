@@ -12,13 +12,13 @@ unit resblock(cout):
     block cout
     add in shortcut=none
 
-conv 32 stride=2 bias=off act=relu6                                 # 112
+conv 32 stride=2 bias=off act=relu6   # 112
 conv groups=depthwise bias=off act=relu6; conv 16 kernel=1 bias=off act=none
-block 24 stride=2; resblock 24                                      # 56
-block 32 stride=2; 2 × resblock 32                                  # 28
-block 64 stride=2; 3 × resblock 64                                  # 14
+block 24 stride=2; resblock 24        # 56
+block 32 stride=2; 2 × resblock 32    # 28
+block 64 stride=2; 3 × resblock 64    # 14
 block 96; 2 × resblock 96
-block 160 stride=2; 2 × resblock 160                                # 7
+block 160 stride=2; 2 × resblock 160  # 7
 block 320
 conv 1280 kernel=1 bias=off act=relu6
 gap; dropout 0.2; fc classes

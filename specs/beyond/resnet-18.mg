@@ -4,8 +4,8 @@ network "ResNet-18" (size = 224, classes = 1000)
 input 3 @ size
 
 section stem
-conv 64 kernel=7 stride=2 bias=off          # 112
-pool kernel=3 stride=2 pad=1                # 56
+conv 64 kernel=7 stride=2 bias=off  # 112
+pool kernel=3 stride=2 pad=1        # 56
 section s1
 2 × res 64 bias=off shortcut=proj
 section s2

@@ -5,15 +5,15 @@ input 3 @ size
 
 # 1x1 reduce, grouped 3x3 (strided), 1x1 expand to 4x the stage width; project the shortcut where needed
 unit bottleneck(width, stride = 1, cardinality = 32):
-    conv 2 * width kernel=1 bias=off
-    conv 2 * width kernel=3 stride=stride groups=cardinality bias=off
-    conv 4 * width kernel=1 relu=off bias=off
+    conv 2*width kernel=1 bias=off
+    conv 2*width kernel=3 stride=stride groups=cardinality bias=off
+    conv 4*width kernel=1 relu=off bias=off
     add in shortcut=proj
     relu
 
 section stem
-conv 64 kernel=7 stride=2 bias=off          # 112
-pool kernel=3 stride=2 pad=1                # 56
+conv 64 kernel=7 stride=2 bias=off  # 112
+pool kernel=3 stride=2 pad=1        # 56
 section s1
 3 × bottleneck 64
 section s2

@@ -7,17 +7,17 @@ input 1 @ size
 unit twice(width):
     2 × conv width pad=0 bn=off
 
-e1 = twice w                        # 568
+e1 = twice w                                            # 568
 pool
-e2 = twice 2w                       # 280
+e2 = twice 2w                                           # 280
 pool
-e3 = twice 4w                       # 136
+e3 = twice 4w                                           # 136
 pool
-e4 = twice 8w                       # 64
+e4 = twice 8w                                           # 64
 pool
-twice 16w                           # 28
-upconv 8w bn=off relu=off; concat e4 crop=on; twice 8w       # 52
-upconv 4w bn=off relu=off; concat e3 crop=on; twice 4w       # 100
-upconv 2w bn=off relu=off; concat e2 crop=on; twice 2w       # 196
-upconv w bn=off relu=off; concat e1 crop=on; twice w         # 388
+twice 16w                                               # 28
+upconv 8w bn=off relu=off; concat e4 crop=on; twice 8w  # 52
+upconv 4w bn=off relu=off; concat e3 crop=on; twice 4w  # 100
+upconv 2w bn=off relu=off; concat e2 crop=on; twice 2w  # 196
+upconv w bn=off relu=off; concat e1 crop=on; twice w    # 388
 maps classes bn=off
