@@ -91,3 +91,32 @@ def test_a_summing_mg_conv_is_an_octave_conv():
     torch.testing.assert_close(got[1], F.relu(bn(yl)))
     per_path = 3 * 3 * 3                           # 3 input channels, 3x3 kernels, no bias
     assert net.num_params == per_path * (8 + 8 + 4 + 4) + 2 * (8 + 4)
+
+
+@pytest.mark.parametrize("suffix", [".pt2", ".onnx"])
+def test_the_new_layers_export_and_compute_what_the_eager_module_does(tmp_path, suffix):
+    from conftest import NEW_LAYERS
+    from mgdsl.backends import export as E
+    if suffix == ".onnx" and not (E._find_spec("onnx") and E._find_spec("onnxscript") and E._find_spec("onnxruntime")):
+        pytest.skip("onnx, onnxscript or onnxruntime not installed")
+    net = mgdsl.loads(NEW_LAYERS)
+    torch.manual_seed(1)
+    model = E.calibrate_batch_norm(E._module_for_export(net, None), net.input_shape)
+    path = tmp_path / f"net{suffix}"
+    E.write_program(E.exported_program(model, net.input_shape), str(path), E._metadata(net, "fresh"))
+    ok, err, ratio = E.verify(path, model, net.input_shape, (1, 2), 1e-3, 1e-4)
+    assert ok, f"max abs error {err:.2e}"
+
+
+def test_several_outputs_export_as_a_tuple(tmp_path):
+    from mgdsl.backends import export as E
+    net = mgdsl.loads(TWO)
+    torch.manual_seed(1)
+    model = E.calibrate_batch_norm(E._module_for_export(net, None), net.input_shape)
+    path = tmp_path / "net.pt2"
+    E.write_program(E.exported_program(model, net.input_shape), str(path), E._metadata(net, "fresh"))
+    x = torch.randn(2, *net.input_shape)
+    with torch.no_grad():
+        got, want = E.load_exported(path)(x), model(x)
+    assert isinstance(got, tuple) and len(got) == len(net.output_shapes)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
