@@ -96,6 +96,7 @@ def test_a_summing_mg_conv_is_an_octave_conv():
 @pytest.mark.parametrize("suffix", [".pt2", ".onnx"])
 def test_the_new_layers_export_and_compute_what_the_eager_module_does(tmp_path, suffix):
     from conftest import NEW_LAYERS
+
     from mgdsl.backends import export as E
     if suffix == ".onnx" and not (E._find_spec("onnx") and E._find_spec("onnxscript") and E._find_spec("onnxruntime")):
         pytest.skip("onnx, onnxscript or onnxruntime not installed")
