@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from .graph.cost import cost_of
+from .graph.cost import Totals, cost_of
 from .graph.values import size_label
 
 
@@ -35,7 +35,8 @@ def sections(net) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for rec in G.info.layers:
         name = rec.section
-        s = out.setdefault(name, {"layers": 0, "params": totals[name].params, "macs": totals[name].macs, "out": None})
+        t = totals.get(name, Totals())      # a section may make no op (`outputs` only names grids)
+        s = out.setdefault(name, {"layers": 0, "params": t.params, "macs": t.macs, "out": None})
         s["layers"] += 1
         s["out"] = pyramid_after(rec)
     return out
