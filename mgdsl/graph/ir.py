@@ -133,8 +133,9 @@ def new_graph(info: NetInfo) -> Graph:
 def rebuild(G: Graph, nodes: Iterable[Node], info: NetInfo | None = None) -> Graph:
     """A new graph of `nodes` (in topological order) with `G`'s network facts (or `info`)."""
     out = new_graph(info if info is not None else replace(G.info))
-    for n in nodes:
-        out.add(n)
+    nodes = list(nodes)
+    out.add_nodes_from((n.id, {"node": n}) for n in nodes)       # in bulk: what Graph.add does, faster
+    out.add_edges_from((i, n.id) for n in nodes for i in n.inputs)
     return out
 
 
