@@ -190,9 +190,12 @@ def test_a_byte_order_mark_is_not_an_unexpected_character(tmp_path):
     assert mgdsl.load(p).output_shape == (2,)
 
 
-def test_dropout_is_not_a_typo_of_drop(spec_file):
-    e = error(spec_file, NET + "conv 8\ndropout 0.5\nfc 2\n", SpecNameError)
-    assert "drop'?" not in e.report() and "no dropout" in e.hint
+def test_layer_names_of_other_frameworks_are_not_typos_of_ours(spec_file):
+    from mgdsl.graph.layers import FOREIGN, LAYERS
+    word = "batchnorm"
+    e = error(spec_file, NET + f"conv 8\n{word} 3\nfc 2\n", SpecNameError)
+    assert "did you mean" not in e.report() and e.hint == FOREIGN[word]
+    assert not set(FOREIGN) & set(LAYERS), "a hint for a word that is a layer type of ours"
 
 
 # -- nonsense that was accepted silently --------------------------------------------------------------
@@ -232,8 +235,12 @@ def test_parameters_named_like_value_words(spec_file, word):
 def test_every_word_value_of_a_layer_is_reserved():
     from mgdsl.graph.layers import LAYERS, REQUIRED, VALUE_WORDS
     from mgdsl.graph.values import Sym
-    words = {p.default for t in LAYERS.values() for p in t.params if isinstance(p.default, Sym) and p.default is not REQUIRED}
-    assert words and words <= VALUE_WORDS
+    for t in LAYERS.values():
+        for p in t.params:
+            if isinstance(p.default, Sym) and p.default is not REQUIRED:
+                assert p.default in p.choices, f"{t.name} {p.name}: its default is not one of its choices"
+            assert set(p.choices) <= VALUE_WORDS
+    assert {"merge", "avg", "proj", "bilinear", "sum", "silu"} <= VALUE_WORDS
 
 
 def test_a_network_without_a_head_is_warned_about(spec_file):

@@ -24,17 +24,14 @@ MAX_KERNEL = 255
 SWITCH = {"on": True, "off": False, "true": True, "false": False, "yes": True, "no": False}
 POOL_MODES, POOL_TYPES, FC_POOLS, SHORTCUTS = ("each", "merge", "drop"), ("max", "avg"), ("none", "avg"), \
     ("pad", "proj", "none")
-# words that are values in layer arguments; no parameter may take one of them as its name
-VALUE_WORDS = frozenset(SWITCH) | {"same"} | set(POOL_MODES + POOL_TYPES + FC_POOLS + SHORTCUTS)
 
 # layer types of other frameworks, and what to write here instead (a spelling suggestion would
 # mislead: `dropout` is not a typo of `drop`, which removes grids)
 FOREIGN = {
-    "dropout": "mgdsl has no dropout layer (`drop` removes grids from the pyramid, which is something else)",
-    "batchnorm": "batch norm is part of conv, mgconv and upconv: bn=on (the default) or bn=off",
-    "bn": "batch norm is part of conv, mgconv and upconv: bn=on (the default) or bn=off",
+    "batchnorm": "batch norm is the layer `bn`, and part of conv, mgconv and upconv (bn=on, the default)",
     "maxpool": "write `pool` (max pooling is the default) or `pool type=max`",
-    "avgpool": "write `pool type=avg`, or `fc N pool=avg` for global average pooling",
+    "avgpool": "write `pool type=avg`, or `gap` for global average pooling",
+    "relu6": "activations are `act relu6` as a layer, or act=relu6 on conv",
     "linear": "a fully connected layer is `fc N`", "dense": "a fully connected layer is `fc N`",
     "softmax": "the network ends in logits (`fc N` or `maps N`); the loss applies the softmax",
     "conv2d": "write `conv` (per grid) or `mgconv` (multigrid)",
@@ -50,6 +47,7 @@ class Param:
     name: str
     default: object = None          # None: optional and absent; REQUIRED: must be given
     doc: str = ""
+    choices: tuple[str, ...] = ()   # the words it takes, for a parameter that picks one of them
 
 
 @dataclass(frozen=True)
@@ -137,7 +135,9 @@ class LayerCtx:
             return SWITCH[v.lower()]
         self.fail(f"{name} must be on or off, not {v}", name, cls=SpecTypeError)
 
-    def choice(self, name, choices) -> str:
+    def choice(self, name) -> str:
+        """One of the words the parameter's registry entry lists as its choices."""
+        choices = next(p.choices for p in self.ltype.params if p.name == name)
         v = self.one(name)
         if v not in choices:
             self.fail(f"{name} must be one of {', '.join(choices)}, not {v}", name, cls=SpecValueError,
@@ -170,7 +170,7 @@ class LayerCtx:
         if self._arg("relu") is not None:
             self.fail("give either act=... or relu=..., not both", "relu", cls=SpecTypeError,
                       hint="act=none is relu=off; act=relu is relu=on")
-        fn = self.choice("act", ACTS)
+        fn = self.choice("act")
         return None if fn == "none" else fn
 
     def groups(self, cin: builtins.int) -> builtins.int:
@@ -244,7 +244,8 @@ _W = Param("widths", None, "output channels per grid (default: unchanged)")
 _K = Param("kernel", 3, "kernel size per grid (odd unless pad is given)")
 _BN, _RELU, _BIAS = Param("bn", True, "batch norm after the conv"), Param("relu", True, "ReLU at the end"), \
     Param("bias", True, "conv bias")
-_ACT = Param("act", None, "the activation at the end: " + " | ".join(ACTS) + " (default: relu, or none with relu=off)")
+_ACT = Param("act", None, "the activation at the end: " + " | ".join(ACTS) + " (default: relu, or none with relu=off)",
+             choices=ACTS)
 _GROUPS = Param("groups", 1, "grouped conv: N groups, or depthwise (one per input channel)")
 
 
@@ -281,11 +282,12 @@ def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
 
 
 @layer("mgconv", _W, Param("kernel", 3, "kernel size per grid (odd)"), _BN, _RELU, _BIAS, _ACT, _GROUPS,
-       Param("down", Sym("max"), "the finer neighbour's path: max | avg (2x2 pool) | conv (a stride-2 conv; merge=sum)"),
+       Param("down", Sym("max"), "the finer neighbour's path: max | avg (2x2 pool) | conv (a stride-2 conv; merge=sum)",
+             choices=("max", "avg", "conv")),
        Param("up", Sym("nearest"), "the coarser neighbour's path: nearest | bilinear (x2) | convT (2x2 transposed "
-             "conv; merge=sum)"),
+             "conv; merge=sum)", choices=("nearest", "bilinear", "convT")),
        Param("merge", Sym("concat"), "concat (one conv over the gathered grids, paper Fig. 2) | sum (a conv per "
-             "neighbour, summed: octave conv, HRNet exchange)"))
+             "neighbour, summed: octave conv, HRNet exchange)", choices=("concat", "sum")))
 def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Multigrid conv: each grid sees [2x2 max-pool of its finer neighbour, itself, x2 nearest
     upsample of its coarser neighbour], concatenated, then conv + BN + ReLU (paper Fig. 2). Options
@@ -293,8 +295,7 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
     kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=True)
     bn, relu, bias = ctx.switch("bn"), ctx.activation(), ctx.switch("bias")
-    down, up = ctx.choice("down", ("max", "avg", "conv")), ctx.choice("up", ("nearest", "bilinear", "convT"))
-    merge = ctx.choice("merge", ("concat", "sum"))
+    down, up, merge = ctx.choice("down"), ctx.choice("up"), ctx.choice("merge")
     for fine, coarse in zip(pyr, pyr[1:]):
         if fine.size != (2 * coarse.size[0], 2 * coarse.size[1]):
             ctx.fail(f"mg-conv links neighbouring grids, which differ by a factor of 2, but {fine.label} and "
@@ -349,19 +350,20 @@ def _mg_sum(ctx: LayerCtx, pyr: Pyramid, j: int, w: int, k: int, down: str, up: 
     return ctx.act_node(g, x, act)
 
 
-@layer("pool", Param("mode", Sym("each"), "each | merge (fold the coarsest grid into the next) | drop (drop it)"),
+@layer("pool", Param("mode", Sym("each"), "each | merge (fold the coarsest grid into the next) | drop (drop it)",
+                          choices=POOL_MODES),
        Param("kernel", 2), Param("stride", None, "default: the kernel size"), Param("pad", 0),
-       Param("type", Sym("max"), "max | avg"),
+       Param("type", Sym("max"), "max | avg", choices=POOL_TYPES),
        Param("ceil", None, "ceil mode (default: on for unpadded max pools, as the paper's code; off otherwise)"),
        ends_section=True)
 def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Pool every grid (2x2 max pool, stride 2, ceil mode). `merge` instead concatenates the
     coarsest grid, unpooled, onto the pooled next-coarsest; `drop` removes the coarsest grid."""
-    mode = ctx.choice("mode", POOL_MODES)
+    mode = ctx.choice("mode")
     k = ctx.int("kernel", 1, MAX_KERNEL)
     s = ctx.int("stride", 1, MAX_KERNEL) if ctx.one("stride") is not None else k
     p = ctx.int("pad", 0, MAX_KERNEL)
-    kind = {"max": "maxpool", "avg": "avgpool"}[ctx.choice("type", POOL_TYPES)]
+    kind = {"max": "maxpool", "avg": "avgpool"}[ctx.choice("type")]
     ceil = ctx.switch("ceil") if ctx.one("ceil") is not None else (kind == "maxpool" and p == 0)
     if mode != "each" and len(pyr) < 2:
         ctx.fail(f"`pool {mode}` needs at least two grids, but only {describe(pyr)} is active", at="mode")
@@ -401,12 +403,12 @@ def partners(ctx: LayerCtx, pyr: Pyramid, name: str) -> Pyramid:
     return other
 
 
-@layer("upsample", Param("factor", 2), Param("mode", Sym("nearest"), "nearest | bilinear"),
+@layer("upsample", Param("factor", 2), Param("mode", Sym("nearest"), "nearest | bilinear", choices=("nearest", "bilinear")),
        Param("to", None, "a saved pyramid: resize each grid to the size of its grid instead of by a factor"))
 def upsample(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Upsampling of every grid, nearest-neighbour (default) or bilinear, by a factor or to the
     sizes of a saved pyramid's grids."""
-    mode = ctx.choice("mode", ("nearest", "bilinear"))
+    mode = ctx.choice("mode")
     if ctx.one("to") is not None:
         return tuple(ctx.node(g, "up", "resize", [g], size=t.size, mode=mode)
                      for g, t in zip(pyr, partners(ctx, pyr, "to")))
@@ -444,10 +446,10 @@ def bn(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(ctx.node(g, "bn", "bn", [g], channels=g.channels) for g in pyr)
 
 
-@layer("act", Param("fn", REQUIRED, "the activation: " + " | ".join(ACTS[:-1])))
+@layer("act", Param("fn", REQUIRED, "the activation: " + " | ".join(ACTS[:-1]), choices=ACTS[:-1]))
 def act(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """An activation function on every grid (relu is the same as the `relu` layer)."""
-    fn = ctx.choice("fn", ACTS[:-1])
+    fn = ctx.choice("fn")
     return tuple(ctx.act_node(g, g, fn) for g in pyr)
 
 
@@ -511,13 +513,13 @@ def concat(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
 
 
 @layer("add", Param("tensor", REQUIRED, "the name of a saved pyramid"),
-       Param("shortcut", Sym("pad"), "pad (zero-pad channels) | proj (1x1 conv + BN) | none"),
+       Param("shortcut", Sym("pad"), "pad (zero-pad channels) | proj (1x1 conv + BN) | none", choices=SHORTCUTS),
        Param("bias", False, "bias of a projection conv"))
 def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Residual addition of a saved pyramid, grid by grid. Where the shapes differ the shortcut
     zero-pads the channels (type A) or projects with a strided 1x1 conv + BN (type B)."""
     other = ctx.tensor("tensor")
-    mode = ctx.choice("shortcut", SHORTCUTS)
+    mode = ctx.choice("shortcut")
     if len(other) != len(pyr):
         ctx.fail(f"cannot add a pyramid of {len(other)} grids ({describe(other)}) to one of {len(pyr)} ({describe(pyr)})",
                  at="tensor")
@@ -545,14 +547,15 @@ def relu(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(ctx.node(g, "relu", "relu", [g]) for g in pyr)
 
 
-@layer("fc", Param("classes", REQUIRED, "output features"), Param("pool", Sym("none"), "none | avg (global average pool first)"),
+@layer("fc", Param("classes", REQUIRED, "output features"), Param("pool", Sym("none"), "none | avg (global average pool first)",
+                                                        choices=FC_POOLS),
        Param("relu", False, "ReLU after the layer"), _BIAS, head=True)
 def fc(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Fully connected layer on the single remaining grid, flattened (or globally average-pooled)."""
     g = one_grid(ctx, pyr, "fc")
     n = ctx.int("classes", 1, 1 << 24)
     x = g
-    gap = ctx.choice("pool", FC_POOLS) == "avg"
+    gap = ctx.choice("pool") == "avg"
     if gap and len(g.shape) != 3:
         ctx.fail("pool=avg averages a grid, but fc gets a flat vector here", at="pool", cls=SpecValueError,
                  hint="leave out pool=avg")
@@ -635,3 +638,8 @@ def bind_args(ltype_name: str, params: tuple, call, evaluate, span) -> dict[str,
                                 else f"write {p.name}=...")
     return out
 
+
+
+# words that are values in layer arguments (every choice of every layer type, the switches, `same`);
+# no network or unit parameter may take one as its name, or it would change what those words mean
+VALUE_WORDS = frozenset(SWITCH) | {"same"} | {c for t in LAYERS.values() for p in t.params for c in p.choices}
