@@ -271,8 +271,9 @@ def m_repeat(rng, lines):
     net = next((j for j, ln_ in enumerate(lines) if ln_.startswith("network ")), 0)
     bomb = ["unit zz3():", "    0 × conv", "unit zz2():", "    10000 × zz3", "unit zz1():", "    10000 × zz2"]
     new[net:net] = bomb
-    new.insert(i + len(bomb) + 1, "10000 × zz1")
-    return new, {i + len(bomb) + 1}, False
+    use = i + len(bomb) + 1
+    new.insert(use, "10000 × zz1")
+    return new, set(range(net, net + len(bomb))) | {use}, False      # the inserted units are changed lines too
 
 
 def m_section(rng, lines):
