@@ -121,3 +121,21 @@ def test_several_outputs_export_as_a_tuple(tmp_path):
         got, want = E.load_exported(path)(x), model(x)
     assert isinstance(got, tuple) and len(got) == len(net.output_shapes)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_several_outputs_export_to_onnx_and_verify_every_output(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from mgdsl.backends import export as E
+    net = mgdsl.loads(TWO)
+    torch.manual_seed(1)
+    model = E.calibrate_batch_norm(E._module_for_export(net, None), net.input_shape)
+    program = E.exported_program(model, net.input_shape)
+    for name in ("net.onnx", "net.pt2"):
+        path = tmp_path / name
+        E.write_program(program, str(path), E._metadata(net, "fresh"))
+        x = torch.randn(2, *net.input_shape)
+        with torch.no_grad():
+            got, want = E.load_exported(path)(x), model(x)
+        assert isinstance(got, tuple) and len(got) == len(want), name
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-4)
+        assert E.verify(path, model, net.input_shape)[0], name

@@ -267,8 +267,9 @@ def write_program(program, path: str, metadata: dict[str, str], opset: int = OPS
 
 
 def load_exported(path: str | os.PathLike):
-    """A function that runs an exported file on a batch `x` (a CPU tensor) and returns a tensor:
-    `.onnx` through onnxruntime's CPU provider, `.pt2` through `torch.export.load`."""
+    """A function that runs an exported file on a batch `x` (a CPU tensor) and returns a tensor, or a
+    tuple of them for a network with several outputs: `.onnx` through onnxruntime's CPU provider,
+    `.pt2` through `torch.export.load`."""
     import torch
     path = os.fspath(path)
     if format_of(path) == ".onnx":
@@ -277,7 +278,11 @@ def load_exported(path: str | os.PathLike):
         except ImportError:
             raise UsageError("running an ONNX file needs onnxruntime", hint=f"install it with: {ONNX_INSTALL}") from None
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        return lambda x: torch.from_numpy(session.run(None, {INPUT: x.detach().cpu().numpy()})[0])
+
+        def run_onnx(x):
+            outs = [torch.from_numpy(o) for o in session.run(None, {INPUT: x.detach().cpu().numpy()})]
+            return outs[0] if len(outs) == 1 else tuple(outs)
+        return run_onnx
     with _quiet():
         module = torch.export.load(path).module()
 
@@ -322,9 +327,12 @@ def verify(path: str | os.PathLike, model, input_shape: tuple, batches=(1, 2), r
         with torch.no_grad():
             want = model(x)
         got = run(x)
-        if got.shape != want.shape:
+        wants = list(want) if isinstance(want, (tuple, list)) else [want]
+        gots = list(got) if isinstance(got, (tuple, list)) else [got]
+        if len(gots) != len(wants) or any(g.shape != w.shape for g, w in zip(gots, wants)):
             return False, float("inf"), float("inf")
-        err = (got - want).abs()
-        worst = max(worst, err.max().item())
-        ratio = max(ratio, (err / (atol + rtol * want.abs())).max().item())
+        for g, w in zip(gots, wants):          # every output of a network with several
+            err = (g - w).abs()
+            worst = max(worst, err.max().item())
+            ratio = max(ratio, (err / (atol + rtol * w.abs())).max().item())
     return ratio <= 1.0, worst, ratio
