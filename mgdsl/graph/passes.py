@@ -64,14 +64,17 @@ class Rewrite:
             return self.retarget.get(n) or remap(n, "")
 
         info = replace(self.G.info, output=out(self.G.info.output), outputs=tuple(out(n) for n in self.G.info.outputs),
-                       discarded={remap(n, "") for n in self.G.info.discarded if self._resolve_or_none(n)})
+                       discarded={remap(n, "") for n in self.G.info.discarded if self._kept(n)})
         return rebuild(self.G, nodes, info)
 
-    def _resolve_or_none(self, n: str) -> str | None:
-        try:
-            return self._resolve(n)
-        except AssertionError:
-            return None
+    def _kept(self, n: str) -> bool:
+        """Whether `n`, or the node its aliases lead to, is in the new graph (not dropped outright)."""
+        while n in self.alias:
+            a = self.alias[n]
+            if a is None:
+                return False
+            n = a
+        return True
 
 
 def fold_bn(G: Graph) -> Graph:
