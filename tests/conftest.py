@@ -56,7 +56,8 @@ def small_params(path) -> dict:
 # Every layer type and conv option that the paper's networks do not use, in one small network: grouped
 # and depthwise convs, dilation, explicit and no padding (even kernels), each activation choice, stand-alone
 # BN, bilinear resizing to a saved grid's size, centre-crop-and-concat, squeeze-and-excitation gates,
-# global and adaptive average pooling, dropout and branches started from a saved pyramid.
+# global and adaptive average pooling, dropout, branches started from a saved pyramid, a grown grid and
+# summing mg-convs that reach every grid (HRNet's exchange) or leave the grid itself out.
 NEW_LAYERS = """network "LAYERS"
 input 3 @ 32x32
 grids 2
@@ -64,6 +65,10 @@ conv 8, 4
 mgconv merge=sum down=conv up=convT bias=off
 mgconv merge=sum down=avg up=bilinear act=gelu
 mgconv down=avg up=bilinear
+grow 8 bias=off
+mgconv merge=sum reach=all self=identity down=conv upkernel=1 bn=each bias=off
+mgconv 8, 4, 4 merge=sum reach=2 down=avg up=bilinear self=none act=silu
+drop
 x = mgconv 8, 8 act=silu groups=2
 conv groups=depthwise dilation=2 act=relu6
 conv 16 kernel=2 pad=1 bn=off act=hardswish on finest

@@ -1,8 +1,8 @@
 """The zoo beyond the paper (specs/beyond): well-known networks written with the layer library, each
 counting exactly like its reference implementation, checking clean, building, running and drawing.
 
-The expected counts are the reference implementations' published numbers (torchvision and the
-original U-Net; params, and MACs of conv, transposed conv and linear layers, measured with each
+The expected counts are the reference implementations' published numbers (torchvision, timm and
+the original U-Net; params, and MACs of conv, transposed conv and linear layers, measured with each
 library's own model code). torchvision does not import beside the CPU torch build here, so they are
 written down below; mgdsl's side is always computed by its cost model.
 """
@@ -27,6 +27,7 @@ REFERENCE = {
     "mobilenet-v2": ((3, 224, 224), [(1000,)], 3_504_872, 300_774_272),
     "resnext-50-32x4d": ((3, 224, 224), [(1000,)], 25_028_904, 4_230_479_872),
     "efficientnet-b0": ((3, 224, 224), [(1000,)], 5_288_548, 385_814_752),
+    "hrnet-w18-small": ((3, 224, 224), [(1000,)], 13_187_464, 1_601_508_352),      # timm, classification head
     "deeplabv3-resnet50": ((3, 512, 512), [(21, 512, 512)], 39_638_869, 163_579_428_864),
     "unet-2015": ((1, 572, 572), [(2, 388, 388)], 31_030_658, 150_428_424_448),
     "fpn-resnet-18": ((3, 224, 224), [(256, 56, 56), (256, 28, 28), (256, 14, 14), (256, 7, 7), (256, 4, 4)],
@@ -107,5 +108,6 @@ def non_comment_lines(path: Path) -> int:
     return sum(1 for line in path.read_text().splitlines() if line.strip() and not line.strip().startswith("#"))
 
 
-def test_mobilenet_v2_is_short():
+def test_mobilenet_v2_and_hrnet_are_short():
     assert non_comment_lines(BEYOND / "mobilenet-v2.mg") <= 25
+    assert non_comment_lines(BEYOND / "hrnet-w18-small.mg") <= 60      # timm's hrnet.py is ~900 lines

@@ -59,7 +59,7 @@ INPUT = Kind("input", "#e3e3e3", "#8a8a8a")
 # Each built-in layer type's legend entry (a key of KINDS). A test checks that every layer type of
 # the registry has one: a new layer type adds its line here.
 LEGEND: dict[str, str] = {
-    "conv": "conv", "relu": "conv", "act": "conv", "bn": "conv", "dropout": "conv", "scale": "conv",
+    "conv": "conv", "relu": "conv", "act": "conv", "bn": "conv", "dropout": "conv", "scale": "conv", "grow": "conv",
     "mgconv": "mgconv",
     "pool": "pool", "drop": "pool", "gap": "pool", "crop": "pool",
     "upsample": "upsample", "upconv": "upsample",
@@ -248,6 +248,7 @@ def analyse(G: Graph, expand: bool = False) -> Layout:
             nodes = groups.get(rec.path, [])
             inside = set(nodes)
             outs = _outputs(rec)
+            shown_here: dict[str, Box] = {}
             for (size, channels) in rec.grids_out:
                 node = outs[size]
                 if node is None:
@@ -272,7 +273,10 @@ def analyse(G: Graph, expand: bool = False) -> Layout:
                         key = (tail.id, b.id)
                         if key not in edges or how == "flow":
                             edges[key] = Edge(tail, b, how, held)
-                box_of[node] = b               # a pass-through is now shown here too
+                shown_here[node] = b
+            # a grid passed through is now shown here too; only after the layer's own grids found their
+            # feeders, so that a grid made from a passed-through one (`grow`) is drawn from its old box
+            box_of.update(shown_here)
         held_since[col] = {s for s, _ in first.held}
     rows = sorted({b.size for c in columns for b in c.boxes if b.size is not None},
                   key=lambda s: (-s[0] * s[1], -s[0]))

@@ -58,14 +58,15 @@ class LayerType:
     doc: str
     head: bool = False              # produces the network's output
     ends_section: bool = False      # in a spec without `section` lines, the next layer starts a new section
+    picks_saved: bool = False       # `on GRIDS` picks grids of the saved pyramid it names, not of the active one
 
 
 LAYERS: dict[str, LayerType] = {}
 
 
-def layer(name: str, *params: Param, head: bool = False, ends_section: bool = False):
+def layer(name: str, *params: Param, head: bool = False, ends_section: bool = False, picks_saved: bool = False):
     def register(fn):
-        LAYERS[name] = LayerType(name, fn, params, (fn.__doc__ or "").strip(), head, ends_section)
+        LAYERS[name] = LayerType(name, fn, params, (fn.__doc__ or "").strip(), head, ends_section, picks_saved)
         return fn
     return register
 
@@ -84,6 +85,7 @@ class LayerCtx:
     span: Span
     args: dict[str, Arg]
     selected: bool = False          # the call restricted itself with `on`
+    pick: Callable[[Pyramid], Pyramid] | None = None    # for a picks_saved layer: its `on`, applied to a pyramid
 
     # -- arguments --------------------------------------------------------------------------------
     def _arg(self, name) -> Arg | None:
@@ -281,30 +283,67 @@ def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
                  for g, w, k in zip(pyr, widths, kernels))
 
 
-@layer("mgconv", _W, Param("kernel", 3, "kernel size per grid (odd)"), _BN, _RELU, _BIAS, _ACT, _GROUPS,
-       Param("down", Sym("max"), "the finer neighbour's path: max | avg (2x2 pool) | conv (a stride-2 conv; merge=sum)",
+@layer("grow", Param("widths", None, "output channels of the new grid (default: the coarsest grid's)"),
+       Param("kernel", 3, "kernel size (odd)"), _BN, _RELU, _BIAS, _ACT)
+def grow(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Add a grid one step coarser than the coarsest: a stride-2 conv + BN + ReLU of the coarsest
+    grid (a new branch, as in HRNet's transitions). The other grids are unchanged."""
+    g = pyr[-1]
+    if g.size is None:
+        ctx.fail("grow adds a grid to a pyramid, but the network has a flat vector here")
+    w = ctx.per_grid("widths", (g,), g.channels)[0]
+    k = ctx.per_grid("kernel", (g,), 3, hi=MAX_KERNEL, odd=True)[0]
+    new_key = Grid("", (w, (g.size[0] + 1) // 2, (g.size[1] + 1) // 2)).key
+    attrs = dict(cin=g.channels, cout=w, kernel=k, stride=2, pad=k // 2, bias=ctx.switch("bias"))
+    x = ctx.node(new_key, "conv", "conv", [g], **attrs)
+    if ctx.switch("bn"):
+        x = ctx.node(new_key, "bn", "bn", [x], channels=w)
+    return (*pyr, ctx.act_node(new_key, x, ctx.activation()))
+
+
+_REACH_DOC = "how many grid steps apart linked grids may be: 1 (neighbours, the paper) | all (every grid; merge=sum)"
+
+
+@layer("mgconv", _W, Param("kernel", 3, "kernel size per grid (odd)"),
+       Param("bn", True, "batch norm after the conv (merge=sum: after the sum) | each (merge=sum: on every path "
+             "before the sum, as HRNet)"), _RELU, _BIAS, _ACT, _GROUPS,
+       Param("down", Sym("max"), "the finer grids' path: max | avg (2x2 pool) | conv (a stride-2 conv; merge=sum)",
              choices=("max", "avg", "conv")),
-       Param("up", Sym("nearest"), "the coarser neighbour's path: nearest | bilinear (x2) | convT (2x2 transposed "
+       Param("up", Sym("nearest"), "the coarser grids' path: nearest | bilinear (x2) | convT (2x2 transposed "
              "conv; merge=sum)", choices=("nearest", "bilinear", "convT")),
        Param("merge", Sym("concat"), "concat (one conv over the gathered grids, paper Fig. 2) | sum (a conv per "
-             "neighbour, summed: octave conv, HRNet exchange)", choices=("concat", "sum")))
+             "neighbour, summed: octave conv, HRNet exchange)", choices=("concat", "sum")),
+       Param("reach", 1, _REACH_DOC, choices=("all",)),
+       Param("self", Sym("conv"), "the grid's own path: conv | identity (the grid itself, unchanged; merge=sum) | "
+             "none (merge=sum)", choices=("conv", "identity", "none")),
+       Param("upkernel", None, "kernel of the coarser grids' convs before they are brought up (merge=sum; "
+             "default: kernel)"))
 def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Multigrid conv: each grid sees [2x2 max-pool of its finer neighbour, itself, x2 nearest
     upsample of its coarser neighbour], concatenated, then conv + BN + ReLU (paper Fig. 2). Options
-    choose the down and up paths, and merge=sum gives each neighbour its own conv and sums them."""
+    choose the down and up paths, and merge=sum gives each neighbour its own conv and sums them;
+    with reach=all every grid reaches every other (a chain of stride-2 convs down, one conv and a
+    2^d upsample up), and self=identity, bn=each, upkernel=1 make HRNet's exchange unit."""
     widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
     kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=True)
-    bn, relu, bias = ctx.switch("bn"), ctx.activation(), ctx.switch("bias")
+    each = isinstance(ctx.one("bn"), Sym) and ctx.one("bn") == "each"
+    bn, relu, bias = each or ctx.switch("bn"), ctx.activation(), ctx.switch("bias")
     down, up, merge = ctx.choice("down"), ctx.choice("up"), ctx.choice("merge")
+    reach_word = ctx.one("reach")
+    reach = len(pyr) if isinstance(reach_word, Sym) and reach_word == "all" else ctx.int("reach", 1, 64)
     for fine, coarse in zip(pyr, pyr[1:]):
         if fine.size != (2 * coarse.size[0], 2 * coarse.size[1]):
             ctx.fail(f"mg-conv links neighbouring grids, which differ by a factor of 2, but {fine.label} and "
                      f"{coarse.label} are next to each other here", hint="pick adjacent grids with `on`, e.g. `on coarsest 2`")
     if merge == "sum":
-        return tuple(_mg_sum(ctx, pyr, j, w, k, down, up, bias, bn, relu) for j, (w, k) in enumerate(zip(widths, kernels)))
-    if down == "conv" or up == "convT":
-        ctx.fail("down=conv and up=convT learn a path per neighbour: use them with merge=sum",
-                 at="down" if down == "conv" else "up", cls=SpecValueError)
+        sum_opts = _SumOptions(down, up, bias, "each" if each else bn, relu, reach, ctx.choice("self"),
+                               None if ctx.one("upkernel") is None else ctx.int("upkernel", 1, MAX_KERNEL))
+        return tuple(_mg_sum(ctx, pyr, j, w, k, sum_opts) for j, (w, k) in enumerate(zip(widths, kernels)))
+    for word, bad in (("down", down == "conv"), ("up", up == "convT"), ("reach", reach != 1),
+                      ("self", ctx.choice("self") != "conv"), ("bn", each), ("upkernel", ctx.one("upkernel") is not None)):
+        if bad:
+            ctx.fail(f"{word}={ctx.args[word].text()} needs a path per grid: use it with merge=sum", at=word,
+                     cls=SpecValueError, hint="merge=concat gathers the neighbours into one conv")
     out = []
     for j, (g, w, k) in enumerate(zip(pyr, widths, kernels)):
         parts = [g]
@@ -319,35 +358,81 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(out)
 
 
-def _mg_sum(ctx: LayerCtx, pyr: Pyramid, j: int, w: int, k: int, down: str, up: str, bias, bn, act) -> Grid:
-    """One grid of a summing mg-conv: conv(itself) + conv(its finer neighbour, brought down) + its
-    coarser neighbour convolved and brought up; then BN and the activation."""
+@dataclass(frozen=True)
+class _SumOptions:
+    down: str
+    up: str
+    bias: bool
+    bn: bool | str          # True: after the sum; "each": on every path; False: none
+    act: str | None
+    reach: int
+    self: str
+    upkernel: int | None
+
+
+def _mg_sum(ctx: LayerCtx, pyr: Pyramid, j: int, w: int, k: int, o: _SumOptions) -> Grid:
+    """One grid of a summing mg-conv: its own path (a conv, itself, or nothing), each finer grid
+    within reach brought down, each coarser one convolved and brought up; the sum, then BN and the
+    activation. A path d steps away is named with d (`down2conv1`); neighbours keep the short names."""
     g = pyr[j]
+    each = o.bn == "each"
 
-    def conv(name, x, stride=1):
-        return ctx.node(g, name, "conv", [x], cin=x.channels, cout=w, kernel=k, stride=stride, pad=k // 2, bias=bias)
+    def conv(name, x, cout, kernel=k, stride=1):
+        return ctx.node(g, name, "conv", [x], cin=x.channels, cout=cout, kernel=kernel, stride=stride,
+                        pad=kernel // 2, bias=o.bias)
 
-    parts = [conv("conv", g)]
-    if j > 0:
-        fine = pyr[j - 1]
-        if down == "conv":
-            parts.append(conv("downconv", fine, stride=2))
+    def norm(name, x):
+        return ctx.node(g, name, "bn", [x], channels=x.channels) if each else x
+
+    parts = []
+    if o.self == "conv":
+        parts.append(norm("selfbn", conv("conv", g, w)))
+    elif o.self == "identity":
+        if g.channels != w:
+            ctx.fail(f"self=identity adds the {g.label} grid to the sum unchanged, so it keeps its {g.channels} "
+                     f"channels, not {w}", at="widths", cls=SpecValueError, hint="leave out the widths")
+        parts.append(g)
+    for i in range(max(0, j - o.reach), j):           # finer grids, the nearest last
+        d, fine = j - i, pyr[i]
+        pre = "down" if d == 1 else f"down{d}"
+        if o.down == "conv":
+            x = fine
+            for t in range(1, d + 1):
+                last = t == d
+                name = f"{pre}conv" if d == 1 else f"{pre}conv{t}"
+                x = conv(name, x, w if last else fine.channels, stride=2)
+                if last:
+                    x = norm(f"{pre}bn" if d == 1 else f"{pre}bn{t}", x)
+                    continue
+                if o.bn:            # a step on the way: conv + BN + the activation, at the finer grid's width
+                    x = ctx.node(g, f"{pre}bn{t}", "bn", [x], channels=x.channels)
+                if o.act == "relu":
+                    x = ctx.node(g, f"{pre}relu{t}", "relu", [x])
+                elif o.act is not None:
+                    x = ctx.node(g, f"{pre}act{t}", "act", [x], fn=o.act)
         else:
-            pooled = ctx.node(g, "down", "maxpool" if down == "max" else "avgpool", [fine], kernel=2, stride=2, pad=0)
-            parts.append(conv("downconv", pooled))
-    if j + 1 < len(pyr):
-        coarse = pyr[j + 1]
-        if up == "convT":
-            parts.append(ctx.node(g, "upconv", "convT", [coarse], cin=coarse.channels, cout=w, kernel=2, stride=2,
-                                  bias=bias))
+            pooled = ctx.node(g, pre, "maxpool" if o.down == "max" else "avgpool", [fine], kernel=2 ** d,
+                              stride=2 ** d, pad=0)
+            x = norm(f"{pre}bn", conv(f"{pre}conv", pooled, w))
+        parts.append(x)
+    for i in range(j + 1, min(len(pyr), j + 1 + o.reach)):   # coarser grids, the nearest first
+        d, coarse = i - j, pyr[i]
+        pre = "up" if d == 1 else f"up{d}"
+        if o.up == "convT":
+            x = ctx.node(g, f"{pre}conv", "convT", [coarse], cin=coarse.channels, cout=w, kernel=2 ** d, stride=2 ** d,
+                         bias=o.bias)
+            x = norm(f"{pre}bn", x)
         else:
-            x = ctx.node(g, "upconv", "conv", [coarse], cin=coarse.channels, cout=w, kernel=k, stride=1, pad=k // 2,
-                         bias=bias)
-            parts.append(ctx.node(g, "up", "upsample", [x], factor=2, **({"mode": "bilinear"} if up == "bilinear" else {})))
+            x = norm(f"{pre}bn", conv(f"{pre}conv", coarse, w, kernel=o.upkernel or k))
+            x = ctx.node(g, pre, "upsample", [x], factor=2 ** d, **({"mode": "bilinear"} if o.up == "bilinear" else {}))
+        parts.append(x)
+    if not parts:
+        ctx.fail(f"self=none leaves the {g.label} grid nothing to sum: no other grid is within reach", at="self",
+                 cls=SpecValueError)
     x = ctx.node(g, "sum", "add", parts) if len(parts) > 1 else parts[0]
-    if bn:
+    if o.bn is True:
         x = ctx.node(g, "bn", "bn", [x], channels=w)
-    return ctx.act_node(g, x, act)
+    return ctx.act_node(g, x, o.act)
 
 
 @layer("pool", Param("mode", Sym("each"), "each | merge (fold the coarsest grid into the next) | drop (drop it)",
@@ -433,11 +518,12 @@ def centre_crop(ctx: LayerCtx, g: Grid, size) -> Grid:
     return ctx.node(g, "crop", "crop", [g], at=(top, left), size=tuple(size))
 
 
-@layer("use", Param("tensor", REQUIRED, "the saved pyramid to continue from"))
+@layer("use", Param("tensor", REQUIRED, "the saved pyramid to continue from"), picks_saved=True)
 def use(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Continue from a saved pyramid (a branch: the pyramid here is left for other lines to read,
-    by name). Makes no op."""
-    return ctx.tensor("tensor")
+    by name), or with `on`, from some of its grids (`use h on finest`). Makes no op."""
+    saved = ctx.tensor("tensor")
+    return ctx.pick(saved) if ctx.pick is not None else saved
 
 
 @layer("bn")
@@ -516,13 +602,18 @@ def concat(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
        Param("shortcut", Sym("pad"), "pad (zero-pad channels) | proj (1x1 conv + BN) | none", choices=SHORTCUTS),
        Param("bias", False, "bias of a projection conv"))
 def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
-    """Residual addition of a saved pyramid, grid by grid. Where the shapes differ the shortcut
-    zero-pads the channels (type A) or projects with a strided 1x1 conv + BN (type B)."""
+    """Residual addition of a saved pyramid, grid by grid (finest with finest; when the two have
+    different numbers of grids, each grid here with the saved grid of its size). Where the shapes
+    differ the shortcut zero-pads the channels (type A) or projects with a strided 1x1 conv + BN (type B)."""
     other = ctx.tensor("tensor")
     mode = ctx.choice("shortcut")
     if len(other) != len(pyr):
-        ctx.fail(f"cannot add a pyramid of {len(other)} grids ({describe(other)}) to one of {len(pyr)} ({describe(pyr)})",
-                 at="tensor")
+        by_size = {g.size: g for g in other}
+        if not all(g.size in by_size for g in pyr):
+            ctx.fail(f"cannot add a pyramid of {len(other)} grids ({describe(other)}) to one of {len(pyr)} "
+                     f"({describe(pyr)})", at="tensor",
+                     hint="with different numbers of grids each grid here is added to the saved grid of its size")
+        other = tuple(by_size[g.size] for g in pyr)
     out = []
     for g, x in zip(pyr, other):
         if x.shape != g.shape and mode == "pad":

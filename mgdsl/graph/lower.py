@@ -279,13 +279,16 @@ class Lowerer:
         self.paths[path] = call.span
         if top:
             self.top = _Top(path, call.op, section, call.span)
-        sel = self.select(call, pyr, scope)
+        picks_saved = ltype is not None and ltype.picks_saved
+        sel = list(range(len(pyr))) if picks_saved else self.select(call, pyr, scope)
         sub = tuple(pyr[i] for i in sel)
         if not sub:
             raise SpecShapeError(f"{call.op} has no grid to act on", call.span)
         if ltype is not None:
             args = bind_args(call.op, ltype.params, call, lambda ex, sp: evaluate_list(ex, sp, scope), call.span)
-            out = ltype.lower(LayerCtx(self, ltype, path, call.span, args, selected=call.on is not None), sub)
+            pick = (lambda saved: tuple(saved[i] for i in self.select(call, saved, scope))) \
+                if picks_saved and call.on is not None else None
+            out = ltype.lower(LayerCtx(self, ltype, path, call.span, args, selected=call.on is not None, pick=pick), sub)
         else:
             assert unit is not None
             out = self.unit(unit, call, path, sub, scope)
@@ -343,7 +346,9 @@ class Lowerer:
         given = bind_args(unit.name, params, call, lambda ex, sp: evaluate_list(ex, sp, parent), call.span)
         scope = Scope(path, {}, {"in": (pyr, None)}, unit.units or parent.units, depth=parent.depth + 1)
         for p in unit.params:
-            if p.name in given:
+            if p.name in given and (saved := self.pyramid_arg(given[p.name], parent)) is not None:
+                scope.tensors[p.name] = (saved, None)      # a saved pyramid passed by name: `fold h`
+            elif p.name in given:
                 scope.env[p.name] = (given[p.name], True)
             else:
                 assert p.default is not None, "bind_args checks that required parameters are given"
@@ -355,6 +360,13 @@ class Lowerer:
             e.with_note(f"in this use of unit '{unit.name}'", call.span)
             raise
         return pyr
+
+    @staticmethod
+    def pyramid_arg(arg: Arg, parent: Scope) -> Pyramid | None:
+        """The saved pyramid a unit argument names, if it is one bare name of the caller's."""
+        if len(arg) == 1 and isinstance(arg.items[0], Sym) and str(arg.items[0]) in parent.tensors:
+            return parent.tensors[str(arg.items[0])][0]
+        return None
 
     def lookup_tensor(self, name: str, span: Span | None) -> Pyramid:
         assert self.scope is not None, "tensors are looked up while a layer is lowered"
