@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import mgdsl
-from mgdsl.errors import SpecNameError, SpecShapeError, SpecValueError
+from mgdsl.errors import SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
 from mgdsl.graph.cost import cost_of
 
 torch = pytest.importorskip("torch")
@@ -114,6 +114,12 @@ fc 10 pool=avg
     ("mgconv upkernel=1", SpecValueError, "upkernel=1 needs a path per grid"),
     ("mgconv merge=sum self=none on finest", SpecValueError, "nothing to sum"),
     ("mgconv merge=sum reach=far", SpecNameError, "unknown name 'far'"),
+    ("mgconv merge=sum upkernel=2", SpecValueError, "kernel 2 is even"),
+    ("mgconv merge=sum bn=maybe", SpecTypeError, "bn must be on, off or each"),
+    ("pool; pool; pool; grow", SpecShapeError, "no coarser grid to grow"),
+    ("gap", SpecShapeError, "after gap two grids have size 1x1"),
+    ("h = conv 4, 4\nunit u(s):\n    conv s\nu h", SpecTypeError, "'s' is a saved pyramid here"),
+    ("h = conv 4, 4\nunit u(s):\n    conv 2 * s\nu h", SpecTypeError, "'s' is a saved pyramid here"),
     ("x = drop\nuse x on coarsest 2", SpecShapeError, "cannot pick the coarsest 2 of 1"),
     ("x = drop\nuse x on 8x8", SpecShapeError, "there is no 8x8 grid here"),
     ("x = conv 4, 4\ny = drop\nuse x\nadd y shortcut=none", SpecShapeError, "cannot add a pyramid of 1 grids"),

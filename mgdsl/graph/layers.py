@@ -99,6 +99,8 @@ class LayerCtx:
         raise cls(message, a.span if a is not None and a.span else self.span, hint)
 
     def _number(self, name, v, lo, hi, what):
+        if isinstance(v, Sym) and self.builder.scope is not None and str(v) in self.builder.scope.tensors:
+            raise SpecTypeError(f"'{v}' is a saved pyramid here, not {what}", self.args[name].span)
         if isinstance(v, Sym):
             raise SpecNameError(f"unknown name '{v}'", self.args[name].span,
                                 hint=f"{self.ltype.name}'s {name} wants {what}")
@@ -291,6 +293,8 @@ def grow(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     g = pyr[-1]
     if g.size is None:
         ctx.fail("grow adds a grid to a pyramid, but the network has a flat vector here")
+    if g.size == (1, 1):
+        ctx.fail("the coarsest grid is 1x1: there is no coarser grid to grow", hint="grow before the grids get this small")
     w = ctx.per_grid("widths", (g,), g.channels)[0]
     k = ctx.per_grid("kernel", (g,), 3, hi=MAX_KERNEL, odd=True)[0]
     new_key = Grid("", (w, (g.size[0] + 1) // 2, (g.size[1] + 1) // 2)).key
@@ -327,6 +331,8 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
     kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=True)
     each = isinstance(ctx.one("bn"), Sym) and ctx.one("bn") == "each"
+    if isinstance(ctx.one("bn"), Sym) and not each and str(ctx.one("bn")).lower() not in SWITCH:
+        ctx.fail(f"bn must be on, off or each, not {ctx.one('bn')}", "bn", cls=SpecTypeError)
     bn, relu, bias = each or ctx.switch("bn"), ctx.activation(), ctx.switch("bias")
     down, up, merge = ctx.choice("down"), ctx.choice("up"), ctx.choice("merge")
     reach_word = ctx.one("reach")
@@ -337,7 +343,8 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
                      f"{coarse.label} are next to each other here", hint="pick adjacent grids with `on`, e.g. `on coarsest 2`")
     if merge == "sum":
         sum_opts = _SumOptions(down, up, bias, "each" if each else bn, relu, reach, ctx.choice("self"),
-                               None if ctx.one("upkernel") is None else ctx.int("upkernel", 1, MAX_KERNEL))
+                               None if ctx.one("upkernel") is None else
+                               ctx.per_grid("upkernel", (pyr[0],), 1, hi=MAX_KERNEL, odd=True)[0])
         return tuple(_mg_sum(ctx, pyr, j, w, k, sum_opts) for j, (w, k) in enumerate(zip(widths, kernels)))
     for word, bad in (("down", down == "conv"), ("up", up == "convT"), ("reach", reach != 1),
                       ("self", ctx.choice("self") != "conv"), ("bn", each), ("upkernel", ctx.one("upkernel") is not None)):

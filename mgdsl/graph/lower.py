@@ -97,6 +97,8 @@ def number(e: A.Expr, scope: Scope):
     (v,) = v
     if isinstance(v, Sym):
         names = list(scope.env)
+        if v in scope.tensors:
+            raise SpecTypeError(f"'{v}' is a saved pyramid here, not a number", e.span)
         raise with_origins(SpecNameError(f"unknown name '{v}'", e.span, hint=suggest(v, names) or (
             f"names defined here: {', '.join(names)}" if names else None)), e, scope)
     if abs(v) > 1e15:
@@ -301,7 +303,8 @@ class Lowerer:
             if len(set(sizes)) != len(sizes):
                 dup = next(s for s in sizes if sizes.count(s) > 1)
                 raise SpecShapeError(f"after {call.op} two grids have size {size_label(dup)}", call.span,
-                                     hint="a layer restricted with `on` must not change a grid's size to that of a held grid")
+                                     hint="a layer restricted with `on` must not change a grid's size to that of a held grid"
+                                     if call.on is not None else "a pyramid holds one grid of each size")
         if top:
             ends = bool(ltype and ltype.ends_section)
             self.G.info.layers.append(Layer(path, call.op, section, call.span,
