@@ -81,6 +81,37 @@ def test_init_follows_the_papers_rule_and_is_reproducible():
     assert torch.equal(first, mods[0].weight)
 
 
+def test_normal_fill_draws_a_channels_last_tensor_in_the_default_layouts_order():
+    """A weight's values depend on the seed only, not on how it is stored: a channels-last tensor gets
+    the values a contiguous one gets (normal_ on it directly would draw in memory order)."""
+    shapes = [(64, 48, 3, 3), (32, 16, 1, 1), (8, 3, 3, 3), (1 << 14, 8, 3, 3)]    # the last: two threads
+    plain = [torch.empty(s) for s in shapes]
+    stored = [torch.empty(s).contiguous(memory_format=torch.channels_last) for s in shapes]
+    for tensors in (plain, stored):
+        torch.manual_seed(3)
+        rt._normal_fill([(t, 0.5) for t in tensors])
+    for a, b in zip(plain, stored):
+        assert torch.equal(a, b) and b.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("cls, args", [(torch.nn.Conv2d, (4, 6, 3)), (torch.nn.Conv2d, (4, 6, 1)),
+                                       (torch.nn.BatchNorm2d, (6,)), (torch.nn.Linear, (5, 2)),
+                                       (torch.nn.ConvTranspose2d, (4, 6, 4))])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_new_makes_the_module_with_unfilled_tensors_on_the_device(cls, args, channels_last):
+    want = cls(*args)
+    for device in ("cpu", "meta"):
+        got = rt._new(cls, *args, device=device, channels_last=channels_last)
+        assert repr(got) == repr(want)
+        for (k, a), (k2, b) in zip([*want.named_parameters(), *want.named_buffers()],
+                                   [*got.named_parameters(), *got.named_buffers()], strict=True):
+            assert (k, a.shape, a.dtype, a.requires_grad, type(a)) == (k2, b.shape, b.dtype, b.requires_grad, type(b))
+            assert b.device.type == device
+            # the layout the GEMM conv reads, with the strides `.contiguous(memory_format=...)` would give
+            layout = torch.channels_last if channels_last and b.dim() == 4 else torch.contiguous_format
+            assert b.stride() == torch.empty_like(a).contiguous(memory_format=layout).stride()
+
+
 def test_target_check_warns_once_on_another_device():
     m = torch.nn.Module()
     with pytest.warns(UserWarning, match="generated for cuda and runs on cpu"):

@@ -155,7 +155,7 @@ EMITTERS: dict[str, Emitter] = {
     # kinds made by passes
     "conv_bn": Emitter(_conv_bn, _conv_modules, _fold, ("fold",)),
     "conv_upT": Emitter(_conv_up, _conv_modules, _fold_up, ("convT", "fold")),
-    "conv_gemm": Emitter(_conv_gemm, _conv_modules, _fold, ("gemm", "cl_weights", "fold"), channels_last_weights=True),
+    "conv_gemm": Emitter(_conv_gemm, _conv_modules, _fold, ("gemm", "fold"), channels_last_weights=True),
     "relu_": Emitter(lambda r, x, c: f"torch.relu_({x[0]})"),
     "to_channels_last": Emitter(lambda r, x, c: f"{x[0]}.to(memory_format=torch.channels_last)"),
     "to_default_layout": Emitter(lambda r, x, c: f"_DefaultLayout.apply({x[0]})", runtime=("layout",)),
@@ -205,12 +205,12 @@ class {cls}(nn.Module):
 _INIT_END = '''\
         ]
         _init(self._m)
-{layout}'''
+'''
 
 _INFERENCE_END = '''\
         ]
         _init(self._m)
-{layout}        self._folded = None
+        self._folded = None
         self.register_load_state_dict_post_hook(lambda module, keys: module._forget())
         super().train(False)
 
@@ -267,18 +267,17 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
                           note="\nInference only: batch norm is folded into the convs (always in eval mode; no "
                                "training)." if inference else "")
     needed: set[str] = set()
-    modules, fold, cl_weights = [], [], []
+    modules, fold = [], []
     mref: dict[str, list[str]] = {}
     fref: dict[str, str] = {}
     for r in P.records():                  # every weight module, emitted or folded, keeps its key
         e = EMITTERS[r.kind]
         refs = []
-        for path, mcls, args in e.modules(r):
+        for j, (path, mcls, args) in enumerate(e.modules(r)):
             refs.append(f"m[{len(modules)}]")
-            modules.append(f'            _put(self, "{path}", skip_init({mcls}, {args}, device=device)),')
+            layout = ", channels_last=True" if e.channels_last_weights and j == 0 else ""
+            modules.append(f'            _put(self, "{path}", _new({mcls}, {args}, device=device{layout})),')
         mref[r.id] = refs
-        if e.channels_last_weights:
-            cl_weights.append(refs[0][2:-1])
         if inference and e.fold is not None and r.attrs.get("bn"):
             fref[r.id] = f"f[{len(fold)}]"
             fold.append(e.fold(r, refs))
@@ -308,17 +307,16 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
     checked = target in DEVICE_TARGETS
     if checked:
         needed.add("target_check")
-    layout = f"        _channels_last_weights(self._m, ({', '.join(cl_weights)},))\n" if cl_weights else ""
     forward = "\n    def forward(self, x):\n"
     if checked:
         forward += ("        if x.device.type != TARGET:\n"
                     "            _check_target(self, x, NETWORK, TARGET)\n")
     forward += "        m = self._m\n"
     if inference:
-        end = _INFERENCE_END.format(fold="\n".join(fold) or "        pass", layout=layout)
+        end = _INFERENCE_END.format(fold="\n".join(fold) or "        pass")
         forward += "        f = self._fold_all() if self._folded is None else self._folded\n"
     else:
-        end = _INIT_END.format(layout=layout)
+        end = _INIT_END
     consts = (f"\n\nNETWORK, TARGET = {info.name!r}, {target!r}    # TARGET: the device type this code is tuned for\n"
               if checked else "")
     return (head + runtime_sections()["imports"] + "\n\n\n" + _runtime(needed) + consts
