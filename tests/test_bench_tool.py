@@ -47,3 +47,16 @@ def test_executed_macs_count_the_gemm_convs():
     model = net.build()
     assert "_ConvGEMM.apply(" in net.python_source(target="cpu")
     assert bench.executed_macs(model, net, "cpu", torch) == net.macs
+
+
+def test_latency_only_times_specs_without_a_baseline(capsys):
+    """--latency-only needs no hand-written model, so any spec can be timed; its report is the latency
+    table alone."""
+    spec = str(ROOT / "specs/mnist/sg-11-seg.mg")          # a spec without a hand-written baseline
+    assert Path(spec).name not in BASELINES
+    assert bench.main([spec, "--latency-only"]) == 0
+    out = capsys.readouterr().out
+    assert "latency only" in out and "Training step" not in out
+    assert f"| {spec} | " in out and "| load + build |" in out
+    with pytest.raises(SystemExit, match="exclude each other"):
+        bench.main([spec, "--latency-only", "--no-latency"])

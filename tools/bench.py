@@ -13,6 +13,7 @@ count and, with the weights copied across, the same outputs.
 
     python tools/bench.py                       # the five default specs on CPU, 2 threads
     python tools/bench.py --ablate              # also the compiled module with each optimisation toggled
+    python tools/bench.py --latency-only specs/r-pmg-30.mg   # only spec -> module and the cost model
     python tools/bench.py --device cuda         # batch 128; adds bf16 autocast, torch.compile of the
                                                 # training step, and the hand-written net in channels-last
 """
@@ -55,6 +56,9 @@ def parse_args(argv=None):
                    help="also time the compiled module with each optimisation switched from the device's default")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--no-latency", action="store_true", help="skip compile latency and cost-model timings")
+    p.add_argument("--latency-only", action="store_true",
+                   help="time only compile latency and the cost model (no training or inference steps, no "
+                        "hand-written baseline needed)")
     p.add_argument("--baseline", help="hand-written model for a spec outside the default set, as "
                                       "SPEC_NAME=BASELINE_KEY (a key of handwritten.BASELINES)", action="append")
     return p.parse_args(argv)
@@ -62,6 +66,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.latency_only and args.no_latency:
+        raise SystemExit("--latency-only and --no-latency exclude each other")
     import warnings  # the ablation runs code generated for the other target on purpose
     warnings.filterwarnings("ignore", ".*was generated for", UserWarning)
     if args.report:
@@ -89,12 +95,14 @@ def main(argv=None) -> int:
     rows, ablations, latency = [], [], []
     for spec in specs:
         name = Path(spec).name
-        if name not in baselines:
-            print(f"(skipping {spec}: no hand-written baseline)", file=sys.stderr)
-            continue
-        row, abl = bench_spec(spec, baselines[name], args, device)
-        rows.append(row)
-        ablations.append(abl)
+        row = abl = None
+        if not args.latency_only:
+            if name not in baselines:
+                print(f"(skipping {spec}: no hand-written baseline)", file=sys.stderr)
+                continue
+            row, abl = bench_spec(spec, baselines[name], args, device)
+            rows.append(row)
+            ablations.append(abl)
         if not args.no_latency:
             latency.append(bench_latency(spec, torch))
         if args.json:
@@ -115,7 +123,7 @@ def replay(path) -> int:
     if not lines:
         raise SystemExit(f"{path}: no measurements")
     meta = {"torch": lines[0]["torch"], "device": lines[0]["device"], "loads": (float("nan"), float("nan"))}
-    print(report([d["row"] for d in lines], [d["ablation"] for d in lines],
+    print(report([d["row"] for d in lines if d["row"]], [d["ablation"] for d in lines if d["ablation"]],
                  [d["latency"] for d in lines if d["latency"]], lines[0]["args"], meta))
     return 0
 
@@ -377,9 +385,12 @@ def _mib(b):
 
 def report(rows, ablations, latency, args: dict, meta: dict) -> str:
     loads = meta["loads"]
-    out = [f"torch {meta['torch']}, {args['device']} ({meta['device']}), {args['threads']} threads, "
-           f"{args['clock']} clock, medians of {args['repeats']} interleaved steps after {args['warmup']} warm-up"
+    steps = (f"{args['clock']} clock, medians of {args['repeats']} interleaved steps after {args['warmup']} warm-up"
+             if rows else "latency only")
+    out = [f"torch {meta['torch']}, {args['device']} ({meta['device']}), {args['threads']} threads, {steps}"
            + ("." if loads[0] != loads[0] else f"; load average {loads[0]:.2f} at start, {loads[1]:.2f} at end."), ""]
+    if not rows:
+        return "\n".join(out + _latency_table(latency))
     out += ["Training step (forward + loss + backward, no optimiser step) and inference (eval, no_grad), "
             "milliseconds; ratio = mgdsl / hand-written.", ""]
     head = ["network", "batch", "train mgdsl", "train hand", "ratio", "infer mgdsl", "infer hand", "ratio",
@@ -422,14 +433,17 @@ def report(rows, ablations, latency, args: dict, meta: dict) -> str:
                 s = "+bf16" if k.endswith("+bf16") else ""
                 cells.append(f"{_ms(a['train'][k])} ({a['train'][k] / a['hand'][s]:.2f})")
             out.append(f"| {a['name']} | " + " | ".join(cells) + " |")
-    if latency:
-        out += ["", "Spec -> module and cost model, wall-clock milliseconds (medians; imports excluded).", ""]
-        out += ["| spec | load + build | cost model (load + sums) | fvcore FlopCountAnalysis | fvcore / cost model |",
-                "|---|---|---|---|---|"]
-        for lat in latency:
-            ratio = "-" if lat["fvcore"] is None else f"{lat['fvcore'] / lat['cost']:.0f}x"
-            out.append(f"| {lat['spec']} | {_ms(lat['build'])} | {_ms(lat['cost'])} | {_ms(lat['fvcore'])} | {ratio} |")
-    return "\n".join(out)
+    return "\n".join(out + ([""] + _latency_table(latency) if latency else []))
+
+
+def _latency_table(latency) -> list[str]:
+    out = ["Spec -> module and cost model, wall-clock milliseconds (medians of 5; imports excluded).", "",
+           "| spec | load + build | cost model (load + sums) | fvcore FlopCountAnalysis | fvcore / cost model |",
+           "|---|---|---|---|---|"]
+    for lat in latency:
+        ratio = "-" if lat["fvcore"] is None else f"{lat['fvcore'] / lat['cost']:.0f}x"
+        out.append(f"| {lat['spec']} | {_ms(lat['build'])} | {_ms(lat['cost'])} | {_ms(lat['fvcore'])} | {ratio} |")
+    return out
 
 
 if __name__ == "__main__":
