@@ -49,6 +49,7 @@ def test_executed_macs_count_the_gemm_convs():
     assert bench.executed_macs(model, net, "cpu", torch) == net.macs
 
 
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script:DeprecationWarning")    # fvcore's, on the built module
 def test_latency_only_times_specs_without_a_baseline(capsys):
     """--latency-only needs no hand-written model, so any spec can be timed; its report is the latency
     table alone."""
