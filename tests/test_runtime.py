@@ -81,12 +81,17 @@ def test_init_follows_the_papers_rule_and_is_reproducible():
     assert torch.equal(first, mods[0].weight)
 
 
-def test_normal_fill_draws_a_channels_last_tensor_in_the_default_layouts_order():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_normal_fill_draws_a_channels_last_tensor_in_the_default_layouts_order(dtype):
     """A weight's values depend on the seed only, not on how it is stored: a channels-last tensor gets
-    the values a contiguous one gets (normal_ on it directly would draw in memory order)."""
-    shapes = [(64, 48, 3, 3), (32, 16, 1, 1), (8, 3, 3, 3), (1 << 14, 8, 3, 3)]    # the last: two threads
-    plain = [torch.empty(s) for s in shapes]
-    stored = [torch.empty(s).contiguous(memory_format=torch.channels_last) for s in shapes]
+    the values a contiguous one gets (normal_ on it directly would draw in memory order). Rows of a
+    multiple of 16 values are drawn block by block, others through a temporary; the list is big
+    enough for two fill threads."""
+    shapes = [(64, 48, 3, 3), (32, 16, 1, 1), (8, 3, 3, 3), (4000, 7, 3, 3), (1, 16, 3, 3), (2048, 64, 3, 3),
+              (3, 4096, 3, 3)]
+    assert sum(torch.Size(s).numel() for s in shapes) >= 1 << 20
+    plain = [torch.empty(s, dtype=dtype) for s in shapes]
+    stored = [torch.empty(s, dtype=dtype).contiguous(memory_format=torch.channels_last) for s in shapes]
     for tensors in (plain, stored):
         torch.manual_seed(3)
         rt._normal_fill([(t, 0.5) for t in tensors])
