@@ -28,7 +28,7 @@ def _eager(name):
     spec, params = CASES[name]
     net = mgdsl.load(spec, **params)
     torch.manual_seed(1)
-    return net, E.calibrate_batch_norm(E._module_for_export(net, None), net.input_shape)
+    return net, E.warm_up(E._module_for_export(net, None), net.input_shape)
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -57,6 +57,82 @@ def test_export_matches_the_eager_module_at_batch_1_and_2(exported, suffix):
             pytest.skip("onnx / onnxscript not installed")
     ok, err, ratio = E.verify(files[suffix], model, net.input_shape, (1, 2), RTOL, ATOL)
     assert ok, f"max abs error {err:.2e}, {ratio:.2f} x the tolerance"
+
+
+# -- the state the checks use: float32 rounding must not be amplified ------------------------------------
+
+DEEPLAB = ("specs/beyond/deeplabv3-resnet50.mg", {"size": 32})   # 53 convs, dilated, at 3x32x32
+
+
+def _ratio(got, want):
+    """Largest ratio of an element's difference to its tolerance atol + rtol * |want|."""
+    return ((got - want).abs() / (ATOL + RTOL * want.abs())).max().item()
+
+
+def _float32_vs_float64(net, model):
+    """The float32 module against the same weights evaluated in float64, as a tolerance ratio."""
+    double = E._module_for_export(net, None)
+    double.load_state_dict(model.state_dict())
+    double = double.double().eval()
+    x = torch.randn(2, *net.input_shape, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        return _ratio(model(x).double(), double(x.double()))
+
+
+@pytest.fixture(scope="module")
+def deeplab():
+    """DeepLabV3-ResNet50 at 32x32: (network, fresh module with calibrated batch norm, warmed-up module)."""
+    spec, params = DEEPLAB
+    net = mgdsl.load(spec, **params)
+    torch.manual_seed(0)
+    fresh = E.calibrate_batch_norm(E._module_for_export(net, None), net.input_shape)
+    torch.manual_seed(0)
+    warmed = E.warm_up(E._module_for_export(net, None), net.input_shape)
+    return net, fresh, warmed
+
+
+def test_warm_up_stops_a_deep_network_amplifying_float32_rounding(deeplab):
+    """With random weights and calibrated batch norm, DeepLabV3's float32 output is itself several times
+    the export tolerance away from its float64 value, so no float32 runtime could match the eager module
+    within it; after `warm_up` it is well inside."""
+    net, fresh, warmed = deeplab
+    assert _float32_vs_float64(net, fresh) > 2
+    assert _float32_vs_float64(net, warmed) < 0.5
+
+
+def test_a_deep_dilated_network_exports_to_onnx_within_tolerance(deeplab, tmp_path):
+    """The check tools/check_export.py makes, on a network that failed it with random weights."""
+    pytest.importorskip("onnxruntime")
+    if not (E._find_spec("onnx") and E._find_spec("onnxscript")):
+        pytest.skip("onnx / onnxscript not installed")
+    net, _, warmed = deeplab
+    path = tmp_path / "deeplab.onnx"
+    E.write_program(E.exported_program(warmed, net.input_shape), str(path), E._metadata(net, "fresh"))
+    ok, err, ratio = E.verify(path, warmed, net.input_shape, (1, 2), RTOL, ATOL)
+    assert ok, f"max abs error {err:.2e}, {ratio:.2f} x the tolerance"
+
+
+def test_warm_up_leaves_a_network_without_batch_norm_as_it_is(spec_file):
+    net = mgdsl.load(spec_file('network "PLAIN"\ninput 1 @ 8x8\nconv 4 bn=off\nconv 4 bn=off\ngap\nfc 3\n', "plain.mg"))
+    torch.manual_seed(0)
+    model = E._module_for_export(net, None)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    E.warm_up(model, net.input_shape)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_warm_up_moves_the_weights_and_gives_up_on_a_diverging_loss(tiny):
+    net = mgdsl.load(tiny)
+    torch.manual_seed(0)
+    model = E._module_for_export(net, None)
+    convs = {k: v.clone() for k, v in model.state_dict().items() if k.endswith("conv.weight")}
+    E.warm_up(model, net.input_shape)
+    assert any(not torch.equal(convs[k], model.state_dict()[k]) for k in convs)
+    torch.manual_seed(0)
+    model = E._module_for_export(net, None)
+    with pytest.warns(RuntimeWarning, match="stopped being finite"):
+        E.warm_up(model, net.input_shape, lr=1e30)
+    assert all(torch.equal(convs[k], model.state_dict()[k]) for k in convs)
 
 
 @pytest.fixture
