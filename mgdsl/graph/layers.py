@@ -230,7 +230,7 @@ def one_grid(ctx: LayerCtx, pyr: Pyramid, what: str) -> Grid:
     return pyr[0]
 
 
-def conv_bn_relu(ctx: LayerCtx, g: Grid, x: Grid, cout: int, k: int, stride=1, bn=True, relu=True, bias=True,
+def conv_bn_relu(ctx: LayerCtx, g: Grid | str, x: Grid, cout: int, k: int, stride=1, bn=True, relu=True, bias=True,
                  groups=1, dilation=1, pad=None) -> Grid:
     """conv (+ BN) (+ activation: `relu` is True/False or an activation's name)."""
     attrs = dict(cin=x.channels, cout=cout, kernel=k, stride=stride, pad=dilation * (k // 2) if pad is None else pad,
@@ -297,12 +297,8 @@ def grow(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
         ctx.fail("the coarsest grid is 1x1: there is no coarser grid to grow", hint="grow before the grids get this small")
     w = ctx.per_grid("widths", (g,), g.channels)[0]
     k = ctx.per_grid("kernel", (g,), 3, hi=MAX_KERNEL, odd=True)[0]
-    new_key = Grid("", (w, (g.size[0] + 1) // 2, (g.size[1] + 1) // 2)).key
-    attrs = dict(cin=g.channels, cout=w, kernel=k, stride=2, pad=k // 2, bias=ctx.switch("bias"))
-    x = ctx.node(new_key, "conv", "conv", [g], **attrs)
-    if ctx.switch("bn"):
-        x = ctx.node(new_key, "bn", "bn", [x], channels=w)
-    return (*pyr, ctx.act_node(new_key, x, ctx.activation()))
+    new_key = Grid("", (w, (g.size[0] + 1) // 2, (g.size[1] + 1) // 2)).key     # named after the grid it makes
+    return (*pyr, conv_bn_relu(ctx, new_key, g, w, k, 2, ctx.switch("bn"), ctx.activation(), ctx.switch("bias")))
 
 
 _REACH_DOC = "how many grid steps apart linked grids may be: 1 (neighbours, the paper) | all (every grid; merge=sum)"
