@@ -96,7 +96,7 @@ def test_warm_up_stops_a_deep_network_amplifying_float32_rounding(deeplab):
     the export tolerance away from its float64 value, so no float32 runtime could match the eager module
     within it; after `warm_up` it is well inside."""
     net, fresh, warmed = deeplab
-    assert _float32_vs_float64(net, fresh) > 2
+    assert _float32_vs_float64(net, fresh) > 1
     assert _float32_vs_float64(net, warmed) < 0.5
 
 
