@@ -82,21 +82,25 @@ def test_init_follows_the_papers_rule_and_is_reproducible():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_normal_fill_draws_a_channels_last_tensor_in_the_default_layouts_order(dtype):
-    """A weight's values depend on the seed only, not on how it is stored: a channels-last tensor gets
-    the values a contiguous one gets (normal_ on it directly would draw in memory order). Rows of a
-    multiple of 16 values are drawn block by block, others through a temporary; the list is big
-    enough for two fill threads."""
+def test_normal_fill_gives_a_conv_weight_the_same_values_in_every_layout(dtype):
+    """The same generator state gives a 4-d weight the same values whether it is stored channels-last
+    (drawn in place: its memory is in the drawing order), contiguous or otherwise (through a buffer),
+    whatever its size (one block or many; rows of any length). The list is big enough for two fill
+    threads."""
     shapes = [(64, 48, 3, 3), (32, 16, 1, 1), (8, 3, 3, 3), (4000, 7, 3, 3), (1, 16, 3, 3), (2048, 64, 3, 3),
-              (3, 4096, 3, 3)]
+              (3, 4096, 3, 3), (5, 30000, 3, 3)]
     assert sum(torch.Size(s).numel() for s in shapes) >= 1 << 20
-    plain = [torch.empty(s, dtype=dtype) for s in shapes]
     stored = [torch.empty(s, dtype=dtype).contiguous(memory_format=torch.channels_last) for s in shapes]
-    for tensors in (plain, stored):
+    plain = [torch.empty(s, dtype=dtype) for s in shapes]
+    odd = [torch.empty(w, h, i, o, dtype=dtype).permute(3, 2, 1, 0) for o, i, h, w in shapes]  # neither
+    for tensors in (stored, plain, odd):
         torch.manual_seed(3)
         rt._normal_fill([(t, 0.5) for t in tensors])
-    for a, b in zip(plain, stored):
-        assert torch.equal(a, b) and b.is_contiguous(memory_format=torch.channels_last)
+    for a, b, c in zip(stored, plain, odd):
+        assert torch.equal(a, b) and torch.equal(a, c)
+        assert a.is_contiguous(memory_format=torch.channels_last) and b.is_contiguous()
+    for t in (stored[5], stored[7]):        # many blocks, and a row longer than a block
+        assert abs(t.std().item() / 0.5 - 1) < 0.01 and abs(t.mean().item()) < 0.01
 
 
 @pytest.mark.parametrize("cls, args", [(torch.nn.Conv2d, (4, 6, 3)), (torch.nn.Conv2d, (4, 6, 1)),

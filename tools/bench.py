@@ -20,6 +20,7 @@ count and, with the weights copied across, the same outputs.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -104,7 +105,7 @@ def main(argv=None) -> int:
             rows.append(row)
             ablations.append(abl)
         if not args.no_latency:
-            latency.append(bench_latency(spec, torch))
+            latency.append(bench_latency(spec, torch, baselines.get(name)))
         if args.json:
             with open(args.json, "a") as f:
                 f.write(json.dumps({"torch": torch.__version__, "device": device_name(device, torch),
@@ -335,13 +336,34 @@ def executed_macs(model, net, device, torch) -> int | None:
         return None
 
 
-def bench_latency(spec, torch, repeats=5):
-    """Median seconds: load + build; the cost model (load + summing the graph); fvcore on the module."""
+def bench_latency(spec, torch, hand=None, repeats=5):
+    """Median seconds: load + build; two baselines in the same process: drawing the conv weights alone
+    (plain torch: the same tensors, empty, filled with normal_ by two generators in two threads, the
+    least any build with the paper's init can cost), and constructing the hand-written module (torch's
+    default init) where `hand` makes one; the cost model (load + summing the graph); fvcore on the
+    module."""
+    import threading
+
     import mgdsl
     from mgdsl.graph.cost import macs_of, params_of
 
     def compile_once():
-        mgdsl.load(spec).build()
+        return mgdsl.load(spec).build()
+
+    shapes = [m.weight.shape for m in compile_once().modules()
+              if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    sizes = list(itertools.accumulate(s.numel() for s in shapes))
+    half = next((i for i, n in enumerate(sizes, 1) if 2 * n >= sizes[-1]), 0)     # two equal halves
+
+    def weights_alone():
+        def fill(part, seed):
+            gen = torch.Generator().manual_seed(seed)
+            for s in part:
+                torch.empty(s).normal_(0.0, 0.01, generator=gen)
+        worker = threading.Thread(target=fill, args=(shapes[half:], 1))
+        worker.start()
+        fill(shapes[:half], 0)
+        worker.join()
 
     def cost_model():
         net = mgdsl.load(spec)
@@ -349,10 +371,17 @@ def bench_latency(spec, torch, repeats=5):
 
     def wall(fn):     # always wall time: the build draws weights in a second thread
         t = time.perf_counter()
-        fn()
-        return time.perf_counter() - t
+        out = fn()
+        took = time.perf_counter() - t
+        del out       # freeing the module is not part of the latency
+        return took
 
-    build = statistics.median(wall(compile_once) for _ in range(repeats))
+    variants = {"build": compile_once, "weights": weights_alone, **({"hand": hand} if hand else {})}
+    times: dict = {k: [] for k in variants}
+    for _ in range(repeats):                      # interleaved, like the steps
+        for k, fn in variants.items():
+            times[k].append(wall(fn))
+    result = {k: statistics.median(v) for k, v in times.items()}
     cost = statistics.median(wall(cost_model) for _ in range(repeats))
     fv = None
     try:
@@ -370,7 +399,7 @@ def bench_latency(spec, torch, repeats=5):
             fv = statistics.median(wall(fvcore_count) for _ in range(max(1, repeats // 2)))
     except ImportError:
         pass
-    return {"spec": spec, "build": build, "cost": cost, "fvcore": fv}
+    return {"spec": spec, **result, "cost": cost, "fvcore": fv}
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -437,12 +466,20 @@ def report(rows, ablations, latency, args: dict, meta: dict) -> str:
 
 
 def _latency_table(latency) -> list[str]:
-    out = ["Spec -> module and cost model, wall-clock milliseconds (medians of 5; imports excluded).", "",
-           "| spec | load + build | cost model (load + sums) | fvcore FlopCountAnalysis | fvcore / cost model |",
-           "|---|---|---|---|---|"]
+    out = ["Spec -> module and cost model, wall-clock milliseconds (medians of 5, interleaved; imports "
+           "excluded). Weights alone: the build's conv weights allocated and drawn by plain torch in two "
+           "threads, the floor of any build with the paper's init. Hand-written: constructing "
+           "tools/handwritten.py's module (torch's default init).", "",
+           "| spec | load + build | weights alone | build - weights | hand-written | build / hand-written "
+           "| cost model (load + sums) | fvcore FlopCountAnalysis | fvcore / cost model |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for lat in latency:
         ratio = "-" if lat["fvcore"] is None else f"{lat['fvcore'] / lat['cost']:.0f}x"
-        out.append(f"| {lat['spec']} | {_ms(lat['build'])} | {_ms(lat['cost'])} | {_ms(lat['fvcore'])} | {ratio} |")
+        build, weights, hand = lat["build"], lat.get("weights"), lat.get("hand")
+        over = None if weights is None else build - weights
+        vs_hand = "-" if hand is None else f"{build / hand:.2f}"
+        out.append(f"| {lat['spec']} | {_ms(build)} | {_ms(weights)} | {_ms(over)} | {_ms(hand)} | {vs_hand} | "
+                   f"{_ms(lat['cost'])} | {_ms(lat['fvcore'])} | {ratio} |")
     return out
 
 

@@ -91,25 +91,35 @@ def _normal_fill(tensors):
 
 
 def _draw(t, std, gen):
-    """Fill `t` with N(0, std^2) samples from `gen` in the default layout's order, whatever `t`'s
-    layout: a channels-last weight gets the values a contiguous one would."""
-    if t.is_contiguous():
-        t.normal_(0.0, std, generator=gen)
+    """Fill `t` with N(0, std^2) samples from `gen`. A conv weight's values are drawn in channels-last
+    order (out, kernel row, kernel column, in) whatever its layout, so the same generator state gives
+    the same weights to every target and layout; a channels-last weight (the CPU target's GEMM convs
+    hold most of a big network's weights) is drawn in place, in its memory order.
+
+    On the CPU both layouts go by the same blocks of whole output channels, so they agree by
+    construction: a channels-last weight draws each block in place; another draws it into a buffer
+    and copies it into place piece by piece, each piece under torch's grain size so that this thread
+    copies it alone (a parallel copy would wait for the core that the other fill thread holds)."""
+    v = t.permute(0, 2, 3, 1) if t.dim() == 4 else t       # the drawing order
+    if t.device.type != "cpu" or t.dim() != 4:
+        if v.is_contiguous():
+            v.normal_(0.0, std, generator=gen)
+        else:
+            v.copy_(torch.empty(v.shape, dtype=t.dtype, device=t.device).normal_(0.0, std, generator=gen))
         return
-    row = t[0].numel()
-    if t.device.type != "cpu" or row % 16:
-        t.copy_(torch.empty(t.shape, dtype=t.dtype, device=t.device).normal_(0.0, std, generator=gen))
+    row = v[0].numel()
+    rows = max(1, (1 << 18) // row)                       # a block: about a MB of float32
+    if v.is_contiguous():
+        for o in range(0, v.shape[0], rows):
+            v[o:o + rows].normal_(0.0, std, generator=gen)
         return
-    # By blocks of output channels, through a buffer that stays in cache and is copied into place by
-    # this thread alone (a copy of the whole weight would run in parallel and wait for the core that
-    # the other fill thread holds, and a temporary the weight's size costs its page faults). torch's
-    # CPU normal_ fills a contiguous block in order, 16 values at a time, so blocks of whole multiples
-    # of 16 values take the same values as one draw (tested in tests/test_runtime.py).
-    rows = max(1, ((1 << 15) - 1) // row)              # under torch's grain size: a serial copy
-    buf = torch.empty(rows * row, dtype=t.dtype, device=t.device)
-    for o in range(0, t.shape[0], rows):
-        n = min(rows, t.shape[0] - o)
-        t[o:o + n].copy_(buf[:n * row].view(n, *t.shape[1:]).normal_(0.0, std, generator=gen))
+    piece = max(1, ((1 << 15) - 1) // row)
+    buf = torch.empty(min(rows, v.shape[0]) * row, dtype=t.dtype).view(-1, *v.shape[1:])
+    for o in range(0, v.shape[0], rows):
+        n = min(rows, v.shape[0] - o)
+        block = buf[:n].normal_(0.0, std, generator=gen)
+        for p in range(0, n, piece):
+            v[o + p:o + min(p + piece, n)].copy_(block[p:p + piece])
 # ---- end
 
 
