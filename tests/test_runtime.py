@@ -88,7 +88,7 @@ def test_normal_fill_gives_a_conv_weight_the_same_values_in_every_layout(dtype):
     whatever its size (one block or many; rows of any length). The list is big enough for two fill
     threads."""
     shapes = [(64, 48, 3, 3), (32, 16, 1, 1), (8, 3, 3, 3), (4000, 7, 3, 3), (1, 16, 3, 3), (2048, 64, 3, 3),
-              (3, 4096, 3, 3), (5, 30000, 3, 3)]
+              (3, 4096, 3, 3), (5, 30000, 3, 3), (0, 4, 3, 3), (4, 0, 3, 3)]
     assert sum(torch.Size(s).numel() for s in shapes) >= 1 << 20
     stored = [torch.empty(s, dtype=dtype).contiguous(memory_format=torch.channels_last) for s in shapes]
     plain = [torch.empty(s, dtype=dtype) for s in shapes]

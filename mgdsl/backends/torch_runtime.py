@@ -101,7 +101,7 @@ def _draw(t, std, gen):
     and copies it into place piece by piece, each piece under torch's grain size so that this thread
     copies it alone (a parallel copy would wait for the core that the other fill thread holds)."""
     v = t.permute(0, 2, 3, 1) if t.dim() == 4 else t       # the drawing order
-    if t.device.type != "cpu" or t.dim() != 4:
+    if t.device.type != "cpu" or t.dim() != 4 or t.numel() == 0:
         if v.is_contiguous():
             v.normal_(0.0, std, generator=gen)
         else:
