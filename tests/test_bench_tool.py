@@ -61,3 +61,18 @@ def test_latency_only_times_specs_without_a_baseline(capsys):
     assert f"| {spec} | " in out and "| load + build |" in out
     with pytest.raises(SystemExit, match="exclude each other"):
         bench.main([spec, "--latency-only", "--no-latency"])
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script:DeprecationWarning")    # fvcore's, on the built module
+def test_latency_times_the_build_beside_its_two_baselines():
+    """The weights alone and, where a hand-written module is given, its construction are timed in the
+    same process, and the table gives the build's difference from the first and its ratio to the
+    second ("-" where there is none)."""
+    spec = str(ROOT / "specs/mnist/sg-11-seg.mg")
+    made = []
+    lat = bench.bench_latency(spec, torch, hand=lambda: made.append(torch.nn.Conv2d(4, 4, 3)), repeats=3)
+    assert len(made) == 3 and all(lat[k] > 0 for k in ("build", "weights", "hand", "cost"))
+    table = bench._latency_table([lat, {**lat, "hand": None}])
+    with_hand, without = (row.split(" | ") for row in table[-2:])
+    assert with_hand[3] == f"{(lat['build'] - lat['weights']) * 1e3:.1f}"
+    assert with_hand[5] == f"{lat['build'] / lat['hand']:.2f}" and without[5] == "-"
