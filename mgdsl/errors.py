@@ -47,6 +47,12 @@ class Span:
         end = (self.end_line or self.line, self.end_col)
         return end if end > (self.line, self.col) else (self.line, self.col + 1)
 
+    def text(self) -> str:
+        """What the span covers, as written (its first line, for a span over several)."""
+        line = self.source.line(self.line)
+        end = self.end_col if self.end_line in (0, self.line) and self.end_col > self.col else len(line) + 1
+        return line[self.col - 1:end - 1]
+
     def __str__(self) -> str:
         if self.source.path.startswith("<--set"):    # not a file: a value given on the command line
             return self.source.path

@@ -9,7 +9,7 @@ from .errors import Source, Span, SpecNameError, SpecTypeError, SpecValueError, 
 from .graph.check import check_graph
 from .graph.cost import macs_of, params_of
 from .graph.ir import Graph
-from .graph.layers import LAYERS, VALUE_WORDS
+from .graph.layers import LAYERS, is_value_word
 from .graph.lower import Scope, evaluate_list, lower
 from .graph.values import Arg, Sym
 from .lang import ast as A
@@ -162,7 +162,7 @@ def check_unit_names(modules) -> None:
             owners.append((f'network "{m.network.name}"', m.network.params))
         for owner, params in owners:
             for prm in params:
-                if prm.name.lower() in VALUE_WORDS:
+                if is_value_word(prm.name):
                     raise SpecNameError(f"a parameter of {owner} cannot be called '{prm.name}': that word is already "
                                         f"a value in layer arguments (like bias=off or pool merge)", prm.span,
                                         hint="give the parameter another name")

@@ -118,7 +118,7 @@ fc 10 pool=avg
     ("mgconv merge=sum bn=maybe", SpecTypeError, "bn must be on, off or each"),
     ("pool; pool; pool; grow", SpecShapeError, "no coarser grid to grow"),
     ("gap", SpecShapeError, "after gap two grids have size 1x1"),
-    ("h = conv 4, 4\nunit u(s):\n    conv s\nu h", SpecTypeError, "'s' is a saved pyramid here"),
+    ("h = conv 4, 4\nunit u(s):\n    conv s\nu h", SpecTypeError, "'h' is a saved pyramid here"),
     ("h = conv 4, 4\nunit u(s):\n    conv 2 * s\nu h", SpecTypeError, "'s' is a saved pyramid here"),
     ("x = drop\nuse x on coarsest 2", SpecShapeError, "cannot pick the coarsest 2 of 1"),
     ("x = drop\nuse x on 8x8", SpecShapeError, "there is no 8x8 grid here"),

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import builtins
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, NoReturn
 
 from ..errors import Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
 from .ops import ACTIVATIONS
-from .values import Arg, Grid, Pyramid, Sym, describe
+from .values import Arg, Grid, Passed, Pyramid, Sym, describe
 
 if TYPE_CHECKING:
     from .lower import Lowerer
@@ -59,14 +59,17 @@ class LayerType:
     head: bool = False              # produces the network's output
     ends_section: bool = False      # in a spec without `section` lines, the next layer starts a new section
     picks_saved: bool = False       # `on GRIDS` picks grids of the saved pyramid it names, not of the active one
+    takes_on: bool = True           # False: it reads no active grid, so `on GRIDS` would pick nothing
 
 
 LAYERS: dict[str, LayerType] = {}
 
 
-def layer(name: str, *params: Param, head: bool = False, ends_section: bool = False, picks_saved: bool = False):
+def layer(name: str, *params: Param, head: bool = False, ends_section: bool = False, picks_saved: bool = False,
+          takes_on: bool = True):
     def register(fn):
-        LAYERS[name] = LayerType(name, fn, params, (fn.__doc__ or "").strip(), head, ends_section, picks_saved)
+        LAYERS[name] = LayerType(name, fn, params, (fn.__doc__ or "").strip(), head, ends_section, picks_saved,
+                                 takes_on)
         return fn
     return register
 
@@ -86,10 +89,24 @@ class LayerCtx:
     args: dict[str, Arg]
     selected: bool = False          # the call restricted itself with `on`
     pick: Callable[[Pyramid], Pyramid] | None = None    # for a picks_saved layer: its `on`, applied to a pyramid
+    read: set[str] = field(default_factory=set)         # the arguments the lowering looked at
 
     # -- arguments --------------------------------------------------------------------------------
     def _arg(self, name) -> Arg | None:
+        self.read.add(name)
         return self.args.get(name)
+
+    def check_all_read(self) -> None:
+        """Refuse an argument the layer's lowering never looked at: it would change nothing."""
+        for name, a in self.args.items():
+            if name not in self.read:
+                raise SpecTypeError(f"{name}={a.text()} has no effect on this {self.ltype.name}", a.span or self.span,
+                                    hint=f"the other options given here leave {name} unused; leave it out")
+
+    def refuse(self, name: str, reason: str, hint: str | None = None) -> None:
+        """Refuse an argument that the other options make meaningless, when it is given."""
+        if self._arg(name) is not None:
+            self.fail(f"{name}={self.args[name].text()} {reason}", name, hint=hint, cls=SpecTypeError)
 
     def _default(self, name):
         return next(p.default for p in self.ltype.params if p.name == name)
@@ -99,7 +116,8 @@ class LayerCtx:
         raise cls(message, a.span if a is not None and a.span else self.span, hint)
 
     def _number(self, name, v, lo, hi, what):
-        if isinstance(v, Sym) and self.builder.scope is not None and str(v) in self.builder.scope.tensors:
+        if isinstance(v, Passed) or isinstance(v, Sym) and self.builder.scope is not None \
+                and v in self.builder.scope.tensors:
             raise SpecTypeError(f"'{v}' is a saved pyramid here, not {what}", self.args[name].span)
         if isinstance(v, Sym):
             raise SpecNameError(f"unknown name '{v}'", self.args[name].span,
@@ -150,12 +168,12 @@ class LayerCtx:
 
     def tensor(self, name) -> Pyramid:
         v = self.one(name)
-        return self.builder.lookup_tensor(str(v), self.args[name].span if self._arg(name) else self.span)
+        return self.builder.lookup_tensor(v, self.args[name].span if self._arg(name) else self.span)
 
     def tensors(self, name) -> list[Pyramid]:
         """Every saved pyramid named in a list argument (`concat a, b, c`)."""
         a = self._arg(name)
-        return [self.builder.lookup_tensor(str(v), a.span) for v in a.items] if a is not None else []
+        return [self.builder.lookup_tensor(v, a.span) for v in a.items] if a is not None else []
 
     def number(self, name, lo: float, hi: float) -> float:
         """A real number in [lo, hi)."""
@@ -250,7 +268,7 @@ _BN, _RELU, _BIAS = Param("bn", True, "batch norm after the conv"), Param("relu"
     Param("bias", True, "conv bias")
 _ACT = Param("act", None, "the activation at the end: " + " | ".join(ACTS) + " (default: relu, or none with relu=off)",
              choices=ACTS)
-_GROUPS = Param("groups", 1, "grouped conv: N groups, or depthwise (one per input channel)")
+_GROUPS = Param("groups", 1, "grouped conv: N groups, or depthwise (one per input channel)", choices=("depthwise",))
 
 
 def expanded(ctx: LayerCtx, pyr: Pyramid) -> list[int]:
@@ -266,6 +284,9 @@ def expanded(ctx: LayerCtx, pyr: Pyramid) -> list[int]:
         if abs(w - round(w)) > 1e-9 or round(w) < 1:
             ctx.fail(f"expand {f:g} turns {g.channels} channels into {w:g}, not a whole number", "expand",
                      cls=SpecValueError)
+        if w > MAX_WIDTH:
+            ctx.fail(f"expand {f:g} turns {g.channels} channels into {w:,.0f}; widths are limited to {MAX_WIDTH:,}",
+                     "expand", cls=SpecValueError)
         out.append(int(round(w)))
     return out
 
@@ -306,7 +327,7 @@ _REACH_DOC = "how many grid steps apart linked grids may be: 1 (neighbours, the 
 
 @layer("mgconv", _W, Param("kernel", 3, "kernel size per grid (odd)"),
        Param("bn", True, "batch norm after the conv (merge=sum: after the sum) | each (merge=sum: on every path "
-             "before the sum, as HRNet)"), _RELU, _BIAS, _ACT, _GROUPS,
+             "before the sum, as HRNet)", choices=("each",)), _RELU, _BIAS, _ACT, _GROUPS,
        Param("down", Sym("max"), "the finer grids' path: max | avg (2x2 pool) | conv (a stride-2 conv; merge=sum)",
              choices=("max", "avg", "conv")),
        Param("up", Sym("nearest"), "the coarser grids' path: nearest | bilinear (x2) | convT (2x2 transposed "
@@ -338,6 +359,11 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
             ctx.fail(f"mg-conv links neighbouring grids, which differ by a factor of 2, but {fine.label} and "
                      f"{coarse.label} are next to each other here", hint="pick adjacent grids with `on`, e.g. `on coarsest 2`")
     if merge == "sum":
+        ctx.refuse("groups", "needs merge=concat: a summing mg-conv gives every path its own dense conv",
+                   hint="leave out groups, or use merge=concat")
+        if up == "convT":
+            ctx.refuse("upkernel", "needs up=nearest or up=bilinear: with up=convT the coarser grids come up through "
+                       "a transposed conv, not a conv and an upsample")
         sum_opts = _SumOptions(down, up, bias, "each" if each else bn, relu, reach, ctx.choice("self"),
                                None if ctx.one("upkernel") is None else
                                ctx.per_grid("upkernel", (pyr[0],), 1, hi=MAX_KERNEL, odd=True)[0])
@@ -482,9 +508,22 @@ def drop(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(pyr[: len(pyr) - n])
 
 
+def grids_only(ctx: LayerCtx, pyr: Pyramid, at: str | None = None) -> Pyramid:
+    """`pyr` itself, when all of it is grids (the active pyramid, or with `at`, the saved pyramid that
+    argument names); a flat vector is refused at the layer, or at that argument."""
+    for g in pyr:
+        if g.size is None:
+            whose = "the saved pyramid" if at else "the input here"
+            ctx.fail(f"{ctx.ltype.name} works on grids, but {whose} is a flat vector of {g.channels} features", at=at,
+                     hint="only fc, relu, act, dropout and add take the flat vector that fc (or a flattening layer) "
+                          "leaves")
+    return pyr
+
+
 def partners(ctx: LayerCtx, pyr: Pyramid, name: str) -> Pyramid:
     """The saved pyramid `name`, grid by grid beside `pyr` (finest with finest)."""
-    other = ctx.tensor(name)
+    grids_only(ctx, pyr)
+    other = grids_only(ctx, ctx.tensor(name), at=name)
     if len(other) != len(pyr):
         ctx.fail(f"the saved pyramid has {len(other)} grids ({describe(other)}) but {len(pyr)} are active here "
                  f"({describe(pyr)})", at=name, hint="pick as many grids with `on` as the saved pyramid has")
@@ -498,6 +537,8 @@ def upsample(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     sizes of a saved pyramid's grids."""
     mode = ctx.choice("mode")
     if ctx.one("to") is not None:
+        ctx.refuse("factor", "does nothing beside to=: each grid is resized to its partner's size",
+                   hint="give either factor or to")
         return tuple(ctx.node(g, "up", "resize", [g], size=t.size, mode=mode)
                      for g, t in zip(pyr, partners(ctx, pyr, "to")))
     f = ctx.int("factor", 1, 64)
@@ -585,15 +626,25 @@ def upconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
        Param("crop", False, "centre-crop the saved grids to the sizes here, finest with finest (unpadded U-Net)"))
 def concat(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Concatenate each grid with the grids of the same size in saved pyramids (U-Net skips), in
-    the order written; grids without a partner pass through. With crop=on the saved pyramid's grids
-    are centre-cropped to the active grids' sizes first."""
+    the order written; grids without a partner pass through, but each saved pyramid must have a grid
+    of a size here. With crop=on the saved pyramid's grids are centre-cropped to the active grids'
+    sizes first."""
     if ctx.switch("crop"):
         (saved,) = [partners(ctx, pyr, "tensor")] if len(ctx.args["tensor"]) == 1 else \
             ctx.fail("concat crop=on takes one saved pyramid", at="tensor", cls=SpecTypeError)
         saved = tuple(centre_crop(ctx, t, g.size) for g, t in zip(pyr, saved))
         others = [{g.size: g for g in saved}]
     else:
-        others = [{g.size: g for g in t} for t in ctx.tensors("tensor")]
+        grids_only(ctx, pyr)
+        here = {g.size for g in pyr}
+        others = []
+        for t in ctx.tensors("tensor"):
+            if not here & {g.size for g in grids_only(ctx, t, at="tensor")}:
+                ctx.fail(f"no grid of the saved pyramid ({describe(t)}) has the size of a grid here ({describe(pyr)}), "
+                         "so there is nothing to concatenate", at="tensor",
+                         hint="bring the sizes together first: `upsample to=NAME`, a strided layer, or concat crop=on "
+                              "to centre-crop the saved grids")
+            others.append({g.size: g for g in t})
     out = []
     for g in pyr:
         parts = [g, *(o.pop(g.size) for o in others if g.size in o)]
@@ -610,6 +661,10 @@ def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     differ the shortcut zero-pads the channels (type A) or projects with a strided 1x1 conv + BN (type B)."""
     other = ctx.tensor("tensor")
     mode = ctx.choice("shortcut")
+    if mode != "proj":
+        ctx.refuse("bias", f"is the bias of a projection conv, which shortcut={mode} never makes",
+                   hint="use it with shortcut=proj, or leave it out")
+    bias = ctx.switch("bias")
     if len(other) != len(pyr):
         by_size = {g.size: g for g in other}
         if not all(g.size in by_size for g in pyr):
@@ -625,14 +680,28 @@ def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
                          at="tensor", hint="use shortcut=proj for a strided or narrowing shortcut")
             x = ctx.node(g, "pad", "pad", [x], cin=x.channels, cout=g.channels)
         elif x.shape != g.shape and mode == "proj" and len(x.shape) == 3 and len(g.shape) == 3:
-            stride = x.size[0] // g.size[0] if g.size[0] else 0
-            if stride < 1 or x.size[0] != g.size[0] * stride and x.size[0] != (g.size[0] - 1) * stride + 1:
-                ctx.fail(f"no strided 1x1 conv turns a {x.label} grid into {g.label}", at="tensor")
+            stride = projection_stride(x.size, g.size)
+            if stride is None:
+                ctx.fail(f"no strided 1x1 conv turns a {x.label} grid into {g.label}", at="tensor",
+                         hint="a projection can only shrink a grid, by the same stride on both sides")
             x = ctx.node(g, "proj", "conv", [x], cin=x.channels, cout=g.channels, kernel=1, stride=stride, pad=0,
-                         bias=ctx.switch("bias"))
+                         bias=bias)
             x = ctx.node(g, "projbn", "bn", [x], channels=g.channels)
         out.append(ctx.node(g, "add", "add", [g, x]))
     return tuple(out)
+
+
+def projection_stride(have, want) -> int | None:
+    """The smallest stride s with which an unpadded 1x1 conv turns a grid of size `have` into `want`
+    (torch's rule per side: (n - 1) // s + 1), or None when no stride does."""
+    lo, hi = 1, max(have)
+    for n, m in zip(have, want):
+        if m < 1 or m > n:
+            return None
+        lo = max(lo, (n - 1) // m + 1)            # (n - 1) // s < m
+        if m > 1:
+            hi = min(hi, (n - 1) // (m - 1))      # (n - 1) // s >= m - 1
+    return lo if lo <= hi else None
 
 
 @layer("relu")
@@ -695,7 +764,8 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-@layer("outputs", Param("tensor", REQUIRED, "the saved pyramids to return (one or more, a, b, ...)"), head=True)
+@layer("outputs", Param("tensor", REQUIRED, "the saved pyramids to return (one or more, a, b, ...)"), head=True,
+       takes_on=False)
 def outputs(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """The network's outputs when there are several (FPN levels, auxiliary heads): every grid of the
     named saved pyramids, in the order written (each pyramid finest first). `build()` then returns a
@@ -710,6 +780,9 @@ def outputs(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return (grids[-1],)
 
 
+_ORDINALS = {2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+
+
 def bind_args(ltype_name: str, params: tuple, call, evaluate, span) -> dict[str, Arg]:
     """Match a call's positional list and keyword arguments to a parameter list."""
     names = [p.name for p in params]
@@ -718,6 +791,16 @@ def bind_args(ltype_name: str, params: tuple, call, evaluate, span) -> dict[str,
         if not params:
             raise SpecTypeError(f"{ltype_name} takes no arguments", call.args_span)
         out[names[0]] = evaluate(call.args, call.args_span)
+    for i, value in enumerate(call.more, 1):
+        text = value.span.text()
+        if i >= len(params):
+            raise SpecTypeError(f"{ltype_name} takes {'one value' if params else 'no values'} without a name, "
+                                f"but {text} follows", value.span,
+                                hint=f"its parameters are: {', '.join(names)}" if names else None)
+        raise SpecTypeError(f"the {_ORDINALS.get(i + 1, f'{i + 1}th')} argument of {ltype_name} must be named: "
+                            f"write {names[i]}={text}", value.span,
+                            hint="only the first argument goes without a name; " +
+                                 (f"{ltype_name} takes: {', '.join(names)}" if names else ""))
     for kw in call.kwargs:
         if kw.name not in names:
             hint = suggest(kw.name, names) or (f"{ltype_name} takes: {', '.join(names)}" if names else None)
@@ -734,6 +817,12 @@ def bind_args(ltype_name: str, params: tuple, call, evaluate, span) -> dict[str,
 
 
 
-# words that are values in layer arguments (every choice of every layer type, the switches, `same`);
-# no network or unit parameter may take one as its name, or it would change what those words mean
-VALUE_WORDS = frozenset(SWITCH) | {"same"} | {c for t in LAYERS.values() for p in t.params for c in p.choices}
+# words that are values in layer arguments (every choice of every layer type, the switches, `same`),
+# in lower case: no network or unit parameter and no saved pyramid may take one as its name in any
+# spelling (`convT`, `Off`), or it would change what those words mean
+VALUE_WORDS = frozenset(w.lower() for w in (*SWITCH, "same", *(c for t in LAYERS.values() for p in t.params
+                                                               for c in p.choices)))
+
+
+def is_value_word(name: str) -> bool:
+    return name.lower() in VALUE_WORDS

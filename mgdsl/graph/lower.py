@@ -7,21 +7,23 @@ of the generated PyTorch code, so state_dict keys read like the spec and are sta
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from ..errors import MgError, Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
 from ..lang import ast as A
 from .ir import Graph, Layer, NetInfo, Node, new_graph
-from .layers import FOREIGN, LAYERS, REQUIRED, LayerCtx, Param, bind_args, suggest
+from .layers import FOREIGN, LAYERS, MAX_WIDTH, REQUIRED, LayerCtx, Param, bind_args, is_value_word, suggest
 from .ops import OPS, ShapeProblem
-from .values import Arg, Grid, Pyramid, Sym, describe, size_label
+from .values import Arg, Grid, Outer, Passed, Pyramid, Sym, describe, size_label
 
 MAX_REPEAT = 10_000
 MAX_NODES = 50_000
 MAX_UNIT_DEPTH = 32
 MAX_CALLS = 50_000          # layer and unit calls, counted through every repeat: work, even when no op is made
 MAX_SIDE = 1 << 16          # the largest grid side any layer may make
+MAX_EDGES = 200_000         # inputs of all ops together: a concat of many pyramids makes many per op
 
 
 @dataclass
@@ -97,13 +99,36 @@ def number(e: A.Expr, scope: Scope):
     (v,) = v
     if isinstance(v, Sym):
         names = list(scope.env)
-        if v in scope.tensors:
-            raise SpecTypeError(f"'{v}' is a saved pyramid here, not a number", e.span)
+        if isinstance(v, Passed) or v in scope.tensors:
+            raise SpecTypeError(f"'{e.id if isinstance(e, A.Name) else v}' is a saved pyramid here, not a number",
+                                e.span)
+        if (sci := scientific(e.span)) is not None:
+            written, hint = sci
+            raise SpecValueError(f"{written} looks like scientific notation, which .mg does not read", e.span,
+                                 hint=hint)
         raise with_origins(SpecNameError(f"unknown name '{v}'", e.span, hint=suggest(v, names) or (
             f"names defined here: {', '.join(names)}" if names else None)), e, scope)
     if abs(v) > 1e15:
         raise SpecValueError(f"{v:g} is absurdly large", e.span)
     return v
+
+
+_SCIENTIFIC = re.compile(r"(\d+(?:\.\d+)?[eE])([+-]?\d+)")
+
+
+def scientific(span: Span) -> tuple[str, str] | None:
+    """(the text, a hint with its value written out) when a number in scientific notation starts at `span`: the
+    grammar reads `1e6` as 1 times a name `e6` (like `2w`), and `1e-3` as that minus 3."""
+    m = _SCIENTIFIC.match(span.source.line(span.line), span.col - 1)
+    if m is None or not span.text().startswith(m.group(1)):
+        return None
+    try:
+        value = float(m.group(0))
+    except (OverflowError, ValueError):
+        return None
+    if not abs(value) < 1e16:
+        return m.group(0), "it is far larger than any width, size or count of a network"
+    return m.group(0), f"write the number out: {int(value) if value.is_integer() else f'{value:.15g}'}"
 
 
 def evaluate_list(exprs: list[A.Expr], span: Span | None, scope: Scope) -> Arg:
@@ -136,6 +161,7 @@ class Lowerer:
         self.explicit_sections = any(isinstance(b, A.SectionMark) for b in net.body)
         self.section, self.section_no, self.bump = ("main" if self.explicit_sections else "s1"), 1, False
         self.calls = 0
+        self.edges = 0
         self.paths: dict[str, Span] = {}          # layer path -> the call that made it
         self.prefixes: set[str] = set()           # every proper prefix of a node id (ModuleDicts in torch)
 
@@ -238,6 +264,10 @@ class Lowerer:
         if line.bind:
             if line.bind == "in":
                 raise SpecNameError("`in` is the unit's input and cannot be rebound", line.bind_span)
+            if is_value_word(line.bind):
+                raise SpecNameError(f"a saved pyramid cannot be called '{line.bind}': that word is already a value in "
+                                    "layer arguments (like bias=off or pool merge)", line.bind_span,
+                                    hint="pick another name for the pyramid")
             if line.bind in scope.env:
                 raise SpecNameError(f"'{line.bind}' is a parameter here, so it cannot also name a saved pyramid",
                                     line.bind_span, hint="pick another name for the pyramid")
@@ -281,6 +311,9 @@ class Lowerer:
         self.paths[path] = call.span
         if top:
             self.top = _Top(path, call.op, section, call.span)
+        if ltype is not None and not ltype.takes_on and call.on is not None:
+            raise SpecTypeError(f"{call.op} reads no grid of the pyramid here, so `on` has nothing to pick", call.on[0].span,
+                                hint="pick grids of a saved pyramid first, e.g. `x = use y on finest`, then name x")
         picks_saved = ltype is not None and ltype.picks_saved
         sel = list(range(len(pyr))) if picks_saved else self.select(call, pyr, scope)
         sub = tuple(pyr[i] for i in sel)
@@ -290,7 +323,9 @@ class Lowerer:
             args = bind_args(call.op, ltype.params, call, lambda ex, sp: evaluate_list(ex, sp, scope), call.span)
             pick = (lambda saved: tuple(saved[i] for i in self.select(call, saved, scope))) \
                 if picks_saved and call.on is not None else None
-            out = ltype.lower(LayerCtx(self, ltype, path, call.span, args, selected=call.on is not None, pick=pick), sub)
+            ctx = LayerCtx(self, ltype, path, call.span, args, selected=call.on is not None, pick=pick)
+            out = ltype.lower(ctx, sub)
+            ctx.check_all_read()
         else:
             assert unit is not None
             out = self.unit(unit, call, path, sub, scope)
@@ -349,10 +384,8 @@ class Lowerer:
         given = bind_args(unit.name, params, call, lambda ex, sp: evaluate_list(ex, sp, parent), call.span)
         scope = Scope(path, {}, {"in": (pyr, None)}, unit.units or parent.units, depth=parent.depth + 1)
         for p in unit.params:
-            if p.name in given and (saved := self.pyramid_arg(given[p.name], parent)) is not None:
-                scope.tensors[p.name] = (saved, None)      # a saved pyramid passed by name: `fold h`
-            elif p.name in given:
-                scope.env[p.name] = (given[p.name], True)
+            if p.name in given:
+                scope.env[p.name] = (self.resolved(given[p.name], parent), True)
             else:
                 assert p.default is not None, "bind_args checks that required parameters are given"
                 scope.env[p.name] = (evaluate_list([p.default], p.default.span, scope), False)
@@ -365,16 +398,33 @@ class Lowerer:
         return pyr
 
     @staticmethod
-    def pyramid_arg(arg: Arg, parent: Scope) -> Pyramid | None:
-        """The saved pyramid a unit argument names, if it is one bare name of the caller's."""
-        if len(arg) == 1 and isinstance(arg.items[0], Sym) and str(arg.items[0]) in parent.tensors:
-            return parent.tensors[str(arg.items[0])][0]
-        return None
+    def resolved(arg: Arg, caller: Scope) -> Arg:
+        """A unit argument with its bare words looked up where the unit is used (lexical scope): a
+        word that names a saved pyramid there carries that pyramid into the unit (`fold h`), any other
+        word stays a word that no pyramid of the unit's own can answer to."""
+        def look(v):
+            if not isinstance(v, Sym) or isinstance(v, (Passed, Outer)):
+                return v
+            if v in caller.tensors:
+                return Passed(v, caller.tensors[v][0])
+            return Outer(v)
+        items = tuple(look(v) for v in arg.items)
+        return arg if items == arg.items and all(type(a) is type(b) for a, b in zip(items, arg.items)) \
+            else Arg(items, arg.span)
 
-    def lookup_tensor(self, name: str, span: Span | None) -> Pyramid:
+    def lookup_tensor(self, name: object, span: Span | None) -> Pyramid:
         assert self.scope is not None, "tensors are looked up while a layer is lowered"
-        if name in self.scope.tensors:
+        if isinstance(name, Passed):
+            return name.pyramid
+        if isinstance(name, Outer):
+            raise SpecNameError(f"no saved pyramid is called '{name}' where this unit is used", span,
+                                hint="a unit sees the saved pyramids of the line that uses it, and its own `in`; "
+                                     "pass the pyramid by a name saved there")
+        if isinstance(name, str) and name in self.scope.tensors:
             return self.scope.tensors[name][0]
+        if not isinstance(name, Sym):
+            raise SpecTypeError(f"{name} is not the name of a saved pyramid", span,
+                                hint="save a pyramid with a line like: e1 = conv 64, then name it here")
         names = sorted(self.scope.tensors)
         raise SpecNameError(f"no saved pyramid is called '{name}'", span,
                             hint=suggest(name, names) or (f"saved here: {', '.join(names)}" if names else
@@ -391,6 +441,10 @@ class Lowerer:
                                 notes=[(f"the other layer, {self.G.node(other).layer}", self.G.node(other).span or
                                         ctx.span)])
         self.prefixes.update(".".join(parts[:i]) for i in range(1, len(parts)))
+        self.edges += len(inputs)
+        if self.edges > MAX_EDGES:
+            raise SpecValueError(f"the network's ops read more than {MAX_EDGES:,} inputs in all", ctx.span,
+                                 hint="check the repeat counts, and how many pyramids each concat joins")
         try:
             shape = tuple(OPS[kind].shape(attrs, [g.shape for g in inputs]))
         except ShapeProblem as p:
@@ -398,6 +452,9 @@ class Lowerer:
         if len(shape) == 3 and max(shape[1:]) > MAX_SIDE:
             raise SpecValueError(f"this layer would make a {shape[1]}x{shape[2]} grid; grid sides are limited to "
                                  f"{MAX_SIDE}", ctx.span)
+        if len(shape) == 3 and shape[0] > MAX_WIDTH:
+            raise SpecValueError(f"this layer would make a grid of {shape[0]:,} channels; channels are limited to "
+                                 f"{MAX_WIDTH:,}", ctx.span, hint="check the widths, and what concatenations add up to")
         top = self.top
         assert top is not None, "nodes are made while a top-level layer is lowered"
         self.G.add(Node(nid, kind, tuple(g.node for g in inputs), shape, attrs, top.path, top.type, top.section,

@@ -10,6 +10,22 @@ class Sym(str):
     """A bare word used as a value, such as `off`, `merge` or the name of a saved pyramid."""
 
 
+class Passed(Sym):
+    """A saved pyramid handed to a unit by name (`fold h`): the name as the caller wrote it, resolved
+    where the unit is used, so that no pyramid of the unit's own can stand in for it."""
+    pyramid: tuple
+
+    def __new__(cls, name: str, pyramid: tuple):
+        word = super().__new__(cls, name)
+        word.pyramid = pyramid
+        return word
+
+
+class Outer(Sym):
+    """A bare word handed to a unit that names no saved pyramid where the unit is used: a value word
+    such as `off`, or a mistake. Inside the unit it never resolves to a pyramid of the unit's own."""
+
+
 @dataclass(frozen=True)
 class Arg:
     """An evaluated argument: a list of numbers or words, and where it was written."""

@@ -71,6 +71,7 @@ class Call:
     args_span: Span | None
     kwargs: list[Kwarg]
     span: Span
+    more: list[Expr] = field(default_factory=list)     # values after the first without a name (`se 64 16`)
 
 
 @dataclass

@@ -79,6 +79,8 @@ def _expr(t) -> str:
         return " ".join(_expr(k) for k in kids)
     if t.data == "neg":
         return "-" + _expr(kids[1])
+    if t.data == "posarg":
+        return _expr(kids[0])
     if t.data in ("atom", "count"):                       # "(" expr ")"
         return "".join(_expr(k) for k in kids)
     if t.data == "listexpr":

@@ -107,6 +107,13 @@ def _size(src: Source, tok: Token) -> tuple[int, int]:
     return int(h), int(w)
 
 
+class _Positional:
+    """A value after a call's first argument, without a name: kept apart from the keyword arguments."""
+
+    def __init__(self, expr: A.Expr):
+        self.expr = expr
+
+
 def _binop(op: str):
     @v_args(meta=True)
     def rule(self, meta, c):
@@ -187,11 +194,16 @@ class _ToAst(Transformer):
         return A.Kwarg(str(name), values, Span(self.src, first.line, first.col, last.end_line, last.end_col),
                        _tok_span(self.src, name))
 
+    def posarg(self, c):
+        return _Positional(c[0])
+
     @v_args(meta=True)
     def call(self, meta, c):
-        op, args, *kwargs, on = c
+        op, args, *rest, on = c
         args, args_span = args if args else (None, None)
-        return A.Call(str(op), _tok_span(self.src, op), on, args, args_span, kwargs, self._sp(meta))
+        more = [p.expr for p in rest if isinstance(p, _Positional)]
+        kwargs = [k for k in rest if not isinstance(k, _Positional)]
+        return A.Call(str(op), _tok_span(self.src, op), on, args, args_span, kwargs, self._sp(meta), more)
 
     @v_args(meta=True)
     def step(self, meta, c):
