@@ -1,8 +1,9 @@
 """What an editor asks about a spec, answered without any editor protocol (the language server in
 `mgdsl.lsp` only translates): diagnostics, hover text, definitions and completions.
 
-Positions here are 1-based lines and columns counted in characters, as in mgdsl's error reports;
-the server converts to and from the protocol's 0-based UTF-16 positions.
+Positions here are 1-based lines and columns counted in characters, as in mgdsl's error reports
+and as the grammar counts them (lines end at \n, \r\n or \r, nowhere else; see `split_lines`); the
+server converts to and from the protocol's 0-based positions in the encoding it agreed on.
 """
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from pathlib import Path
 from .errors import MgError, Span, SpecWarning
 from .lang import ast as A
 from .lang.loader import PRELUDE_PATH, Loader, prelude_file
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a spec as the grammar numbers them, which is also how the Language Server
+    Protocol does: a line ends at \n, \r\n or \r only (str.splitlines() would also end one at a
+    form feed, U+0085, U+2028... and so shift every line after it). A byte-order mark is dropped."""
+    return re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff"))
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ class Analysis:
     def _fallback(self, d) -> Place:
         """A diagnostic from another file: on the import or `from` line that names that file (else
         the first such line, or line 1)."""
-        lines = self.text.splitlines()
+        lines = split_lines(self.text)
         heads = []
         if self.module is not None:
             heads = [(h.span, self.path.parent / h.path) for h in self.module.imports]
@@ -276,7 +284,7 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
 def word_at(text: str, line: int, col: int) -> str | None:
-    lines = text.splitlines()
+    lines = split_lines(text)
     if not 1 <= line <= len(lines):
         return None
     for m in _WORD.finditer(lines[line - 1]):
@@ -345,7 +353,7 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
     """Layer types and units where a layer type goes; after one, its parameter names (those not yet
     given), `on` and, for layers that take one, the saved pyramids; after `on`, grid selectors."""
     from .graph.layers import LAYERS
-    lines = a.text.splitlines()
+    lines = split_lines(a.text)
     text = lines[line - 1][: col - 1] if 1 <= line <= len(lines) else ""
     from .lang.format import comments
     if comments(text):
