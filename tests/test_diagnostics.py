@@ -260,3 +260,15 @@ def test_a_file_name_that_is_not_utf8(tmp_path, fmt):
     else:
         uris = _validate_sarif(doc)
         assert uris[0].endswith("/bad%FF.mg") and uris[1] == "gone%FF.mg"
+
+
+def test_an_error_in_the_prelude_names_its_real_file(spec_file, capsys):
+    from mgdsl.lang.loader import prelude_file
+    path = spec_file('network "T"\ninput 3 @ 32x32\ngrids 2\nconv 8, 4\nres 8 stride=3\nfc 2 on coarsest\n')
+    _, out, _ = _check(capsys, "--format", "json", path)
+    (rec,) = json.loads(out)
+    assert rec["path"] == "mgdsl/lang/prelude.mg" and (ROOT / rec["path"]).resolve() == prelude_file().resolve()
+    assert (ROOT / rec["path"]).read_text(encoding="utf-8").splitlines()[rec["line"] - 1].strip().startswith("add in")
+    _, out, _ = _check(capsys, "--format", "sarif", path)
+    (res,) = json.loads(out)["runs"][0]["results"]
+    assert res["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": prelude_file().as_uri()}

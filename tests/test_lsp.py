@@ -327,3 +327,102 @@ def test_lines_are_split_as_the_protocol_splits_them(enc_client, tmp_path):
     text = text.replace("fc 2", "fc 2 bias=maybe")
     assert d["range"]["start"] == at(text, "maybe", 0, enc)
 
+
+# -- hover, and the editor saying what `mgdsl check` says ---------------------------------------------------------------
+def test_hover_on_a_prelude_unit_names_its_real_file(tmp_path):
+    from mgdsl.ide import analyse, hover
+    text = "unit wide(a):\n    1 × resmg a\n"
+    path = tmp_path / "lib.mg"
+    a = analyse(path, text)
+    shown = hover(a, 2, len("    1 × res") + 1)
+    assert shown.startswith("**unit resmg**(widths, kernel, shortcut)")
+    import re
+    where, line = re.search(r"`([^`]+\.mg)` line (\d+)", shown).groups()
+    assert where == "mgdsl/lang/prelude.mg" and (ROOT / where).is_file()
+    assert (ROOT / where).read_text(encoding="utf-8").splitlines()[int(line) - 1].startswith("unit resmg(")
+    assert prelude_file().as_uri() in shown                          # a link the editor can follow
+    # a unit of the document itself: its own line
+    mine = analyse(path, text + "unit twice(w):\n    wide w\n    wide w\n")
+    assert "`lib.mg` line 1" in hover(mine, 4, len("    wi") + 1)
+
+
+def _expansion_rows(value: str) -> dict[str, str]:
+    block = value.split("expands to (grid:channels after each layer):\n```\n")[1].split("\n```")[0]
+    import re
+    return {row.split()[0]: re.split(r"\s{2}(?=[\d,]+ params)", row)[0].split(None, 1)[1].strip()
+            for row in block.splitlines()}
+
+
+def test_expansion_rows_show_the_grids_each_sublayer_leaves():
+    """HRNet's exchange (mgconv reach=all) makes stride-2 chains down to the coarser grids; their
+    intermediate nodes are not what the layer leaves on those grids."""
+    from mgdsl.ide import analyse, hover
+    path = ROOT / "specs" / "beyond" / "hrnet-w18-small.mg"
+    text = path.read_text(encoding="utf-8")
+    a = analyse(path, text)
+    lines = text.splitlines()
+    want = {"stage2": "56x56:16  28x28:32", "stage3": "56x56:16  28x28:32  14x14:64",
+            "stage4": "56x56:16  28x28:32  14x14:64  7x7:128"}
+    for section, pyramid in want.items():
+        row = next(i for i in range(lines.index(f"section {section}"), len(lines)) if lines[i].endswith("stage") or
+                   "; stage " in lines[i]) + 1
+        col = lines[row - 1].rindex("stage") + 2
+        rows = _expansion_rows(hover(a, row, col))
+        assert rows["mgconv1"] == pyramid, (section, rows)
+        assert rows["res1.conv1"] == pyramid
+
+
+def test_expansion_rows_of_every_spec_end_on_the_layers_outputs():
+    """Over every spec: the row of the sub-layer that makes all of a unit layer's outputs shows
+    exactly those outputs, finest first."""
+    import glob
+
+    from mgdsl.ide import _expansion, analyse
+    from mgdsl.summary import pyramid_text
+    checked = 0
+    for spec in sorted(glob.glob(str(ROOT / "specs" / "**" / "*.mg"), recursive=True)):
+        text = Path(spec).read_text(encoding="utf-8")
+        a = analyse(spec, text)
+        if a.net is None:
+            continue
+        G = a.net.graph
+        for rec in G.info.layers:
+            if rec.type in LAYERS or not rec.outputs:
+                continue
+            origins = {G.node(n).origin for n in rec.outputs}
+            if len(origins) != 1 or not all(G.node(n).layer == rec.path for n in rec.outputs):
+                continue
+            sub = origins.pop()[len(rec.path) + 1:]
+            rows = {r.split()[0]: r for r in _expansion(a, rec.path)}
+            outs = sorted(((G.node(n).size, G.node(n).shape[0]) for n in rec.outputs), key=lambda g: -(g[0] or (0,))[0])
+            assert rows[sub].split(None, 1)[1].startswith(pyramid_text(outs) + "  "), (spec, rec.path, rows[sub])
+            checked += 1
+    assert checked > 50
+
+
+def test_a_file_without_network_or_units_gets_what_check_says(client, tmp_path):
+    from mgdsl.diagnostics import check_spec
+    text = "# a spec not written yet\n"
+    path = tmp_path / "empty.mg"
+    path.write_text(text, encoding="utf-8")
+    (want,) = check_spec(str(path)).diagnostics
+    (d,) = _open(client, path.as_uri(), text)
+    assert d["code"] == want.code == "MG102" and "defines no network" in d["message"]
+    assert d["range"]["start"] == {"line": 0, "character": 0}
+    # a file of units is fine, as for `mgdsl check`; units named like a built-in layer are not
+    unit_path = tmp_path / "units.mg"
+    assert _open(client, unit_path.as_uri(), "unit twice(w):\n    conv w\n    conv w\n") == []
+    (d,) = _change(client, unit_path.as_uri(), "unit conv(w):\n    pool\n", 2)
+    assert d["code"] == "MG102" and "built-in layer type" in d["message"]
+
+
+def test_an_error_inside_the_prelude_is_shown_on_the_use_and_leads_to_the_prelude(client, tmp_path):
+    text = 'network "T"\ninput 3 @ 32x32\ngrids 2\nconv 8, 4\nres 8 stride=3\nfc 2 on coarsest\n'
+    path = tmp_path / "p.mg"
+    (d,) = _open(client, path.as_uri(), text)
+    assert d["range"]["start"] == {"line": 4, "character": 0}
+    assert d["message"].startswith("mgdsl/lang/prelude.mg:")
+    (first, *_) = d["relatedInformation"]
+    assert first["location"]["uri"] == prelude_file().as_uri()
+    line = prelude_file().read_text(encoding="utf-8").splitlines()[first["location"]["range"]["start"]["line"]]
+    assert line.strip().startswith("add in shortcut=")
