@@ -290,7 +290,11 @@ def _defined_at(a: Analysis, span: Span) -> str:
     if span.path == PRELUDE_PATH:
         shown, where = PRELUDE_PATH, "in the prelude, "
     else:
-        shown, where = (os.path.relpath(f, a.path.parent) if f is not None else span.path), "at "
+        try:
+            shown = os.path.relpath(f, a.path.parent) if f is not None else span.path
+        except ValueError:              # another drive (Windows)
+            shown = str(f)
+        where = "at "
     text = f"`{shown}` line {span.line}"
     if f is None:
         return where + text

@@ -426,3 +426,18 @@ def test_an_error_inside_the_prelude_is_shown_on_the_use_and_leads_to_the_prelud
     assert first["location"]["uri"] == prelude_file().as_uri()
     line = prelude_file().read_text(encoding="utf-8").splitlines()[first["location"]["range"]["start"]["line"]]
     assert line.strip().startswith("add in shortcut=")
+
+
+def test_a_byte_order_mark_is_a_character_of_the_first_line(enc_client, tmp_path):
+    """The grammar drops a leading BOM; an editor that keeps it in the text counts it."""
+    enc = enc_client.encoding
+    text = '\ufeffnetwork "T 🚀" $\ninput 3 @ 8x8\nfc 2\n'
+    uri = (tmp_path / "bom.mg").as_uri()
+    (d,) = enc_client.open(uri, text)
+    assert d["code"] == "MG101" and d["range"]["start"] == at(text, "$", 0, enc)
+    hover = enc_client.request("textDocument/hover", {"textDocument": {"uri": uri}, "position": at(text, "fc", 1, enc)})
+    assert hover["contents"]["value"].startswith("**fc**")      # not lowered: the layer type's documentation
+    assert enc_client.change(uri, text.replace(" $", ""), 2) == []
+    hover = enc_client.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                      "position": at(text, "network", 3, enc)})
+    assert hover["contents"]["value"].startswith("**T 🚀**")
