@@ -10,11 +10,18 @@ has ``end_column`` 6. A diagnostic without a place in a file (a missing file, a 
 from __future__ import annotations
 
 import json
-from pathlib import PurePath
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
+from urllib.parse import quote
 
 from .errors import MgError, Span, SpecWarning, diagnostic_classes
 
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+# the official schema's own id (OASIS SARIF 2.1.0, errata 01); the tests validate against that file
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SRCROOT = "%SRCROOT%"          # SARIF's conventional base for relative paths: here, the folder check ran in
 
 
 def span_range(span: Span | None) -> dict:
@@ -38,40 +45,107 @@ def record(diag: MgError | SpecWarning, path: str | None = None) -> dict:
     return out
 
 
-def check_spec(path: str, params: dict | None = None):
-    """Check one spec as `mgdsl check` does: (diagnostics, network or None, the unit names of a file
-    that only defines units, else None). An MgError does not escape: it becomes the one diagnostic."""
-    from . import load
+@dataclass
+class Checked:
+    """What checking one spec found, as `mgdsl check` and the language server both report it."""
+    diagnostics: list                    # MgError | SpecWarning, in report order
+    net: Any = None                      # the Network, when the spec has one and it is valid
+    units: list[str] | None = None       # a file that only defines units: their names
+    module: Any = None                   # the file's syntax tree, when it parsed
+
+    @property
+    def ok(self) -> bool:
+        return self.net is not None or self.units is not None
+
+
+def check_spec(path: str | os.PathLike, params: dict | None = None, loader=None) -> Checked:
+    """Check one spec as `mgdsl check` does. A file that only defines units is parsed and
+    name-checked; any other file must have a network, which is lowered and checked (`params`
+    overriding its parameters). An MgError does not escape: it becomes the one diagnostic.
+    `loader` lets the language server pass the unsaved text of open files."""
     from .lang.loader import Loader
-    from .network import check_unit_names
-    loader = Loader()
+    from .network import _network, check_unit_names
+    loader = loader if loader is not None else Loader()
+    mod = None
     try:
         mod = loader.load(path)
         if mod.network is None and mod.units:       # a library of units: parsed and name-checked
             check_unit_names(loader.modules.values())
-            return [], None, [u.name for u in mod.units]
-        net = load(path, _loader=loader, **(params or {}))
+            return Checked([], units=[u.name for u in mod.units], module=mod)
+        # not load(path, **params): a parameter called `path` would collide with load's own argument
+        net = _network(loader, mod, dict(params or {}))
     except MgError as e:
-        return [e], None, None
-    return list(net.warnings), net, None
+        return Checked([e], module=mod)
+    return Checked(list(net.warnings), net=net, module=mod)
+
+
+def _text(s: str) -> str:
+    """A string that encodes as UTF-8: a file name that is not UTF-8 (which Python holds with
+    surrogate escapes) shows its bytes as \\xNN, as Python's own messages do."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        try:
+            return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _clean(x):
+    if isinstance(x, str):
+        return _text(x)
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    if isinstance(x, dict):
+        return {_text(k): _clean(v) for k, v in x.items()}
+    return x
+
+
+def _dumps(x) -> str:
+    return json.dumps(_clean(x), indent=1, ensure_ascii=False) + "\n"
+
+
+def write_utf8(text: str) -> None:
+    """Write to standard output as UTF-8 whatever the locale (a Windows console or pipe would
+    otherwise use its code page)."""
+    sys.stdout.flush()
+    buf = getattr(sys.stdout, "buffer", None)
+    if buf is None:
+        sys.stdout.write(text)
+    else:
+        buf.write(text.encode("utf-8"))
+        buf.flush()
 
 
 def to_json(records: list[dict]) -> str:
-    return json.dumps(records, indent=1, ensure_ascii=False) + "\n"
+    return _dumps(records)
 
 
-def _uri(path: str) -> str:
-    return PurePath(path).as_posix()
+def artifact_location(path: str) -> dict:
+    """A SARIF artifactLocation: a relative path as a percent-encoded relative URI reference
+    against %SRCROOT% (the folder check ran in), an absolute one as a file:// URI. The bytes of the
+    name are encoded, so a name that is not UTF-8 survives; the prelude is named by its real file."""
+    from .lang.loader import PRELUDE_PATH, prelude_file
+    real = prelude_file() if path == PRELUDE_PATH else None
+    p = Path(real) if real is not None else PurePath(path)
+    if p.is_absolute():
+        return {"uri": Path(p).as_uri()}
+    return {"uri": quote(os.fsencode(p.as_posix()), safe="/"), "uriBaseId": SRCROOT}
 
 
-def _sarif_location(rec: dict, message: str | None = None) -> dict:
-    loc: dict = {"physicalLocation": {"artifactLocation": {"uri": _uri(rec["path"] or "")}}}
-    if rec["line"] is not None:
-        loc["physicalLocation"]["region"] = {"startLine": rec["line"], "startColumn": rec["column"],
-                                             "endLine": rec["end_line"], "endColumn": rec["end_column"]}
+def _sarif_location(rec: dict, message: str | None = None) -> dict | None:
+    loc: dict = {}
+    if rec.get("option"):           # a value given with --set: no place in a file
+        message = f"{message} ({rec['option']})" if message else rec["option"]
+    elif rec["path"] is not None:
+        loc["physicalLocation"] = {"artifactLocation": artifact_location(rec["path"])}
+        if rec["line"] is not None:
+            loc["physicalLocation"]["region"] = {"startLine": rec["line"], "startColumn": rec["column"],
+                                                 "endLine": rec["end_line"], "endColumn": rec["end_column"]}
     if message:
         loc["message"] = {"text": message}
-    return loc
+    return loc or None
 
 
 def to_sarif(records: list[dict]) -> str:
@@ -85,12 +159,18 @@ def to_sarif(records: list[dict]) -> str:
     results = []
     for rec in records:
         text = rec["message"] + (f"\nhint: {rec['hint']}" if rec["hint"] else "")
-        res = {"ruleId": rec["code"], "ruleIndex": index[rec["code"]], "level": rec["severity"],
-               "message": {"text": text}, "locations": [_sarif_location(rec)]}
-        if rec["notes"]:
-            res["relatedLocations"] = [{"id": i, **_sarif_location(n, n["message"])} for i, n in enumerate(rec["notes"])]
+        res: dict = {"ruleId": rec["code"], "ruleIndex": index[rec["code"]], "level": rec["severity"],
+                     "message": {"text": text}}
+        if (loc := _sarif_location(rec)) is not None:
+            res["locations"] = [loc]
+        related = [_sarif_location(n, n["message"]) for n in rec["notes"]]
+        if related:
+            res["relatedLocations"] = [{"id": i, **loc} for i, loc in enumerate(related) if loc is not None]
         results.append(res)
-    log = {"$schema": SARIF_SCHEMA, "version": "2.1.0",
-           "runs": [{"tool": {"driver": {"name": "mgdsl", "version": __version__, "rules": rules}},
-                     "columnKind": "unicodeCodePoints", "results": results}]}
-    return json.dumps(log, indent=1, ensure_ascii=False) + "\n"
+    run: dict = {"tool": {"driver": {"name": "mgdsl", "version": __version__, "rules": rules}},
+                 "columnKind": "unicodeCodePoints", "results": results}
+    if any(loc.get("physicalLocation", {}).get("artifactLocation", {}).get("uriBaseId") == SRCROOT
+           for res in results for loc in res.get("locations", []) + res.get("relatedLocations", [])):
+        base = Path.cwd().as_uri()
+        run["originalUriBaseIds"] = {SRCROOT: {"uri": base if base.endswith("/") else base + "/"}}
+    return _dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]})

@@ -5,6 +5,12 @@ The words come from where the language defines them, never from a copied list: k
 grammar's literal terminals (`grammars/mg.lark`), layer types from the layer registry (`LAYERS`),
 the prelude's units from `prelude.mg`, switch values from the registry's `SWITCH`. The patterns
 keep to the regular-expression subset that Python's `re`, Pygments and Oniguruma (TextMate) share.
+
+On and off. A switch word given as a value (`bias=off`, `bn=on`, `relu=on, off`, `[on, off]`) is a
+constant, whichever word it is; the layers read it case-insensitively, and so does the rule. The
+word `on` that restricts a layer to some grids (`conv 8 on coarsest`) is a keyword. The grammar
+tells them apart by position: a value comes right after `=`, `,`, `(` or `[` (one space or tab
+allowed), where the keyword never stands.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ def vocabulary() -> dict[str, list[str]]:
     keywords = sorted({t.pattern.value for t in _lark().terminals
                        if t.pattern.type == "str" and re.fullmatch(r"[a-z]+", t.pattern.value)})
     return {"keywords": keywords, "layers": sorted(LAYERS), "units": sorted(Loader().prelude().own_units),
-            "constants": sorted(set(SWITCH) - set(keywords) | {"same"})}
+            "switches": sorted(SWITCH), "constants": sorted(set(SWITCH) - set(keywords) | {"same"})}
 
 
 def _words(words) -> str:
@@ -37,6 +43,8 @@ def rules() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
         ("unit-definition", r"\b(unit)(\s+)([A-Za-z_][A-Za-z_0-9]*)",
          ("keyword.other.unit.mg", "", "entity.name.function.mg"), ("Keyword.Declaration", "Text.Whitespace", "Name.Function")),
         ("argument-name", r"\b[A-Za-z_][A-Za-z_0-9]*(?=[ \t]*=(?!=))", ("variable.parameter.mg",), ("Name.Attribute",)),
+        ("switch-value", r"(?:(?<=[=,(\[])|(?<=[=,(\[][ \t]))(?i:" + _words(v["switches"]) + ")",
+         ("constant.language.mg",), ("Name.Constant",)),
         ("keyword", _words(v["keywords"]), ("keyword.control.mg",), ("Keyword",)),
         ("layer", _words(v["layers"]), ("support.function.builtin.mg",), ("Name.Builtin",)),
         ("prelude-unit", _words(v["units"]), ("support.function.mg",), ("Name.Function",)),

@@ -1,12 +1,14 @@
 """What an editor asks about a spec, answered without any editor protocol (the language server in
 `mgdsl.lsp` only translates): diagnostics, hover text, definitions and completions.
 
-Positions here are 1-based lines and columns counted in characters, as in mgdsl's error reports;
-the server converts to and from the protocol's 0-based UTF-16 positions.
+Positions here are 1-based lines and columns counted in characters, as in mgdsl's error reports
+and as the grammar counts them (lines end at \n, \r\n or \r, nowhere else; see `split_lines`); the
+server converts to and from the protocol's 0-based positions in the encoding it agreed on.
 """
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,6 +17,13 @@ from pathlib import Path
 from .errors import MgError, Span, SpecWarning
 from .lang import ast as A
 from .lang.loader import PRELUDE_PATH, Loader, prelude_file
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a spec as the grammar numbers them, which is also how the Language Server
+    Protocol does: a line ends at \n, \r\n or \r only (str.splitlines() would also end one at a
+    form feed, U+0085, U+2028... and so shift every line after it). A byte-order mark is dropped."""
+    return re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff"))
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,10 @@ class Analysis:
                 out.setdefault(r.layer, []).append(r.id)
         return out
 
+    @cached_property
+    def readers(self) -> dict[str, list]:
+        return self.net.graph.readers() if self.net is not None else {}
+
     @property
     def units(self) -> dict:
         if self.module is not None and self.module.units_table:
@@ -119,7 +132,7 @@ class Analysis:
     def _fallback(self, d) -> Place:
         """A diagnostic from another file: on the import or `from` line that names that file (else
         the first such line, or line 1)."""
-        lines = self.text.splitlines()
+        lines = split_lines(self.text)
         heads = []
         if self.module is not None:
             heads = [(h.span, self.path.parent / h.path) for h in self.module.imports]
@@ -140,20 +153,16 @@ def place_or_none(span: Span | None) -> Place | None:
 
 def analyse(path: str | Path, text: str, unsaved: dict[str, str] | None = None,
             previous: Analysis | None = None) -> Analysis:
-    """Parse and check `text` as the content of `path` (other open files' unsaved text in `unsaved`,
-    keyed by resolved path). Never raises an MgError: it becomes the analysis's problem. `previous`
-    is this document's last analysis, kept for completion while the text does not lower."""
-    from .network import load
+    """Parse and check `text` as the content of `path` exactly as `mgdsl check` does (other open
+    files' unsaved text in `unsaved`, keyed by resolved path). Never raises an MgError: it becomes
+    the analysis's problem. `previous` is this document's last analysis, kept for completion while
+    the text does not lower."""
+    from .diagnostics import check_spec
     path = Path(path).resolve()
     loader = Loader(unsaved={**(unsaved or {}), str(path): text})
-    a = Analysis(path, text, loader)
-    try:
-        a.module = loader.load(path)
-        if a.module.network is not None:
-            a.net = load(path, _loader=loader)
-            a.problems = list(a.net.warnings)
-    except MgError as e:
-        a.problems = [e]
+    checked = check_spec(path, loader=loader)
+    a = Analysis(path, text, loader, module=checked.module, net=checked.net, problems=checked.diagnostics)
+    if not checked.ok:
         if a.module is None:
             a.module = _parse_only(path, text)
         if previous is not None:
@@ -234,17 +243,24 @@ def _layer_hover(a: Analysis, recs: list) -> str:
 
 
 def _expansion(a: Analysis, layer_path: str) -> list[str]:
+    """A row per sub-layer of a unit's use: the grids it leaves (its nodes that something outside
+    it reads, or nothing reads; not the steps inside it, such as the stride-2 chain by which
+    `mgconv reach=all` brings a fine grid down several sizes), finest first, and its cost."""
     from .graph.cost import macs_of, params_of
+    from .summary import pyramid_text
     G = a.net.graph
+    readers = a.readers
     groups: dict[str, list] = {}
     for n in a.nodes_by_layer.get(layer_path, []):
         groups.setdefault(G.node(n).origin, []).append(n)
     rows = []
     for sub, nodes in groups.items():
-        last = {}
+        left = {}
         for n in nodes:
-            last[G.node(n).grid] = G.node(n).shape
-        pyr = "  ".join(f"{g}:{s[0]}" for g, s in last.items())
+            if not readers[n] or any(G.node(r).origin != sub for r in readers[n]):
+                node = G.node(n)
+                left[node.size] = (node.size, node.shape[0])
+        pyr = pyramid_text(sorted(left.values(), key=lambda g: -(g[0] or (0,))[0]))
         name = sub[len(layer_path) + 1:] or sub
         p, m = sum(params_of(G, n) for n in nodes), sum(macs_of(G, n) for n in nodes)
         rows.append((name, pyr, f"{p:,} params", f"{m / 1e6:,.2f}M MACs"))
@@ -263,8 +279,26 @@ def _word_hover(a: Analysis, word: str) -> str | None:
     unit = a.units.get(word)
     if unit is not None:
         sig = ", ".join(p.name for p in unit.params)
-        return f"**unit {word}**({sig}), defined at {unit.span}"
+        return f"**unit {word}**({sig}), {_defined_at(a, unit.span)}"
     return None
+
+
+def _defined_at(a: Analysis, span: Span) -> str:
+    """Where a unit is written, for people (the prelude by its path in the package, a spec's file
+    relative to this document's folder) and as a link an editor can follow."""
+    f = span_file(span)
+    if span.path == PRELUDE_PATH:
+        shown, where = PRELUDE_PATH, "in the prelude, "
+    else:
+        try:
+            shown = os.path.relpath(f, a.path.parent) if f is not None else span.path
+        except ValueError:              # another drive (Windows)
+            shown = str(f)
+        where = "at "
+    text = f"`{shown}` line {span.line}"
+    if f is None:
+        return where + text
+    return f"{where}[{text}]({f.as_uri()}#L{span.line})"
 
 
 def _show(v) -> str:
@@ -276,7 +310,7 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
 def word_at(text: str, line: int, col: int) -> str | None:
-    lines = text.splitlines()
+    lines = split_lines(text)
     if not 1 <= line <= len(lines):
         return None
     for m in _WORD.finditer(lines[line - 1]):
@@ -345,7 +379,7 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
     """Layer types and units where a layer type goes; after one, its parameter names (those not yet
     given), `on` and, for layers that take one, the saved pyramids; after `on`, grid selectors."""
     from .graph.layers import LAYERS
-    lines = a.text.splitlines()
+    lines = split_lines(a.text)
     text = lines[line - 1][: col - 1] if 1 <= line <= len(lines) else ""
     from .lang.format import comments
     if comments(text):

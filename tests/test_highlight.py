@@ -86,3 +86,58 @@ def test_vscode_manifest():
     assert pkg["contributes"]["configuration"]["properties"]["mgdsl.command"]["default"] == ["mgdsl", "lsp"]
     main = (ROOT / "editors" / "vscode" / pkg["main"]).read_text(encoding="utf-8")
     assert "LanguageClient" in main and "\"mgdsl\", \"lsp\"" in main
+
+
+# -- on/off as values: one kind of token everywhere; `on` before grid selectors stays a keyword ----------------------
+SWITCH_LINE = "conv 8 bias=off bn=on relu=on, off kernel=3 on coarsest"
+VALUES = [("off", 0), ("on", 0), ("on", 1), ("off", 1)]          # (word, which occurrence) used as values
+
+
+def _occurrences(line, word):
+    return [m.start() for m in re.finditer(rf"\b{word}\b", line)]
+
+
+def _pygments_kinds(line):
+    """{start column: token type} of every token of the line."""
+    out, pos = {}, 0
+    for tok, value in get_lexer_by_name("mg").get_tokens(line + "\n"):
+        out[pos] = tok
+        pos += len(value)
+    return out
+
+
+def _textmate_scopes(grammar, line):
+    """{start column: scope}, tokenizing as a TextMate engine does: at each point the pattern whose
+    match starts first wins (ties: the earlier pattern); patterns see the whole line (look-behind)."""
+    pats = [(re.compile(p["match"]), p) for p in grammar["patterns"]]
+    out, pos = {}, 0
+    while pos < len(line):
+        found = [(m.start(), i, m, p) for i, (rx, p) in enumerate(pats) if (m := rx.search(line, pos)) and m.end() > m.start()]
+        if not found:
+            break
+        _, _, m, p = min(found, key=lambda f: (f[0], f[1]))
+        if "name" in p:
+            out[m.start()] = p["name"]
+        else:
+            for i, cap in p["captures"].items():
+                if m.group(int(i)):
+                    out[m.start(int(i))] = cap["name"]
+        pos = m.end()
+    return out
+
+
+def test_on_and_off_values_are_highlighted_alike():
+    from pygments.token import Keyword, Name
+    grammar = json.loads(GRAMMAR.read_text(encoding="utf-8"))
+    for line in (SWITCH_LINE, "fc 10 relu=ON bias=Off", "conv w bias= on", "x = conv [on, off]", 'network "T" (r = on)'):
+        kinds, scopes = _pygments_kinds(line), _textmate_scopes(grammar, line)
+        for word in ("on", "off", "ON", "Off"):
+            for col in _occurrences(line, word):
+                if line[col:].startswith("on coarsest"):
+                    continue
+                assert kinds[col] is Name.Constant, (line, word, col, kinds[col])
+                assert scopes[col] == "constant.language.mg", (line, word, col, scopes.get(col))
+    for line in ("conv 8 on coarsest", "conv 8 relu=off on coarsest, 4x4", "pool on finest 2", "relu on 8x8"):
+        col = line.index("on ") if not line.startswith("conv 8 relu") else line.index(" on ") + 1
+        assert _pygments_kinds(line)[col] is Keyword, line
+        assert _textmate_scopes(grammar, line)[col] == "keyword.control.mg", line

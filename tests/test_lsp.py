@@ -184,3 +184,260 @@ def test_saved_pyramids_and_grids_in_process():
     assert broken.net is None and broken.problems
     on = {c.label for c in completions(broken, row, len("mgconv on ") + 1)}
     assert {"coarsest", "finest", "64x64", "32x32", "16x16"} <= on
+
+
+# -- positions in every position encoding (LSP 3.17: utf-8, utf-16, utf-32) --------------------------------------------
+ENCODINGS = ("utf-8", "utf-16", "utf-32")
+_CODEC = {"utf-8": ("utf-8", 1), "utf-16": ("utf-16-le", 2), "utf-32": ("utf-32-le", 4)}
+
+
+def units(text: str, encoding: str) -> int:
+    """How many code units of `encoding` the text takes: the protocol's column of what follows it."""
+    codec, width = _CODEC[encoding]
+    return len(text.encode(codec)) // width
+
+
+def lsp_lines(text: str) -> list[str]:
+    """The lines as the protocol counts them: only \\n, \\r\\n and \\r end a line."""
+    import re
+    return re.split(r"\r\n|\r|\n", text)
+
+
+def at(text: str, needle: str, offset: int, encoding: str) -> dict:
+    """The protocol position of the character `offset` characters into the first `needle`."""
+    for i, line in enumerate(lsp_lines(text)):
+        if needle in line:
+            return {"line": i, "character": units(line[: line.index(needle) + offset], encoding)}
+    raise AssertionError(needle)
+
+
+# a family spec with `×`, emoji (outside the basic plane) in comments and in the network's name; the last line has
+# no newline, so that formatting must reach the end of a line with an emoji in it
+BASE = ('# 🚀 a family\nnetwork "Base 🚀" (n = 2, w = 16)\ninput 3 @ 32x32\ngrids 3\nconv w, w/2, w/4\n'
+        '# 🚀 a comment above a layer written after ×\npool; n × resmg  # 🌍 after the layer\npool merge; pool merge\n'
+        'fc 10  # 🚀')
+MEMBER = 'network "Member 🚀" from "base.mg" (n = 1)\n'
+# an error after an emoji in a string, and one whose note is in another file, after a `×` there
+AFTER_EMOJI = 'network "T 🚀"\ninput 3 @ 16x16\ngrids 2\nconv 8 act="🚀" kernal=3\nfc 2\n'
+LIB = "unit wide(a):\n    1 × resmg a\n"
+USES_LIB = 'import "lib.mg"\nnetwork "T"\ninput 3 @ 32x32\ngrids 2\nconv 8, 4\nwide 8, 4, 2\nfc 2\n'
+
+
+@pytest.mark.parametrize("offered, chosen", [(["utf-8", "utf-16"], "utf-8"), (["utf-32", "utf-8"], "utf-32"),
+                                             (["utf-16"], "utf-16"), (None, "utf-16"), (["latin-1"], "utf-16")])
+def test_the_position_encoding_is_negotiated(offered, chosen):
+    c = Client(cwd=ROOT)
+    try:
+        caps = c.initialize(ROOT.as_uri(), encodings=offered)["capabilities"]
+        assert caps["positionEncoding"] == chosen      # announced: the client counts in what the server chose
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="module", params=ENCODINGS)
+def enc_client(request):
+    c = Client(cwd=ROOT)
+    caps = c.initialize(ROOT.as_uri(), encodings=[request.param])["capabilities"]
+    assert caps["positionEncoding"] == request.param
+    assert caps["textDocumentSync"]["change"] == 1          # Full: each change sends the whole text
+    c.encoding = request.param
+    yield c
+    c.close()
+
+
+def _write(tmp_path, **files):
+    for name, text in files.items():
+        (tmp_path / f"{name.replace('_', '-')}.mg").write_bytes(text.encode("utf-8"))
+
+
+def test_diagnostic_ranges_in_each_encoding(enc_client, tmp_path):
+    enc = enc_client.encoding
+    _write(tmp_path, after_emoji=AFTER_EMOJI, lib=LIB, uses_lib=USES_LIB)
+    (d,) = enc_client.open((tmp_path / "after-emoji.mg").as_uri(), AFTER_EMOJI)
+    start = at(AFTER_EMOJI, "kernal", 0, enc)
+    assert d["range"] == {"start": start, "end": {**start, "character": start["character"] + len("kernal")}}
+    (d,) = enc_client.open((tmp_path / "uses-lib.mg").as_uri(), USES_LIB)
+    assert d["range"]["start"] == at(USES_LIB, "8, 4, 2", 0, enc)
+    lib_note = next(r for r in d["relatedInformation"] if r["location"]["uri"] == (tmp_path / "lib.mg").as_uri())
+    assert lib_note["location"]["range"]["start"] == at(LIB, "resmg", 0, enc)      # after the `×`, in a closed file
+
+
+def test_hover_definition_completion_formatting_in_each_encoding(enc_client, tmp_path):
+    enc = enc_client.encoding
+    _write(tmp_path, base=BASE, member=MEMBER)
+    base, member = (tmp_path / "base.mg").as_uri(), (tmp_path / "member.mg").as_uri()
+    assert enc_client.open(base, BASE) == []
+    assert enc_client.open(member, MEMBER) == []
+    last_g = at(BASE, "resmg  #", len("resmg") - 1, enc)         # the last letter of `resmg`, after `pool; n × `
+    hover = enc_client.request("textDocument/hover", {"textDocument": {"uri": base}, "position": last_g})
+    assert hover["contents"]["value"].startswith("**resmg**: 2 uses")          # that step, not the whole line
+    loc = enc_client.request("textDocument/definition", {"textDocument": {"uri": base}, "position": last_g})
+    loc = loc[0] if isinstance(loc, list) else loc
+    target = Path(loc["uri"].removeprefix("file://")).read_text(encoding="utf-8")
+    assert lsp_lines(target)[loc["range"]["start"]["line"]].startswith("unit resmg(")
+    # right after `resmg` a layer type is still being typed: layer types and units, not resmg's parameters
+    after = at(BASE, "resmg  #", len("resmg"), enc)
+    items = enc_client.request("textDocument/completion", {"textDocument": {"uri": base}, "position": after})["items"]
+    assert {"resmg", "mgconv", "pool"} <= {i["label"] for i in items}
+    # `from "base.mg"` after the emoji of the network's name leads to that file
+    on_base = at(MEMBER, 'base.mg"', len("base.m"), enc)
+    loc = enc_client.request("textDocument/definition", {"textDocument": {"uri": member}, "position": on_base})
+    loc = loc[0] if isinstance(loc, list) else loc
+    assert loc["uri"] == base
+    # formatting replaces the whole document: up to its real end, after the last line's emoji
+    (edit,) = enc_client.request("textDocument/formatting", {"textDocument": {"uri": base},
+                                                             "options": {"tabSize": 4, "insertSpaces": True}})
+    lines = lsp_lines(BASE)
+    assert edit["range"] == {"start": {"line": 0, "character": 0},
+                             "end": {"line": len(lines) - 1, "character": units(lines[-1], enc)}}
+    from mgdsl.errors import Source
+    from mgdsl.lang.format import format_source
+    assert edit["newText"] == format_source(Source("base.mg", BASE))
+
+
+# characters that Python's str.splitlines() takes as line ends and the protocol does not
+NOT_LINE_ENDS = "\u2028\u2029\x85\x0c\x0b\x1c\x1d\x1e"
+
+
+def test_lines_are_split_as_the_protocol_splits_them(enc_client, tmp_path):
+    enc = enc_client.encoding
+    text = (f"# odd characters in a comment: {NOT_LINE_ENDS} and on\r\nnetwork \"T 🚀\"  # {NOT_LINE_ENDS}\r"
+            "input 3 @ 8x8\nconv 4 kernal=3\nfc 2\n")
+    uri = (tmp_path / "odd.mg").as_uri()
+    (d,) = enc_client.open(uri, text)
+    assert d["range"]["start"] == at(text, "kernal", 0, enc) == {"line": 3, "character": 7}
+    # the server asks for whole texts (sync kind Full); a client that sends ranges all the same (in the agreed
+    # encoding) has them applied with the protocol's lines, and the server's copy stays the editor's
+    edits = [("kernal", 0, 6, "kernel"), (" and on", 7, 0, " \u2028 more"), ("kernel=3", 8, 0, " $"), ("$", -1, 2, "")]
+    for version, (needle, offset, length, new) in enumerate(edits, 2):
+        start = at(text, needle, offset, enc)
+        end = at(text, needle, offset + length, enc)
+        i = text.index(needle) + offset
+        text = text[:i] + new + text[i + length:]
+        got = enc_client.edit(uri, version, [{"range": {"start": start, "end": end}, "text": new}])
+        if "$" in text:
+            (d,) = got
+            assert d["code"] == "MG101" and d["range"]["start"] == at(text, "$", 0, enc)
+        else:
+            assert got == []
+    assert "\u2028 more" in text and "kernel=3\n" in text
+    # and the server's copy is the editor's: a last error, on the last line, is where the editor has it
+    (d,) = enc_client.edit(uri, 9, [{"range": {"start": at(text, "fc 2", 4, enc), "end": at(text, "fc 2", 4, enc)},
+                                     "text": " bias=maybe"}])
+    text = text.replace("fc 2", "fc 2 bias=maybe")
+    assert d["range"]["start"] == at(text, "maybe", 0, enc)
+
+
+# -- hover, and the editor saying what `mgdsl check` says ---------------------------------------------------------------
+def test_hover_on_a_prelude_unit_names_its_real_file(tmp_path):
+    from mgdsl.ide import analyse, hover
+    text = "unit wide(a):\n    1 × resmg a\n"
+    path = tmp_path / "lib.mg"
+    a = analyse(path, text)
+    shown = hover(a, 2, len("    1 × res") + 1)
+    assert shown.startswith("**unit resmg**(widths, kernel, shortcut)")
+    import re
+    where, line = re.search(r"`([^`]+\.mg)` line (\d+)", shown).groups()
+    assert where == "mgdsl/lang/prelude.mg" and (ROOT / where).is_file()
+    assert (ROOT / where).read_text(encoding="utf-8").splitlines()[int(line) - 1].startswith("unit resmg(")
+    assert prelude_file().as_uri() in shown                          # a link the editor can follow
+    # a unit of the document itself: its own line
+    mine = analyse(path, text + "unit twice(w):\n    wide w\n    wide w\n")
+    assert "`lib.mg` line 1" in hover(mine, 4, len("    wi") + 1)
+
+
+def _expansion_rows(value: str) -> dict[str, str]:
+    block = value.split("expands to (grid:channels after each layer):\n```\n")[1].split("\n```")[0]
+    import re
+    return {row.split()[0]: re.split(r"\s{2}(?=[\d,]+ params)", row)[0].split(None, 1)[1].strip()
+            for row in block.splitlines()}
+
+
+def test_expansion_rows_show_the_grids_each_sublayer_leaves():
+    """HRNet's exchange (mgconv reach=all) makes stride-2 chains down to the coarser grids; their
+    intermediate nodes are not what the layer leaves on those grids."""
+    from mgdsl.ide import analyse, hover
+    path = ROOT / "specs" / "beyond" / "hrnet-w18-small.mg"
+    text = path.read_text(encoding="utf-8")
+    a = analyse(path, text)
+    lines = text.splitlines()
+    want = {"stage2": "56x56:16  28x28:32", "stage3": "56x56:16  28x28:32  14x14:64",
+            "stage4": "56x56:16  28x28:32  14x14:64  7x7:128"}
+    for section, pyramid in want.items():
+        row = next(i for i in range(lines.index(f"section {section}"), len(lines)) if lines[i].endswith("stage") or
+                   "; stage " in lines[i]) + 1
+        col = lines[row - 1].rindex("stage") + 2
+        rows = _expansion_rows(hover(a, row, col))
+        assert rows["mgconv1"] == pyramid, (section, rows)
+        assert rows["res1.conv1"] == pyramid
+
+
+def test_expansion_rows_of_every_spec_end_on_the_layers_outputs():
+    """Over every spec: the row of the sub-layer that makes all of a unit layer's outputs shows
+    exactly those outputs, finest first."""
+    import glob
+
+    from mgdsl.ide import _expansion, analyse
+    from mgdsl.summary import pyramid_text
+    checked = 0
+    for spec in sorted(glob.glob(str(ROOT / "specs" / "**" / "*.mg"), recursive=True)):
+        text = Path(spec).read_text(encoding="utf-8")
+        a = analyse(spec, text)
+        if a.net is None:
+            continue
+        G = a.net.graph
+        for rec in G.info.layers:
+            if rec.type in LAYERS or not rec.outputs:
+                continue
+            origins = {G.node(n).origin for n in rec.outputs}
+            if len(origins) != 1 or not all(G.node(n).layer == rec.path for n in rec.outputs):
+                continue
+            sub = origins.pop()[len(rec.path) + 1:]
+            rows = {r.split()[0]: r for r in _expansion(a, rec.path)}
+            outs = sorted(((G.node(n).size, G.node(n).shape[0]) for n in rec.outputs), key=lambda g: -(g[0] or (0,))[0])
+            assert rows[sub].split(None, 1)[1].startswith(pyramid_text(outs) + "  "), (spec, rec.path, rows[sub])
+            checked += 1
+    assert checked > 50
+
+
+def test_a_file_without_network_or_units_gets_what_check_says(client, tmp_path):
+    from mgdsl.diagnostics import check_spec
+    text = "# a spec not written yet\n"
+    path = tmp_path / "empty.mg"
+    path.write_text(text, encoding="utf-8")
+    (want,) = check_spec(str(path)).diagnostics
+    (d,) = _open(client, path.as_uri(), text)
+    assert d["code"] == want.code == "MG102" and "defines no network" in d["message"]
+    assert d["range"]["start"] == {"line": 0, "character": 0}
+    # a file of units is fine, as for `mgdsl check`; units named like a built-in layer are not
+    unit_path = tmp_path / "units.mg"
+    assert _open(client, unit_path.as_uri(), "unit twice(w):\n    conv w\n    conv w\n") == []
+    (d,) = _change(client, unit_path.as_uri(), "unit conv(w):\n    pool\n", 2)
+    assert d["code"] == "MG102" and "built-in layer type" in d["message"]
+
+
+def test_an_error_inside_the_prelude_is_shown_on_the_use_and_leads_to_the_prelude(client, tmp_path):
+    text = 'network "T"\ninput 3 @ 32x32\ngrids 2\nconv 8, 4\nres 8 stride=3\nfc 2 on coarsest\n'
+    path = tmp_path / "p.mg"
+    (d,) = _open(client, path.as_uri(), text)
+    assert d["range"]["start"] == {"line": 4, "character": 0}
+    assert d["message"].startswith("mgdsl/lang/prelude.mg:")
+    (first, *_) = d["relatedInformation"]
+    assert first["location"]["uri"] == prelude_file().as_uri()
+    line = prelude_file().read_text(encoding="utf-8").splitlines()[first["location"]["range"]["start"]["line"]]
+    assert line.strip().startswith("add in shortcut=")
+
+
+def test_a_byte_order_mark_is_a_character_of_the_first_line(enc_client, tmp_path):
+    """The grammar drops a leading BOM; an editor that keeps it in the text counts it."""
+    enc = enc_client.encoding
+    text = '\ufeffnetwork "T 🚀" $\ninput 3 @ 8x8\nfc 2\n'
+    uri = (tmp_path / "bom.mg").as_uri()
+    (d,) = enc_client.open(uri, text)
+    assert d["code"] == "MG101" and d["range"]["start"] == at(text, "$", 0, enc)
+    hover = enc_client.request("textDocument/hover", {"textDocument": {"uri": uri}, "position": at(text, "fc", 1, enc)})
+    assert hover["contents"]["value"].startswith("**fc**")      # not lowered: the layer type's documentation
+    assert enc_client.change(uri, text.replace(" $", ""), 2) == []
+    hover = enc_client.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                      "position": at(text, "network", 3, enc)})
+    assert hover["contents"]["value"].startswith("**T 🚀**")

@@ -55,8 +55,11 @@ class Client:
             if pred(msg):
                 return msg
 
-    def initialize(self, root_uri: str | None = None) -> dict:
-        result = self.request("initialize", {"processId": None, "rootUri": root_uri, "capabilities": {}})
+    def initialize(self, root_uri: str | None = None, encodings: list[str] | None = None) -> dict:
+        """`encodings`: the position encodings the client offers, most wanted first (LSP 3.17's
+        general.positionEncodings); None offers none, which means UTF-16."""
+        caps = {"general": {"positionEncodings": encodings}} if encodings is not None else {}
+        result = self.request("initialize", {"processId": None, "rootUri": root_uri, "capabilities": caps})
         self.notify("initialized", {})
         return result
 
@@ -70,8 +73,14 @@ class Client:
         return self.diagnostics(uri, version)
 
     def change(self, uri: str, text: str, version: int) -> list:
+        """Replace the whole text."""
+        return self.edit(uri, version, [{"text": text}])
+
+    def edit(self, uri: str, version: int, changes: list[dict]) -> list:
+        """Incremental changes, each {"range": {"start": {"line", "character"}, "end": ...}, "text"}
+        in the negotiated position encoding (or {"text"} alone for the whole text)."""
         self.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version},
-                                               "contentChanges": [{"text": text}]})
+                                               "contentChanges": changes})
         return self.diagnostics(uri, version)
 
     def close(self):

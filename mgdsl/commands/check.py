@@ -5,10 +5,13 @@ warnings in file:line:col form; exits 1 if any spec is wrong.
 --format json prints instead one JSON array with a record per error or warning: path, line, column,
 end_line, end_column (1-based, end exclusive), severity, code (stable, one per kind of mistake; see
 docs/editors.md), message, hint and notes (each with its own path and range). --format sarif prints
-the same as a SARIF 2.1.0 log for CI dashboards and code scanning."""
+the same as a SARIF 2.1.0 log for CI dashboards and code scanning. Either is always one valid UTF-8
+document on standard output, whatever went wrong (a bad --set included)."""
 from __future__ import annotations
 
 import sys
+
+from ..errors import MgError
 
 HELP = "validate specs (no torch import)"
 
@@ -26,29 +29,36 @@ def configure(p):
 
 def run(args) -> int:
     from ..cli import parse_sets
-    from ..diagnostics import check_spec, record, to_json, to_sarif
-    params = parse_sets(args.set)
-    failed, records = 0, []
-    for path in args.specs:
-        diags, net, units = check_spec(path, params)
-        records += [record(d, path) for d in diags]
+    from ..diagnostics import check_spec, record, to_json, to_sarif, write_utf8
+    try:
+        params = parse_sets(args.set)
+    except MgError as e:
         if args.format == "text":
-            for d in diags:
-                print(d.report(), file=sys.stderr)
-        if net is None and units is None:
-            failed += 1
-            continue
-        if args.format != "text" or args.quiet:
-            continue
-        if units is not None:
-            print(f"ok   {path}: units {', '.join(units)} (no network)")
-        else:
-            print(f"ok   {path}: {net.name}, {net.num_params / 1e6:.2f}M params, {net.macs / 1e6:,.2f}M MACs, "
-                  f"output{'s' if len(net.output_shapes) > 1 else ''} {net.outputs_text}")
+            raise
+        records, failed = [record(e)], len(args.specs)
+    else:
+        records, failed = [], 0
+        for path in args.specs:
+            checked = check_spec(path, params)
+            records += [record(d, path) for d in checked.diagnostics]
+            if args.format == "text":
+                for d in checked.diagnostics:
+                    print(d.report(), file=sys.stderr)
+            if not checked.ok:
+                failed += 1
+                continue
+            if args.format != "text" or args.quiet:
+                continue
+            net = checked.net
+            if checked.units is not None:
+                print(f"ok   {path}: units {', '.join(checked.units)} (no network)")
+            else:
+                print(f"ok   {path}: {net.name}, {net.num_params / 1e6:.2f}M params, {net.macs / 1e6:,.2f}M MACs, "
+                      f"output{'s' if len(net.output_shapes) > 1 else ''} {net.outputs_text}")
     if args.format == "json":
-        sys.stdout.write(to_json(records))
+        write_utf8(to_json(records))
     elif args.format == "sarif":
-        sys.stdout.write(to_sarif(records))
+        write_utf8(to_sarif(records))
     elif failed and len(args.specs) > 1:
         print(f"{failed} of {len(args.specs)} specs have errors", file=sys.stderr)
     return 1 if failed else 0

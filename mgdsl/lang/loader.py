@@ -11,7 +11,7 @@ from . import ast as A
 from .parser import MAX_SPEC_BYTES, decode, parse
 
 PRELUDE = "<prelude>"
-PRELUDE_PATH = "mgdsl/prelude.mg"        # how errors and spans name the prelude
+PRELUDE_PATH = "mgdsl/lang/prelude.mg"   # how errors and spans name the prelude: its path in the package
 
 
 def prelude_file() -> Path | None:
