@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from mgdsl.cli import main
 
 
@@ -69,3 +71,42 @@ def test_check_reports_every_bad_spec_and_warnings(tmp_path):
     assert out.returncode == 1
     assert f"{good}:4:1: warning:" in out.stderr and f"{bad}:3:6: error:" in out.stderr
     assert "1 of 2 specs have errors" in out.stderr
+
+
+@pytest.mark.parametrize("name, why, better", [
+    ("class.py", "class is a Python keyword", "class_net"),
+    ("my-net.py", "characters other than letters, digits and _", "my_net"),
+    ("3d.py", "starts with a digit", "net_3d"),
+    ("net.txt", "does not end in .py", "net"),
+])
+def test_compile_says_how_to_load_a_file_whose_name_cannot_be_imported(tmp_path, capsys, name, why, better):
+    out = tmp_path / name
+    assert main(["compile", "specs/pmg-16.mg", "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert f"wrote {out}: `from" not in said and why in said
+    assert f"name the file {better}.py to use `from {better} import build`" in said
+    line = next(ln.strip() for ln in said.splitlines() if "runpy.run_path" in ln)
+    if name == "class.py":                    # the suggested line really loads it
+        pytest.importorskip("torch")
+        r = subprocess.run([sys.executable, "-c", line + "\nprint(type(build()).__name__)"], capture_output=True,
+                           text=True, cwd=tmp_path)
+        assert r.returncode == 0 and r.stdout.strip(), r.stderr[-2000:]
+
+
+def test_compile_names_the_import_of_a_good_name_and_warns_of_a_shadowing_one(tmp_path, capsys):
+    assert main(["compile", "specs/pmg-16.mg", "-o", str(tmp_path / "pmg.py")]) == 0
+    assert "`from pmg import build`" in capsys.readouterr().out
+    assert main(["compile", "specs/pmg-16.mg", "-o", str(tmp_path / "torch.py")]) == 0
+    said = capsys.readouterr().out
+    assert "from torch import build" not in said and "hides Python's own torch module" in said
+
+
+def test_every_commands_help_works_without_torch():
+    code = ("import contextlib, io, sys\nfrom mgdsl.cli import COMMANDS, main\nbad = []\n"
+            "for name in COMMANDS:\n"
+            "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "        main([name, '--help'])\n"
+            "    bad += [] if 'usage: mgdsl ' + name in out.getvalue() else [name]\n"
+            "print('torch' in sys.modules, bad, len(COMMANDS))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split()[:2] == ["False", "[]"], out.stdout + out.stderr[-2000:]
