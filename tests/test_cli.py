@@ -110,3 +110,52 @@ def test_every_commands_help_works_without_torch():
             "print('torch' in sys.modules, bad, len(COMMANDS))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.split()[:2] == ["False", "[]"], out.stdout + out.stderr[-2000:]
+
+
+# -- export: the opset range, the opset written, the size of --weights ------------------------------------
+TINY = 'network "T"\ninput 3 @ 8x8\nconv 4\nfc 2\n'
+
+
+def test_export_refuses_an_opset_the_exporter_cannot_write(tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    spec = tmp_path / "t.mg"
+    spec.write_text(TINY)
+    newest = onnx.defs.onnx_opset_version()
+    for opset in ("10000", str(newest + 1)):
+        assert main(["export", str(spec), "-o", str(tmp_path / "t.onnx"), "--opset", opset]) == 1
+        err = capsys.readouterr().err
+        assert f"ONNX opset {opset} is newer than the installed onnx package knows" in err
+        assert f"opsets 17 to {newest}" in err
+    assert main(["export", str(spec), "-o", str(tmp_path / "t.pt2"), "--opset", "18"]) == 1
+    assert "--opset is for ONNX files" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["t.mg"]
+
+
+def test_export_reports_the_opset_the_file_holds(tmp_path, capsys, monkeypatch):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    import torch
+    spec = tmp_path / "t.mg"
+    spec.write_text(TINY)
+    assert main(["export", str(spec), "-o", str(tmp_path / "t.onnx"), "--opset", "21"]) == 0
+    assert "as ONNX, opset 21," in capsys.readouterr().out
+    assert max(o.version for o in onnx.load(tmp_path / "t.onnx").opset_import if o.domain == "") == 21
+    real = torch.onnx.export                 # a converter that gives up silently, as onnxscript's does
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: real(*a, **{**k, "opset_version": 18}))
+    assert main(["export", str(spec), "-o", str(tmp_path / "u.onnx"), "--opset", "22"]) == 1
+    assert "could not convert this network to ONNX opset 22: it gives opset 18" in capsys.readouterr().err
+    assert not (tmp_path / "u.onnx").exists()
+
+
+def test_export_refuses_weights_no_network_of_the_spec_could_have(tmp_path, capsys):
+    spec = tmp_path / "t.mg"
+    spec.write_text(TINY)
+    big = tmp_path / "big.pt"
+    with open(big, "wb") as f:
+        f.truncate(200 << 20)               # sparse
+    assert main(["export", str(spec), "-o", str(tmp_path / "t.pt2"), "--weights", str(big)]) == 1
+    assert "holds 200 MiB, more than weights of T (634 parameters) can take" in capsys.readouterr().err
+    fifo = tmp_path / "w.pt"
+    os.mkfifo(fifo)
+    assert main(["export", str(spec), "-o", str(tmp_path / "t.pt2"), "--weights", str(fifo)]) == 1
+    assert "not a regular file" in capsys.readouterr().err
