@@ -159,3 +159,15 @@ def test_export_refuses_weights_no_network_of_the_spec_could_have(tmp_path, caps
     os.mkfifo(fifo)
     assert main(["export", str(spec), "-o", str(tmp_path / "t.pt2"), "--weights", str(fifo)]) == 1
     assert "not a regular file" in capsys.readouterr().err
+
+
+def test_attention_refuses_an_image_it_cannot_sensibly_read_before_loading_the_run(tmp_path, capsys):
+    from PIL import Image
+    huge = tmp_path / "huge.png"
+    Image.new("L", (5000, 3000)).save(huge)          # a few KiB on disk, 15 MP once decoded
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for image, said in ((huge, "5000 x 3000 is larger than 4096 x 4096"), (fifo, "not a regular file"),
+                        (tmp_path / "none.png", "no such file")):
+        assert main(["attention", str(tmp_path / "no-run"), "--image", str(image), "-o", str(tmp_path / "a.png")]) == 1
+        assert said in capsys.readouterr().err
