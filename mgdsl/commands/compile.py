@@ -38,7 +38,8 @@ def run(args) -> int:
     print(summary(net))
     if args.output:
         write_atomic(args.output, _source(net, args))
-        print(f"\nwrote {args.output}: {how_to_import(args.output)}")
+        how = f": {how_to_import(args.output)}" if os.path.isfile(args.output) else ""    # not /dev/null, a pipe
+        print(f"\nwrote {args.output}{how}")
     else:
         print("\n(add -o FILE.py to write the PyTorch source)")
     return 0
