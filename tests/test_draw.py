@@ -1,4 +1,5 @@
 """`mgdsl draw`: every spec renders; the diagram's rows, columns, kinds and connections follow the graph."""
+import os
 import re
 import struct
 import subprocess
@@ -259,3 +260,61 @@ def test_every_layer_type_has_a_legend_entry():
     from mgdsl.backends.draw import KINDS, LEGEND
     from mgdsl.graph.layers import LAYERS
     assert set(LEGEND) == set(LAYERS) and set(LEGEND.values()) <= set(KINDS)
+
+
+# -- bounds on the layout work and on the size of what is written -------------------------------------------
+def test_a_diagram_with_too_many_boxes_is_refused_where_it_passes_the_limit(spec_file, tmp_path, capsys):
+    """3000 columns (--expand) would take Graphviz minutes and a 53-megapixel PNG; tens of thousands
+    took all the memory there is. Refused before any layout program runs, whatever the format."""
+    path = spec_file('network "W"\ninput 3 @ 8x8\nconv 4\n3000 × conv 8\nfc 10\n')
+    for out in ("w.dot", "w.svg", "w.png"):
+        assert main(["draw", path, "-o", str(tmp_path / out), "--expand"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"{path}:4:8: error: the diagram would have more than {draw.MAX_BOXES} boxes"), err
+        assert "without --expand" in err and "--set" in err
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("w.")]
+    assert main(["draw", path, "-o", str(tmp_path / "w.svg")]) == 0      # one column for the run of 3000
+
+
+def test_an_ops_diagram_with_too_many_ops_is_refused_where_it_passes_the_limit(spec_file, tmp_path, capsys):
+    path = spec_file('network "W"\ninput 3 @ 8x8\nconv 4\n1000 × conv 8\nfc 10\n')
+    assert main(["draw", path, "-o", str(tmp_path / "w.dot"), "--detail", "ops"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}:4:8: error: the ops diagram would have more than {draw.MAX_OPS} ops"), err
+    assert main(["draw", path, "-o", str(tmp_path / "w.dot")]) == 0        # the layers diagram is small
+
+
+def test_a_png_over_the_pixel_limit_is_drawn_at_a_lower_resolution(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(draw, "MAX_PNG_PIXELS", 2_000_000)
+    out = tmp_path / "u.png"
+    assert main(["draw", "specs/beyond/unet-2015.mg", "-o", str(out)]) == 0    # 7.6 MP at 110 dpi
+    w, h = png_size(out.read_bytes())
+    assert 1_500_000 < w * h <= 2_000_000
+    said = capsys.readouterr().out
+    assert re.search(r"drawn at \d+ dpi instead of 110 to stay within 2 megapixels", said), said
+    pdf = tmp_path / "u.pdf"
+    pure = [f for f in draw.find_renderers() if f[0] == "graphviz-pure"]
+    if not pure:
+        return
+    monkeypatch.setattr(draw, "find_renderers", lambda: pure)
+    assert main(["draw", "specs/beyond/unet-2015.mg", "-o", str(pdf)]) == 0     # a PDF made from a PNG
+    assert "instead of 200" in capsys.readouterr().out
+
+
+def test_a_long_diagram_is_drawn_no_wider_than_viewers_open(spec_file, tmp_path, capsys):
+    """999 columns: 61,000 pixels wide at 110 dpi, past the 32,767 that many viewers and libraries open."""
+    path = spec_file('network "W"\ninput 3 @ 8x8\n' + "".join(f"conv {4 + i % 2}\n" for i in range(998)) + "fc 10\n")
+    source = draw.diagram(mgdsl.load(path).graph)
+    assert len(source) < 1 << 20                   # the DOT (and so the SVG) stays small at the box limit
+    out = tmp_path / "w.png"
+    assert main(["draw", path, "-o", str(out)]) == 0
+    w, h = png_size(out.read_bytes())
+    assert w <= draw.MAX_PNG_SIDE and w * h <= draw.MAX_PNG_PIXELS
+    assert "instead of 110" in capsys.readouterr().out
+
+
+def test_diagrams_of_the_shipped_specs_are_drawn_at_full_resolution():
+    for path in networks():
+        for expand in (False, True):
+            source = draw.diagram(net_of(path).graph, expand=expand)
+            assert draw.png_dpi(source, draw.PNG_DPI) == draw.PNG_DPI, path

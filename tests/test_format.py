@@ -6,6 +6,8 @@ import os
 import random
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,82 @@ def test_specs_folder_is_formatted():
     assert main(["fmt", "--check", "specs", "mgdsl/lang/prelude.mg"]) == 0
 
 
+
+
+# -- what fmt reads: byte-order marks, old line endings, huge files, pipes --------------------------------
+MESSY = 'network "X"\ninput 3@8x8   # in\nconv 4\nfc 2\n'
+TIDY = 'network "X"\ninput 3 @ 8x8  # in\nconv 4\nfc 2\n'
+
+
+@pytest.mark.parametrize("name, before, after", [
+    ("byte-order mark", "\ufeff" + MESSY, "\ufeff" + TIDY),
+    ("CR LF", MESSY.replace("\n", "\r\n"), TIDY.replace("\n", "\r\n")),
+    ("CR only (old Mac)", MESSY.replace("\n", "\r"), TIDY),
+    ("a lone CR in an LF file", MESSY.replace("\nconv", "\rconv"), TIDY),
+    ("mixed, CR LF first", MESSY.replace("\n", "\r\n", 1), TIDY.replace("\n", "\r\n")),
+    ("byte-order mark and CR LF", "\ufeff" + MESSY.replace("\n", "\r\n"), "\ufeff" + TIDY.replace("\n", "\r\n")),
+])
+def test_fmt_reads_what_check_reads(tmp_path, capsys, name, before, after):
+    """A byte-order mark and CR LF line endings are kept as the file has them (as black does); CR-only
+    and lone CRs, which no editor keeps on purpose, become LF; a file mixing endings takes its first
+    line's. The tokens and the network never change."""
+    p = tmp_path / "t.mg"
+    p.write_bytes(before.encode("utf-8"))
+    assert main(["check", str(p)]) == 0
+    assert main(["fmt", str(p)]) == 0, capsys.readouterr().err
+    assert p.read_bytes() == after.encode("utf-8")
+    assert main(["fmt", "--check", str(p)]) == 0                # formatted once is formatted
+    assert _graph_view(mgdsl.load(p)) == _graph_view(mgdsl.loads(TIDY, str(p)))
+    assert format_text(before) == TIDY                           # the layout itself is always LF
+
+
+def test_fmt_of_standard_input_keeps_a_byte_order_mark_and_crlf():
+    before = ("\ufeff" + MESSY.replace("\n", "\r\n")).encode("utf-8")
+    r = subprocess.run([sys.executable, "-m", "mgdsl", "fmt", "-"], input=before, capture_output=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout == ("\ufeff" + TIDY.replace("\n", "\r\n")).encode("utf-8"), r.stderr
+
+
+def test_fmt_refuses_a_huge_file_without_reading_it_all(tmp_path, monkeypatch, capsys):
+    big = tmp_path / "big.mg"
+    with open(big, "wb") as f:
+        f.truncate(2 << 30)                   # 2 GiB (sparse)
+    real, seen = os.read, []
+
+    def read(fd, n):
+        data = real(fd, n)
+        seen.append(len(data))
+        return data
+    monkeypatch.setattr(os, "read", read)
+    assert main(["fmt", str(big)]) == 1
+    assert "larger than 1024 KiB" in capsys.readouterr().err
+    assert sum(seen) < 2 << 20
+
+
+def test_fmt_refuses_endless_standard_input():
+    """`yes | mgdsl fmt -`: refused once past the size limit, without waiting for the input to end
+    (here it never ends: the pipe stays open)."""
+    proc = subprocess.Popen([sys.executable, "-m", "mgdsl", "fmt", "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+
+    def feed():
+        try:
+            for _ in range(64):
+                proc.stdin.write(b"conv 8\n" * 10_000)
+                proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+    import threading
+    threading.Thread(target=feed, daemon=True).start()
+    try:
+        rc = proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("mgdsl fmt - waited for the end of an endless input")
+    assert rc == 1 and b"larger than 1024 KiB" in proc.stderr.read()
+
+
+def test_fmt_refuses_a_named_pipe_without_waiting(tmp_path, capsys):
+    fifo = tmp_path / "pipe.mg"
+    os.mkfifo(fifo)
+    assert main(["fmt", str(fifo)]) == 1
+    assert "not a regular file" in capsys.readouterr().err

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from mgdsl.cli import main
+from mgdsl.errors import UsageError
 from mgdsl.train import checkpoint as ckpt
 from mgdsl.train.loop import RunConfig, Runtime, TrainingError, train
 
@@ -164,7 +165,7 @@ def test_failed_write_keeps_old_checkpoint(tmp_path):
     real = torch.save
     torch.save = broken
     try:
-        with pytest.raises(OSError):
+        with pytest.raises(UsageError, match="disk full; the old file is unchanged"):    # exit 1, not a traceback
             ckpt.save(path, {"step": 2})
     finally:
         torch.save = real

@@ -18,18 +18,27 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..errors import UsageError
+from ..errors import ResourceError, UsageError
 from ..graph.cost import macs_of, params_of
 from ..graph.ir import Graph, Layer, Node
 
 FORMATS = ("svg", "png", "pdf", "dot")
 PNG_DPI, PDF_DPI = 110, 200
+
+# Bounds. A layout program's work grows faster than the diagram (graphviz-pure lays out 1000 pinned
+# boxes in ~3 s, 2000 in ~10 s, and 40,000 took more than 24 GB), and a PNG takes ~8 bytes a pixel
+# while it is drawn. The shipped specs stay far inside: at most 75 boxes, 685 ops and 7.6 megapixels.
+MAX_BOXES = 1000                  # boxes of a layers diagram; the DOT stays under ~0.5 MB, the SVG ~2 MB
+MAX_OPS = 2000                    # ops of an ops diagram (`dot` layout)
+MAX_PNG_PIXELS = 50_000_000       # a larger PNG is drawn at a lower resolution (~400 MB while drawn)
+MAX_PNG_SIDE = 32_767             # the widest image many viewers and libraries open
 FONT = "Helvetica"
 
 
@@ -344,9 +353,25 @@ def _attrs(a: dict) -> str:
     return ", ".join(f"{k}={_q(v)}" for k, v in a.items())
 
 
+def _check_boxes(lay: Layout, expand: bool) -> None:
+    """A located ResourceError at the layer whose column takes the diagram past MAX_BOXES."""
+    count = 0
+    for col in lay.columns:
+        count += len(col.boxes)
+        if count > MAX_BOXES:
+            span = col.records[0].span if col.records else None
+            hint = ("draw it without --expand (a run of identical layers shares a column), or a smaller "
+                    "version with --set (fewer repeats)" if expand else
+                    "draw a smaller version with --set (fewer repeats), or a .dot file of a part of the spec")
+            raise ResourceError(f"the diagram would have more than {MAX_BOXES} boxes, which takes a layout program "
+                                "minutes and gigabytes", span, hint=hint)
+
+
 def layers_dot(G: Graph, expand: bool = False) -> str:
-    """DOT source of the layers diagram (positions pinned; render with any Graphviz)."""
+    """DOT source of the layers diagram (positions pinned; render with any Graphviz). More than
+    MAX_BOXES boxes are refused (ResourceError)."""
     lay = analyse(G, expand)
+    _check_boxes(lay, expand)
     row_of = {s: i for i, s in enumerate(lay.rows)}
     heights = [box_height(s) for s in lay.rows]
     # where a prediction (flat) box sits: the row of the grid it reads
@@ -421,7 +446,7 @@ def layers_dot(G: Graph, expand: bool = False) -> str:
         if col.count > 1:
             low = min(col.boxes, key=lambda b: b.y - b.h / 2)
             t = f"\u00d7{col.count}"
-            d.node(f"c{lay.columns.index(col)}_n", shape="plaintext", style="", label=t, fontsize="8",
+            d.node(f"c{low.column}_n", shape="plaintext", style="", label=t, fontsize="8",
                    fontcolor="#333333", width=_pt(text_width(t, 8) + 6), height=_pt(9),
                    pos=_pos(low.x, low.y - low.h / 2 - (11.0 if KINDS[col.kind].residual else 7.0)))
     # connections; a held grid runs along its row to the column before the one that reads it
@@ -505,7 +530,13 @@ def _op_text(r: Node) -> str:
 
 
 def ops_dot(G: Graph) -> str:
-    """DOT source of every primitive op, boxed by top-level layer (for debugging the lowering)."""
+    """DOT source of every primitive op, boxed by top-level layer (for debugging the lowering). More
+    than MAX_OPS ops are refused (ResourceError)."""
+    if len(G) > MAX_OPS:
+        node = G.node(next(n for i, n in enumerate(G) if i == MAX_OPS))
+        raise ResourceError(f"the ops diagram would have more than {MAX_OPS} ops, which takes `dot` minutes and "
+                            "gigabytes to lay out", node.span,
+                            hint="draw the layers diagram (without --detail ops), or a smaller version with --set")
     groups: dict[str, list[str]] = defaultdict(list)
     for n in G:
         groups[G.node(n).layer].append(n)
@@ -573,21 +604,68 @@ def _run(exe: str, fmt: str, source: str) -> bytes:
     return r.stdout
 
 
+@dataclass
+class Rendered:
+    """A drawn diagram, and for a raster (PNG, or a PDF made from one) the resolution it was drawn
+    at, which is lower than the wanted one when the image would pass the pixel limits."""
+    data: bytes
+    dpi: int | None = None
+    wanted_dpi: int | None = None
+
+    @property
+    def note(self) -> str:
+        if self.dpi is None or self.dpi == self.wanted_dpi:
+            return ""
+        return (f"drawn at {self.dpi} dpi instead of {self.wanted_dpi} to stay within {MAX_PNG_PIXELS / 1e6:g} "
+                f"megapixels and {MAX_PNG_SIDE:,} pixels a side; write .svg for every detail")
+
+
 def render(source: str, fmt: str) -> bytes:
     """The diagram as svg, png or pdf bytes."""
+    return render_file(source, fmt).data
+
+
+def render_file(source: str, fmt: str) -> Rendered:
+    """The diagram in `fmt`, a PNG (and a PDF made from one) at the highest resolution up to the
+    format's own that keeps it within MAX_PNG_PIXELS and MAX_PNG_SIDE."""
     if fmt == "dot":
-        return source.encode("utf-8")
+        return Rendered(source.encode("utf-8"))
+    exe = _renderer(fmt)
+    if fmt == "pdf":
+        system = [path for flavour, path in find_renderers() if flavour == "graphviz"]
+        if system:
+            return Rendered(_run(system[0], "pdf", source))
+        dpi = png_dpi(source, PDF_DPI, exe)
+        return Rendered(_png_to_pdf(_run(exe, "png", _with_dpi(source, dpi)), dpi), dpi, PDF_DPI)
+    if fmt == "png":
+        dpi = png_dpi(source, PNG_DPI, exe)
+        return Rendered(_run(exe, "png", _with_dpi(source, dpi)), dpi, PNG_DPI)
+    return Rendered(_run(exe, fmt, source))
+
+
+def _renderer(fmt: str) -> str:
     renderers = find_renderers()
     if not renderers:
         raise UsageError(f"drawing {fmt.upper()} needs a Graphviz layout program, and none is installed",
                          hint="pip install graphviz-pure (or install Graphviz: apt-get install graphviz); "
                               "writing a .dot file needs neither")
-    if fmt == "pdf":
-        system = [exe for flavour, exe in renderers if flavour == "graphviz"]
-        if system:
-            return _run(system[0], "pdf", source)
-        return _png_to_pdf(_run(renderers[0][1], "png", _with_dpi(source, PDF_DPI)), PDF_DPI)
-    return _run(renderers[0][1], fmt, _with_dpi(source, PNG_DPI) if fmt == "png" else source)
+    return renderers[0][1]
+
+
+_SVG_SIZE = re.compile(rb'<svg width="([\d.]+)pt" height="([\d.]+)pt"')
+
+
+def png_dpi(source: str, dpi: int, exe: str | None = None) -> int:
+    """The resolution to draw a PNG of `source` at: `dpi`, or less if the image would pass
+    MAX_PNG_PIXELS or MAX_PNG_SIDE. The size is measured (in points) from an SVG of the same
+    layout, which costs a fraction of drawing the pixels."""
+    m = _SVG_SIZE.search(_run(exe or _renderer("png"), "svg", source))
+    if m is None:
+        return dpi
+    w, h = ((float(v) + 2) / 72 for v in m.groups())          # inches, with room for rounding
+    scale = min(1.0, math.sqrt(MAX_PNG_PIXELS / (w * h * dpi * dpi)), MAX_PNG_SIDE / (w * dpi),
+                MAX_PNG_SIDE / (h * dpi))
+    return dpi if scale >= 1.0 else max(1, math.floor(dpi * scale))
 
 
 def _with_dpi(source: str, dpi: int) -> str:

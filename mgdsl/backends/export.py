@@ -188,10 +188,36 @@ def _metadata(net, weights_from: str) -> dict[str, str]:
             "input_shape": json.dumps(["N", *net.input_shape]), "output_shape": json.dumps(["N", *net.output_shape])}
 
 
-def _check_opset(opset: int) -> None:
-    if opset < MIN_OPSET:
-        raise UsageError(f"ONNX opset {opset} is too old: mgdsl exports opset {MIN_OPSET} or newer",
-                         hint=f"the default is {OPSET}")
+def supported_opsets() -> range:
+    """The ONNX opsets an export can write here: from MIN_OPSET to the newest the installed onnx
+    package knows. torch writes OPSET; any other is converted (by onnxscript, or onnx's own version
+    converter, which knows every opset of its package), and past onnx's newest no converter can go."""
+    require_onnx()
+    import onnx.defs
+    return range(MIN_OPSET, onnx.defs.onnx_opset_version() + 1)
+
+
+def check_opset(opset: int) -> None:
+    """A UsageError, naming the range, for an opset the installed exporter cannot write."""
+    ok = supported_opsets()
+    if opset in ok:
+        return
+    span = f"opsets {ok.start} to {ok.stop - 1}"
+    if opset < ok.start:
+        raise UsageError(f"ONNX opset {opset} is too old: mgdsl exports {span}", hint=f"the default is {OPSET}")
+    raise UsageError(f"ONNX opset {opset} is newer than the installed onnx package knows: it can write {span}",
+                     hint=f"the default is {OPSET}; a newer onnx package knows newer opsets")
+
+
+def opset_of(model) -> int:
+    """The default-domain opset a ModelProto imports (the ONNX operator set version it uses)."""
+    return max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def read_opset(path: str | os.PathLike) -> int:
+    """The opset of an ONNX file, read back from the file."""
+    import onnx
+    return opset_of(onnx.load(os.fspath(path), load_external_data=False))
 
 
 def _name_batch_dimension(graph, name: str = "batch") -> None:
@@ -207,13 +233,16 @@ def _name_batch_dimension(graph, name: str = "batch") -> None:
 
 def onnx_model(program, metadata: dict[str, str], opset: int = OPSET):
     """The ONNX ModelProto of an exported program (the batch dimension stays symbolic)."""
-    require_onnx()
-    _check_opset(opset)
+    check_opset(opset)
     import torch
     with _quiet():
         onnx_program = torch.onnx.export(program, dynamo=True, opset_version=opset, verbose=False,
                                          input_names=[INPUT], output_names=[OUTPUT], external_data=False)
     proto = onnx_program.model_proto
+    if opset_of(proto) != opset:          # the converter gave up and left torch's own opset
+        raise UsageError(f"the exporter could not convert this network to ONNX opset {opset}: it gives opset "
+                         f"{opset_of(proto)}, so nothing is written", hint=f"pass --opset {opset_of(proto)}, "
+                         "or another opset the runtime supports")
     _name_batch_dimension(proto.graph)
     proto.doc_string = f"{metadata['network']} ({metadata['spec']}), exported by mgdsl {__version__}"
     for k, v in metadata.items():
@@ -234,8 +263,7 @@ def export(net, path: str | os.PathLike, weights=None, *, opset: int = OPSET) ->
     if not os.path.isdir(folder):
         raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
     if suffix == ".onnx":
-        require_onnx()
-        _check_opset(opset)
+        check_opset(opset)
         if net.num_params * 4 > _ONNX_MAX_BYTES:
             raise UsageError(f"{net.name} has {net.num_params:,} parameters, more than one ONNX file can hold "
                              f"(protobuf's 2 GB limit)", hint="export a .pt2 file instead")
@@ -250,20 +278,24 @@ def export(net, path: str | os.PathLike, weights=None, *, opset: int = OPSET) ->
     source = "the weights" if weights is None or isinstance(weights, Mapping) else f"the weights in {weights}"
     model = _module_for_export(net, state, params, source)
     program = exported_program(model, net.input_shape)
-    write_program(program, path, _metadata(net, weights_from), opset)
+    written = write_program(program, path, _metadata(net, weights_from), opset)
+    if written is not None and os.path.isfile(path):
+        written = read_opset(path)            # what the file says (not a pipe or a device)
     return {"format": FORMATS[suffix], "path": path, "bytes": os.path.getsize(path), "weights": weights_from,
-            "opset": opset if suffix == ".onnx" else None}
+            "opset": written}
 
 
-def write_program(program, path: str, metadata: dict[str, str], opset: int = OPSET) -> None:
-    """Write an exported program to `path` (atomically) in the format its suffix names."""
+def write_program(program, path: str, metadata: dict[str, str], opset: int = OPSET) -> int | None:
+    """Write an exported program to `path` (atomically) in the format its suffix names. Returns the
+    ONNX opset written (None for .pt2)."""
     from ..atomic import write_atomic
     if format_of(path) == ".onnx":
-        write_atomic(path, onnx_model(program, metadata, opset).SerializeToString())
-    else:
-        import torch
-        write_atomic(path, writer=lambda f: torch.export.save(program, f,
-                                                              extra_files={"mgdsl.json": json.dumps(metadata)}))
+        proto = onnx_model(program, metadata, opset)
+        write_atomic(path, proto.SerializeToString())
+        return opset_of(proto)
+    import torch
+    write_atomic(path, writer=lambda f: torch.export.save(program, f, extra_files={"mgdsl.json": json.dumps(metadata)}))
+    return None
 
 
 def load_exported(path: str | os.PathLike):

@@ -16,6 +16,41 @@ def configure(p):
     p.add_argument("--seed", type=int, default=0, help="seed of the occluder noise")
 
 
+MAX_IMAGE_SIDE = 4096                 # an MNIST canvas is tens of pixels; this leaves room for a photo of a digit
+MAX_IMAGE_BYTES = 64 << 20
+
+
+def check_image_file(path: str) -> None:
+    """Refuse, before decoding it, an --image that is not a regular file, is over 64 MiB, or says in
+    its header that it is larger than 4096 x 4096 (a small PNG can claim billions of pixels)."""
+    import os
+    import stat
+
+    from ..errors import UsageError
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise UsageError(f"--image {path}: no such file", hint="give a test-set index or a PNG file") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"--image {path}: not a regular file", hint="give a test-set index or a PNG file")
+    if st.st_size > MAX_IMAGE_BYTES:
+        raise UsageError(f"--image {path}: {st.st_size / 2**20:,.0f} MiB is too large for an image of a digit "
+                         f"(the limit is {MAX_IMAGE_BYTES >> 20} MiB)")
+    try:
+        if path.endswith(".npy"):
+            import numpy as np
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape      # the header only
+        else:
+            from PIL import Image
+            with Image.open(path) as im:                                        # the header only
+                shape = im.size
+    except Exception as e:            # any unreadable file is the user's to fix
+        raise UsageError(f"--image {path}: cannot read it as an image ({e})") from None
+    if any(side > MAX_IMAGE_SIDE for side in shape[:2]):
+        raise UsageError(f"--image {path}: {' x '.join(map(str, shape))} is larger than {MAX_IMAGE_SIDE} x "
+                         f"{MAX_IMAGE_SIDE}", hint="crop or shrink it to the digit first")
+
+
 def run(args) -> int:
     import numpy as np
     import torch
@@ -24,6 +59,8 @@ def run(args) -> int:
     from ..train import attention as A
     from ..train.data_mnist import MNIST_MEAN, MNIST_STD
     from ..train.loop import load_run
+    if not args.image.isdigit():
+        check_image_file(args.image)          # before the run is loaded
     cfg, net, model, task, device = load_run(args.run_dir, args.device)
     if not task.dense:
         raise UsageError(f"{args.run_dir} was trained on {cfg.task}; attention maps need an MNIST map task")

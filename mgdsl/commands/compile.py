@@ -38,10 +38,45 @@ def run(args) -> int:
     print(summary(net))
     if args.output:
         write_atomic(args.output, _source(net, args))
-        print(f"\nwrote {args.output}: `from {os.path.splitext(os.path.basename(args.output))[0]} import build`")
+        how = f": {how_to_import(args.output)}" if os.path.isfile(args.output) else ""    # not /dev/null, a pipe
+        print(f"\nwrote {args.output}{how}")
     else:
         print("\n(add -o FILE.py to write the PyTorch source)")
     return 0
+
+
+def how_to_import(path: str) -> str:
+    """How to get `build` from the written file: `from NAME import build` when its name is a module
+    name Python can import; otherwise why not, the one line that loads it by path, and a name
+    that would import."""
+    import keyword
+    import re
+    stem, ext = os.path.splitext(os.path.basename(path))
+    if ext != ".py":
+        why = "its name does not end in .py"
+    elif not stem.isidentifier():
+        why = ("its name starts with a digit" if stem[:1].isdigit() else
+               "its name holds characters other than letters, digits and _")
+    elif keyword.iskeyword(stem):
+        why = f"{stem} is a Python keyword"
+    elif _shadows(stem):
+        return (f"rename it before use: a file named {stem}.py hides Python's own {stem} module from code in "
+                f"its folder (the file itself imports torch); e.g. {stem}_net.py, then "
+                f"`from {stem}_net import build`")
+    else:
+        return f"`from {stem} import build`"
+    name = re.sub(r"\W", "_", stem) or "net"
+    if name[0].isdigit():
+        name = "net_" + name
+    if keyword.iskeyword(name) or _shadows(name):
+        name += "_net"
+    return (f"it cannot be imported by name ({why}); load it by path with\n"
+            f"    import runpy; build = runpy.run_path({path!r})['build']\n"
+            f"or name the file {name}.py to use `from {name} import build`")
+
+
+def _shadows(name: str) -> bool:
+    return name == "torch" or name in sys.stdlib_module_names
 
 
 def _source(net, args) -> str:

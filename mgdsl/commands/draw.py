@@ -1,7 +1,12 @@
 """Draw a network as a diagram in the style of the paper's Fig. 3: one row per grid (finest on top),
 one column per layer, each box a grid's tensor (height: resolution, width: channels), coloured by
 the paper's legend. Drawn from the checked graph, never from a module; the format follows the
-output's extension (.svg, .png, .pdf, or .dot for the Graphviz source). No torch import."""
+output's extension (.svg, .png, .pdf, or .dot for the Graphviz source). No torch import.
+
+Bounds: a layers diagram of more than 1000 boxes and an ops diagram of more than 2000 ops are refused
+(at the layer that passes the bound; a layout program would take minutes and gigabytes). A PNG is
+drawn at 110 dpi (a PDF without a system Graphviz: 200) unless that makes it larger than 50 megapixels
+or 32,767 pixels a side; then at the highest resolution within both, and the command says so."""
 from __future__ import annotations
 
 import os
@@ -27,7 +32,7 @@ def configure(p):
 
 def run(args) -> int:
     from .. import load
-    from ..backends.draw import FORMATS, diagram, render, renderer_name
+    from ..backends.draw import FORMATS, diagram, render_file, renderer_name
     from ..cli import parse_sets, print_warnings
     out = args.output
     fmt = "dot" if out == "-" else os.path.splitext(out)[1].lower().lstrip(".")
@@ -40,8 +45,8 @@ def run(args) -> int:
     if out == "-":
         sys.stdout.write(source)
         return 0
-    data = render(source, fmt)
-    write_atomic(out, data)
+    drawn = render_file(source, fmt)
+    write_atomic(out, drawn.data)
     how = "" if fmt == "dot" else f" with {renderer_name()}"
-    print(f"wrote {out} ({net.name}, {args.detail} diagram{how})")
+    print(f"wrote {out} ({net.name}, {args.detail} diagram{how})" + (f"; {drawn.note}" if drawn.note else ""))
     return 0

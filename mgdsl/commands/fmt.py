@@ -2,7 +2,10 @@
 trailing comments of a paragraph aligned, at most one blank line in a row. Comments are kept, and the
 result always parses to the same tokens as the input (checked on every run), so the network does not
 change. Formatting twice changes nothing. A SPEC that is a folder means every .mg file under it;
-`-` formats standard input to standard output. The rules are in docs/editors.md."""
+`-` formats standard input to standard output. Input is read as `mgdsl check` reads it (regular files
+and standard input up to the 1 MiB spec limit; a byte-order mark; CR LF, CR-only or lone CR line
+endings). A file keeps its byte-order mark, and its CR LF line endings if its first line ends in
+CR LF; CR-only and lone CR endings become LF. The rules are in docs/editors.md."""
 from __future__ import annotations
 
 import difflib
@@ -24,35 +27,52 @@ def _files(specs: list[str]) -> list[str]:
     out = []
     for s in specs:
         p = Path(s)
-        if s == "-" or p.is_file():
-            out.append(s)
-        elif p.is_dir():
+        if s != "-" and p.is_dir():
             found = sorted(str(f) for f in p.rglob("*.mg") if f.is_file())
             if not found:
                 raise UsageError(f"no .mg files under {s}")
             out += found
+        elif s == "-" or p.exists() or p.is_symlink():
+            out.append(s)           # a pipe, a device or a dangling link is refused when read, with the others read
         else:
             raise UsageError(f"no such file or folder: {s}")
     return out
 
 
+def read_stdin(limit: int) -> bytes:
+    """Standard input, read in pieces and refused once it passes `limit` bytes (an endless input,
+    `yes | mgdsl fmt -`, is never held whole nor waited on to its end)."""
+    from ..errors import SpecSyntaxError
+    stream = sys.stdin.buffer
+    chunks, size = [], 0
+    while chunk := stream.read1(1 << 16):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise SpecSyntaxError(f"<stdin> is larger than {limit // 1024} KiB; specs are limited to "
+                                  f"{limit // 1024} KiB", hint="is it really a .mg spec?")
+    return b"".join(chunks)
+
+
 def run(args) -> int:
     from ..atomic import write_atomic
     from ..errors import MgError
-    from ..lang.format import format_source
-    from ..lang.parser import decode
+    from ..lang.format import format_file
+    from ..lang.loader import read_spec
+    from ..lang.parser import MAX_SPEC_BYTES, decode
     changed, failed = [], 0
     for path in _files(args.specs):
         try:
-            data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+            data = read_stdin(MAX_SPEC_BYTES) if path == "-" else read_spec(Path(path), path, None)
             source = decode(data, "<stdin>" if path == "-" else path)
-            new = format_source(source)
+            new = format_file(source)
         except MgError as e:
             failed += 1
             print(e.report(), file=sys.stderr)
             continue
         if path == "-" and not (args.check or args.diff):
-            sys.stdout.write(new)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(new.encode("utf-8"))     # bytes: the line endings exactly as formatted
             continue
         if new == source.text:
             continue

@@ -13,7 +13,10 @@ The rules, in the order a line is written:
   (`mgconv 8w, 4w, 2w  kernel=3, 3, 1`), one space otherwise;
 - comments are kept as written (trailing spaces removed). A whole-line comment takes the indentation
   of the code after it. Trailing comments of a paragraph (lines between blank lines or whole-line
-  comments) line up two spaces after the longest commented line of the paragraph.
+  comments) line up two spaces after the longest commented line of the paragraph;
+- the text is read as `mgdsl check` reads it (a byte-order mark and CR LF, CR-only or lone CR line
+  endings); a file keeps its byte-order mark, and CR LF endings if its first line ends in CR LF,
+  while CR-only and lone CR endings become LF (`format_file`).
 
 The formatted text is parsed again and its tree compared with the original's (tokens, in order,
 ignoring layout; `*` and `×` of a repetition are the same token): if they ever differed, that is a
@@ -29,7 +32,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError
 
 from ..errors import Source, Span, SpecSyntaxError
-from .parser import _MgIndenter, grammar_text, parse
+from .parser import _MgIndenter, grammar_text, normalize, parse
 
 INDENT = "    "
 _LAYOUT = {"_NL", "_INDENT", "_DEDENT"}
@@ -248,8 +251,10 @@ def comments(text: str) -> list[str]:
 
 
 def format_source(source: Source) -> str:
-    """The canonical layout of a spec's text. Raises SpecSyntaxError if it does not parse."""
-    text = source.text.replace("\r\n", "\n")
+    """The canonical layout of a spec's text (LF line endings, no byte-order mark). Raises
+    SpecSyntaxError if it does not parse. The text is read as `mgdsl check` reads it: a byte-order
+    mark is dropped and CR LF, CR-only and lone CR line endings are line breaks."""
+    text = normalize(source).text
     parse(Source(source.path, text))                 # located errors for text that does not parse
     tree = _tree(text)
     out = _Out()
@@ -282,6 +287,22 @@ def _lost_comment(before: str, after: str):
         line = before.count("\n", 0, m.start()) + 1
         return line, m.start() - before.rfind("\n", 0, m.start()), c
     return None
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def format_file(source: Source) -> str:
+    """What `mgdsl fmt` writes for a file: the canonical layout with the file's own conventions
+    kept, as black keeps them: a byte-order mark stays, and if the first line ends in CR LF every
+    line does. CR-only and lone CR line endings (old Mac editors; no editor keeps them on purpose)
+    become LF, like every other ending in a file whose first line ends in LF."""
+    bom = "\ufeff" if source.text.startswith("\ufeff") else ""
+    first = _LINE_END.search(source.text)
+    out = format_source(source)
+    if first is not None and first.group() == "\r\n":
+        out = out.replace("\n", "\r\n")
+    return bom + out
 
 
 def format_text(text: str, path: str = "<string>") -> str:
