@@ -11,7 +11,7 @@ import pytest
 
 import mgdsl
 from mgdsl.errors import MgError, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
-from mgdsl.graph.layers import LAYERS, REQUIRED, SWITCH
+from mgdsl.graph.layer_api import LAYERS, REQUIRED, SWITCH, SameAs
 
 NET = 'network "T" (w = 8)\ninput 3 @ 32x32\n'
 
@@ -146,7 +146,8 @@ def _alternatives(call, p):
         words = [*words, "on", "off"]
     return [w for w in dict.fromkeys(words) if str(p.default).lower() != w.lower()
             and not (isinstance(p.default, bool) and SWITCH.get(w) == p.default)
-            and not (p.default is None and {("*", p.name, w), (call, p.name, w)} & SAME_AS_DEFAULT)]
+            and not ((p.default is None or isinstance(p.default, SameAs))
+                     and {("*", p.name, w), (call, p.name, w)} & SAME_AS_DEFAULT)]
 
 
 def test_every_layer_type_has_calls_here():

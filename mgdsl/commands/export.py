@@ -34,7 +34,7 @@ def run(args) -> int:
     from ..cli import parse_sets, print_warnings
     if format_of(args.output) == ".onnx":      # fail before any work when the file cannot be written
         require_onnx()
-    net = load(args.spec, **parse_sets(args.set))
+    net = load(args.spec, parse_sets(args.set))
     print_warnings(net)
     if args.weights is None:
         import torch
