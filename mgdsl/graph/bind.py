@@ -7,6 +7,7 @@ parameters are evaluated again with the final values.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from ..errors import Source, Span, SpecNameError, SpecTypeError, UsageError
@@ -42,16 +43,26 @@ def given_span(name: str, value: object) -> Span:
     return Span(Source(f"<--set {text}>", text), 1, len(name) + 2, 1, len(text) + 1)
 
 
-def given_value(v: object) -> object:
-    """A value given as text (`--set n=3`) as the language would read it: a number, or a word."""
-    if isinstance(v, str):
-        for conv in (int, float):
-            try:
-                return conv(v)
-            except ValueError:
-                pass
-        return Sym(v)
-    return v
+_NUMBER = re.compile(r"\d+(\.\d+)?")          # the grammar's NUMBER: no sign, exponent, underscore, inf or nan
+_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+def given_value(v: object, name: str = "") -> object:
+    """A value given as text (`--set n=3`) read as the language reads a value in a spec: a number in
+    the grammar's syntax, a negative one, or a word; anything else is refused."""
+    if not isinstance(v, str):
+        return v
+    text = v.strip()
+    body = text[1:] if text.startswith("-") else text
+    if _NUMBER.fullmatch(body):
+        number = float(body) if "." in body else int(body)
+        return -number if text.startswith("-") else number
+    if _WORD.fullmatch(text):
+        return Sym(text)
+    sci = re.fullmatch(r"-?\d+(\.\d+)?[eE][+-]?\d+", text)
+    hint = f"write the number out, as a spec would: {float(text):.15g}" if sci and abs(float(text)) < 1e16 \
+        else "give a number like 3 or 0.5, or a word like off"
+    raise UsageError(f"--set {name}={v}: that is not a value a spec can hold", hint=hint)
 
 
 def network_values(net: A.NetworkDef, overrides: list[tuple[str, A.Param]], given: Mapping[str, object],
@@ -80,7 +91,7 @@ def network_values(net: A.NetworkDef, overrides: list[tuple[str, A.Param]], give
         if k not in declared:
             raise UsageError(f"\"{shown}\" has no parameter '{k}'",
                              hint=f"its parameters are: {', '.join(declared) or 'none'}")
-        values[k] = Arg((given_value(v),), given_span(k, v))
+        values[k] = Arg((given_value(v, k),), given_span(k, v))
     # defaults that depend on other parameters see the final values
     scope.env = {k: (v, False) for k, v in values.items()}
     for p in net.params:
