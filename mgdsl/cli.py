@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         mod = importlib.import_module(f".commands.{modname}", __package__)
         sp = sub.add_parser(name, help=mod.HELP, description=mod.__doc__)
         mod.configure(sp)
-        sp.set_defaults(_run=mod.run)
+        sp.set_defaults(func=mod.run)
     return p
 
 
@@ -47,11 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:          # argparse already printed its message
         return int(e.code or 0) if e.code in (0, None) else 2
-    if not getattr(args, "_run", None):
+    if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return args._run(args) or 0
+        return args.func(args) or 0
     except MgError as e:
         print(e.report(), file=sys.stderr)
         return 1

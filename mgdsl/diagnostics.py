@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
 from urllib.parse import quote
 
 from .errors import MgError, Span, SpecWarning, diagnostic_classes
@@ -43,40 +41,6 @@ def record(diag: MgError | SpecWarning, path: str | None = None) -> dict:
     out = {**_where(diag.span, path), "severity": diag.kind, "code": diag.code, "message": diag.message,
            "hint": diag.hint, "notes": [{"message": text, **_where(sp, path)} for text, sp in diag.notes]}
     return out
-
-
-@dataclass
-class Checked:
-    """What checking one spec found, as `mgdsl check` and the language server both report it."""
-    diagnostics: list                    # MgError | SpecWarning, in report order
-    net: Any = None                      # the Network, when the spec has one and it is valid
-    units: list[str] | None = None       # a file that only defines units: their names
-    module: Any = None                   # the file's syntax tree, when it parsed
-
-    @property
-    def ok(self) -> bool:
-        return self.net is not None or self.units is not None
-
-
-def check_spec(path: str | os.PathLike, params: dict | None = None, loader=None) -> Checked:
-    """Check one spec as `mgdsl check` does. A file that only defines units is parsed and
-    name-checked; any other file must have a network, which is lowered and checked (`params`
-    overriding its parameters). An MgError does not escape: it becomes the one diagnostic.
-    `loader` lets the language server pass the unsaved text of open files."""
-    from .lang.loader import Loader
-    from .network import _network, check_unit_names
-    loader = loader if loader is not None else Loader()
-    mod = None
-    try:
-        mod = loader.load(path)
-        if mod.network is None and mod.units:       # a library of units: parsed and name-checked
-            check_unit_names(loader.modules.values())
-            return Checked([], units=[u.name for u in mod.units], module=mod)
-        # not load(path, **params): a parameter called `path` would collide with load's own argument
-        net = _network(loader, mod, dict(params or {}))
-    except MgError as e:
-        return Checked([e], module=mod)
-    return Checked(list(net.warnings), net=net, module=mod)
 
 
 def _text(s: str) -> str:

@@ -21,10 +21,10 @@ import re
 
 @functools.lru_cache(maxsize=1)
 def vocabulary() -> dict[str, list[str]]:
-    from .graph.layers import LAYERS, SWITCH
+    from .graph.layer_api import LAYERS, SWITCH
     from .lang.loader import Loader
-    from .lang.parser import _lark
-    keywords = sorted({t.pattern.value for t in _lark().terminals
+    from .lang.parser import lark_parser
+    keywords = sorted({t.pattern.value for t in lark_parser().terminals
                        if t.pattern.type == "str" and re.fullmatch(r"[a-z]+", t.pattern.value)})
     return {"keywords": keywords, "layers": sorted(LAYERS), "units": sorted(Loader().prelude().own_units),
             "switches": sorted(SWITCH), "constants": sorted(set(SWITCH) - set(keywords) | {"same"})}

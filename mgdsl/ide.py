@@ -157,7 +157,7 @@ def analyse(path: str | Path, text: str, unsaved: dict[str, str] | None = None,
     files' unsaved text in `unsaved`, keyed by resolved path). Never raises an MgError: it becomes
     the analysis's problem. `previous` is this document's last analysis, kept for completion while
     the text does not lower."""
-    from .diagnostics import check_spec
+    from .network import check_spec
     path = Path(path).resolve()
     loader = Loader(unsaved={**(unsaved or {}), str(path): text})
     checked = check_spec(path, loader=loader)
@@ -219,7 +219,7 @@ def hover(a: Analysis, line: int, col: int) -> str | None:
 
 
 def _layer_hover(a: Analysis, recs: list) -> str:
-    from .graph.layers import LAYERS
+    from .graph.layer_api import LAYERS
     from .summary import pyramid_after, pyramid_before, pyramid_text
     costs = a.layer_costs
     params = sum(costs[r.path].params for r in recs if r.path in costs)
@@ -270,12 +270,14 @@ def _expansion(a: Analysis, layer_path: str) -> list[str]:
 
 
 def _word_hover(a: Analysis, word: str) -> str | None:
-    from .graph.layers import LAYERS, REQUIRED
+    from .graph.layer_api import LAYERS
     if word in LAYERS:
         lt = LAYERS[word]
-        params = ", ".join(p.name if p.default is None or p.default is REQUIRED else f"{p.name}={_show(p.default)}"
+        params = ", ".join(f"{p.name}={p.default_text()}" if p.default_text() and not p.required else p.name
                            for p in lt.params)
-        return f"**{word}** {params}  (built-in layer)\n\n" + " ".join(lt.doc.split())
+        rows = [f"- `{p.name}`: {'required; ' if p.required else ''}{p.describe()}" for p in lt.params]
+        return f"**{word}** {params}  (built-in layer)\n\n" + " ".join(lt.doc.split()) + \
+            ("\n\n" + "\n".join(rows) if rows else "")
     unit = a.units.get(word)
     if unit is not None:
         sig = ", ".join(p.name for p in unit.params)
@@ -299,10 +301,6 @@ def _defined_at(a: Analysis, span: Span) -> str:
     if f is None:
         return where + text
     return f"{where}[{text}]({f.as_uri()}#L{span.line})"
-
-
-def _show(v) -> str:
-    return {True: "on", False: "off"}.get(v, str(v)) if isinstance(v, bool) else str(v)
 
 
 # -- words, definitions ------------------------------------------------------------------------------------------------
@@ -378,7 +376,7 @@ HEADER_WORDS = ("network", "input", "grids", "section", "import", "unit")
 def completions(a: Analysis, line: int, col: int) -> list[Completion]:
     """Layer types and units where a layer type goes; after one, its parameter names (those not yet
     given), `on` and, for layers that take one, the saved pyramids; after `on`, grid selectors."""
-    from .graph.layers import LAYERS
+    from .graph.layer_api import LAYERS
     lines = split_lines(a.text)
     text = lines[line - 1][: col - 1] if 1 <= line <= len(lines) else ""
     from .lang.format import comments
@@ -419,9 +417,8 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
 
 
 def _param_detail(p) -> str:
-    from .graph.layers import REQUIRED
-    default = "required" if p.default is REQUIRED else ("" if p.default is None else f"default {_show(p.default)}")
-    return "; ".join(x for x in (default, p.doc) if x)
+    """A parameter's completion detail: required or not, what it takes, its default and its doc."""
+    return ("required; " if p.required else "") + p.describe()
 
 
 def saved_pyramids(a: Analysis, line: int) -> list[str]:

@@ -1,17 +1,18 @@
-"""The Python API: `mgdsl.load(path, **params)` -> a checked :class:`Network`."""
+"""The Python API: `mgdsl.load(path, **params)` -> a checked :class:`Network`, and `check_spec`, the
+one front door through which `load`, `mgdsl check` and the language server read a spec."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .errors import Source, Span, SpecNameError, SpecTypeError, SpecValueError, SpecWarning, UsageError
+from .errors import MgError, Span, SpecNameError, SpecValueError, SpecWarning
+from .graph.bind import check_names, network_values
 from .graph.check import check_graph
 from .graph.cost import macs_of, params_of
 from .graph.ir import Graph
-from .graph.layers import LAYERS, is_value_word
-from .graph.lower import Scope, evaluate_list, lower
-from .graph.values import Arg, Sym
+from .graph.lower import lower
 from .lang import ast as A
 from .lang.loader import Loader
 
@@ -102,26 +103,11 @@ class Network:
         return f"<Network {self.name!r} from {self.path}: {self.num_params:,} params, output {self.output_shape}>"
 
 
-def _override_span(name, value) -> Span:
-    text = f"{name}={value}"
-    return Span(Source(f"<--set {text}>", text), 1, len(name) + 2, 1, len(text) + 1)
-
-
-def _as_value(v):
-    if isinstance(v, str):
-        for conv in (int, float):
-            try:
-                return conv(v)
-            except ValueError:
-                pass
-        return Sym(v)
-    return v
-
-
 def _resolve(loader: Loader, mod: A.Module) -> tuple[A.Module, A.NetworkDef, list[tuple[str, A.Param]]]:
     """Follow `network "X" from "base.mg" (...)` lines to the network that has a body."""
     overrides: list[tuple[str, A.Param]] = []
     net = mod.network
+    assert net is not None, "only called for a file with a network"
     name = net.name
     while net.base is not None:
         overrides = [(net.name, p) for p in net.params] + overrides
@@ -132,79 +118,75 @@ def _resolve(loader: Loader, mod: A.Module) -> tuple[A.Module, A.NetworkDef, lis
     return mod, net, overrides
 
 
-def load(path: str | os.PathLike, _loader: Loader | None = None, **params) -> Network:
-    """Parse, lower and check a spec file. Keyword arguments override the network's parameters."""
-    loader = _loader or Loader()
-    mod = loader.load(path)
-    return _network(loader, mod, params)
-
-
-def loads(text: str, path: str = "<string>", **params) -> Network:
-    """Like :func:`load`, for spec text held in memory (imports are relative to the current folder)."""
-    from .lang.parser import parse
-    loader = Loader()
-    mod = parse(Source(path, text))
-    loader._bind_units(mod, dict(loader.prelude().units_table))
-    return _network(loader, mod, params)
-
-
-def check_unit_names(modules) -> None:
-    """Units may not take a built-in layer type's name, and parameters not the name of a word the
-    layers take as a value (a parameter called `off` would turn every `bias=off` into its own value);
-    the language itself has no list of either."""
-    for m in modules:
-        for u in m.units:
-            if u.name in LAYERS:
-                raise SpecNameError(f"'{u.name}' is a built-in layer type and cannot be redefined", u.span,
-                                    hint="give the unit another name")
-        owners = [(f"unit '{u.name}'", u.params) for u in m.units]
-        if m.network is not None:
-            owners.append((f'network "{m.network.name}"', m.network.params))
-        for owner, params in owners:
-            for prm in params:
-                if is_value_word(prm.name):
-                    raise SpecNameError(f"a parameter of {owner} cannot be called '{prm.name}': that word is already "
-                                        f"a value in layer arguments (like bias=off or pool merge)", prm.span,
-                                        hint="give the parameter another name")
-
-
-def _network(loader: Loader, mod: A.Module, params: dict) -> Network:
-    check_unit_names([mod, *loader.modules.values()])
-    if mod.network is None:
-        raise SpecNameError(f"{mod.source.path} defines no network", Span(mod.source, 1, 1),
-                            hint="it may only define units: import it from a spec that has a `network` line")
+def _lower(loader: Loader, mod: A.Module, params: Mapping[str, object]) -> Network:
+    """The checked network of a parsed file (which has a `network` line)."""
+    assert mod.network is not None, "only called for a file with a network"
     name = mod.network.name
     body_mod, net, overrides = _resolve(loader, mod)
-    declared = {p.name: p for p in net.params}
-    scope = Scope("", {}, {}, {})
-    values: dict[str, Arg] = {}
-    for p in net.params:
-        if p.default is None:
-            raise SpecTypeError(f"network parameter '{p.name}' has no default value", p.span,
-                                hint=f"give one, as in ({p.name} = 2)")
-        values[p.name] = evaluate_list([p.default], p.default.span, scope)
-        scope.env[p.name] = (values[p.name], False)
-    for _, p in overrides:
-        if p.name not in declared:
-            raise SpecNameError(f"\"{net.name}\" has no parameter '{p.name}'", p.span,
-                                hint=f"its parameters are: {', '.join(declared) or 'none'}")
-        if p.default is None:
-            raise SpecTypeError(f"'{p.name}' needs a value here", p.span)
-        values[p.name] = evaluate_list([p.default], p.default.span, scope)
-        scope.env[p.name] = (values[p.name], False)
-    for k, v in params.items():
-        if k not in declared:
-            raise UsageError(f"\"{name}\" has no parameter '{k}'",
-                             hint=f"its parameters are: {', '.join(declared) or 'none'}")
-        values[k] = Arg((_as_value(v),), _override_span(k, v))
-    # defaults that depend on other parameters see the final values
-    scope.env = {k: (v, False) for k, v in values.items()}
-    for p in net.params:
-        if p.name not in params and not any(o.name == p.name for _, o in overrides):
-            values[p.name] = evaluate_list([p.default], p.default.span, scope)
-            scope.env[p.name] = (values[p.name], False)
+    values = network_values(net, overrides, params, name)
     try:
         G = lower(net, body_mod.units_table or dict(loader.prelude().units_table), values, name, mod.source.path)
     except RecursionError:
         raise SpecValueError("the spec nests expressions or units too deeply to evaluate", net.span) from None
     return Network(G, check_graph(G))
+
+
+@dataclass
+class Checked:
+    """What checking one spec found, as `mgdsl check`, `mgdsl.load` and the language server all see it."""
+    diagnostics: list                    # MgError | SpecWarning, in report order
+    net: Network | None = None           # the network, when the spec has one and it is valid
+    units: list[str] | None = None       # a file that only defines units: their names
+    module: A.Module | None = None       # the file's syntax tree, when it parsed
+
+    @property
+    def ok(self) -> bool:
+        return self.net is not None or self.units is not None
+
+
+def check_spec(path: str | os.PathLike, params: Mapping[str, object] | None = None, /, *,
+               loader: Loader | None = None, module: A.Module | None = None) -> Checked:
+    """Check one spec, the one way every front end does: a file that only defines units is parsed and
+    name-checked; any other file must have a network, which is lowered and checked (`params`
+    overriding its parameters). An MgError does not escape: it becomes the one diagnostic. `loader`
+    carries the unsaved text of an editor's open files; `module`, a file already parsed (`loads`)."""
+    loader = loader if loader is not None else Loader()
+    mod = module
+    try:
+        if mod is None:
+            mod = loader.load(path)
+        check_names([mod, *loader.modules.values()])
+        if mod.network is None:
+            if mod.units:                   # a library of units: parsed and name-checked
+                return Checked([], units=[u.name for u in mod.units], module=mod)
+            raise SpecNameError(f"{mod.source.path} defines no network", Span(mod.source, 1, 1),
+                                hint="it may only define units: import it from a spec that has a `network` line")
+        net = _lower(loader, mod, dict(params or {}))
+    except MgError as e:
+        return Checked([e], module=mod)
+    return Checked(list(net.warnings), net=net, module=mod)
+
+
+def _network_of(checked: Checked) -> Network:
+    if checked.net is not None:
+        return checked.net
+    if checked.units is not None:
+        mod = checked.module
+        assert mod is not None
+        raise SpecNameError(f"{mod.source.path} defines no network", Span(mod.source, 1, 1),
+                            hint="it may only define units: import it from a spec that has a `network` line")
+    raise checked.diagnostics[0]
+
+
+def load(path: str | os.PathLike, params: Mapping[str, object] | None = None, /, *, loader: Loader | None = None,
+         **overrides) -> Network:
+    """Parse, lower and check a spec file. `params` (a mapping) and keyword arguments override the
+    network's parameters; `loader` shares parsed files between calls."""
+    return _network_of(check_spec(path, {**(params or {}), **overrides}, loader=loader))
+
+
+def loads(text: str, /, path: str = "<string>", *, loader: Loader | None = None, **params) -> Network:
+    """Like :func:`load`, for spec text held in memory (its imports are relative to `path`'s folder)."""
+    loader = loader if loader is not None else Loader()
+    mod = loader.loads(text, path)
+    return _network_of(check_spec(path, params, loader=loader, module=mod))

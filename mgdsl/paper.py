@@ -266,7 +266,7 @@ def reproduce(specs: str | os.PathLike | None = None) -> list[PaperTable]:
         from . import load as load_network
         key = (str(path), tuple(sorted(params.items())))
         if key not in costs:
-            costs[key] = cost_of(load_network(path, _loader=loader, **params).graph)
+            costs[key] = cost_of(load_network(path, params, loader=loader).graph)
         return costs[key]
 
     tables: dict[str, PaperTable] = {}

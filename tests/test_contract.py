@@ -19,7 +19,7 @@ from mgdsl.backends.torch_passes import OPTIMIZATIONS, PASSES, TARGETS, resolve_
 from mgdsl.backends.torch_source import EMITTERS, generate, runtime_sections
 from mgdsl.graph.cost import cost_of
 from mgdsl.graph.ir import Graph, Node, validate
-from mgdsl.graph.layers import LAYERS
+from mgdsl.graph.layer_api import LAYERS
 from mgdsl.graph.ops import OPS
 from mgdsl.lang.loader import Loader
 
@@ -32,7 +32,7 @@ _NETS: dict = {}
 
 def net_of(path: str):
     if path not in _NETS:
-        _NETS[path] = mgdsl.load(ROOT / path, _loader=_LOADER, **small_params(path))
+        _NETS[path] = mgdsl.load(ROOT / path, loader=_LOADER, **small_params(path))
     return _NETS[path]
 
 

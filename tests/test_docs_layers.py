@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from mgdsl.graph.layers import LAYERS, markdown_table
+from mgdsl.graph.layer_api import LAYERS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def test_the_layer_table_in_the_docs_is_the_registrys():
 
 
 def test_the_table_has_a_row_and_every_parameter_of_every_layer_type():
-    table = markdown_table()
+    table = _tool().markdown_table()
     rows = table.splitlines()[2:]
     assert [r.split("`")[1] for r in rows] == list(LAYERS)
     for row, lt in zip(rows, LAYERS.values()):

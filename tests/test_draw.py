@@ -24,7 +24,7 @@ _NETS: dict = {}
 def net_of(path: str, **params):
     key = (path, tuple(sorted(params.items())))
     if key not in _NETS:
-        _NETS[key] = mgdsl.load(ROOT / path, _loader=_LOADER, **params)
+        _NETS[key] = mgdsl.load(ROOT / path, loader=_LOADER, **params)
     return _NETS[key]
 
 
@@ -258,7 +258,7 @@ def test_committed_figures_are_fresh():
 def test_every_layer_type_has_a_legend_entry():
     """The diagram back end owns its legend table; a new layer type adds its line there."""
     from mgdsl.backends.draw import KINDS, LEGEND
-    from mgdsl.graph.layers import LAYERS
+    from mgdsl.graph.layer_api import LAYERS
     assert set(LEGEND) == set(LAYERS) and set(LEGEND.values()) <= set(KINDS)
 
 

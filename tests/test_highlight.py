@@ -11,7 +11,7 @@ from conftest import ROOT
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Error
 
-from mgdsl.graph.layers import LAYERS
+from mgdsl.graph.layer_api import LAYERS
 from mgdsl.highlight import textmate_json, vocabulary
 from mgdsl.lang.parser import grammar_text
 

@@ -191,7 +191,8 @@ def test_a_byte_order_mark_is_not_an_unexpected_character(tmp_path):
 
 
 def test_layer_names_of_other_frameworks_are_not_typos_of_ours(spec_file):
-    from mgdsl.graph.layers import FOREIGN, LAYERS
+    from mgdsl.graph.layer_api import LAYERS
+    from mgdsl.graph.lower import FOREIGN
     word = "batchnorm"
     e = error(spec_file, NET + f"conv 8\n{word} 3\nfc 2\n", SpecNameError)
     assert "did you mean" not in e.report() and e.hint == FOREIGN[word]
@@ -233,7 +234,8 @@ def test_parameters_named_like_value_words(spec_file, word):
 
 
 def test_every_word_value_of_a_layer_is_reserved():
-    from mgdsl.graph.layers import LAYERS, REQUIRED, VALUE_WORDS
+    from mgdsl.graph.layer_api import LAYERS, REQUIRED, value_words
+    VALUE_WORDS = value_words()
     from mgdsl.graph.values import Sym
     for t in LAYERS.values():
         for p in t.params:

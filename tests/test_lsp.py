@@ -14,7 +14,7 @@ from conftest import ROOT  # noqa: E402
 
 import mgdsl  # noqa: E402
 from mgdsl.graph.cost import cost_of  # noqa: E402
-from mgdsl.graph.layers import LAYERS  # noqa: E402
+from mgdsl.graph.layer_api import LAYERS  # noqa: E402
 from mgdsl.lang.loader import prelude_file  # noqa: E402
 from mgdsl.summary import pyramid_after, pyramid_before, pyramid_text  # noqa: E402
 
@@ -140,6 +140,10 @@ def test_completion_after_a_layer_type_lists_its_parameters(client, tmp_path):
     labels = [i["label"] for i in (result["items"] if isinstance(result, dict) else result)]
     assert [p.name for p in LAYERS["mgconv"].params] == [x for x in labels if x in {p.name for p in LAYERS["mgconv"].params}]
     assert {p.name for p in LAYERS["mgconv"].params} <= set(labels)
+    # each parameter says what it takes, from its kind and range in the registry
+    details = {i["label"]: i.get("detail") for i in (result["items"] if isinstance(result, dict) else result)}
+    assert details["reach"].startswith("whole number 1..64 | all; default 1")
+    assert details["kernel"].startswith("whole number (odd) 1..255 per grid | same; default 3")
     # at the start of a line: the layer types and the units
     pos = _position_of(text, "mgconv ", offset=0)
     result = client.request("textDocument/completion", {"textDocument": {"uri": uri}, "position": pos})

@@ -11,7 +11,7 @@ import pytest
 
 import mgdsl
 from mgdsl.errors import MgError, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
-from mgdsl.graph.layers import LAYERS, REQUIRED, SWITCH
+from mgdsl.graph.layer_api import LAYERS, REQUIRED, SWITCH, SameAs
 
 NET = 'network "T" (w = 8)\ninput 3 @ 32x32\n'
 
@@ -146,7 +146,8 @@ def _alternatives(call, p):
         words = [*words, "on", "off"]
     return [w for w in dict.fromkeys(words) if str(p.default).lower() != w.lower()
             and not (isinstance(p.default, bool) and SWITCH.get(w) == p.default)
-            and not (p.default is None and {("*", p.name, w), (call, p.name, w)} & SAME_AS_DEFAULT)]
+            and not ((p.default is None or isinstance(p.default, SameAs))
+                     and {("*", p.name, w), (call, p.name, w)} & SAME_AS_DEFAULT)]
 
 
 def test_every_layer_type_has_calls_here():
@@ -236,3 +237,25 @@ def test_a_second_value_without_a_name_says_which_name_it_needs(spec_file):
     e = at(error(spec_file, NET + "conv 8 3 (1)\nfc 2\n", SpecTypeError), 3, 8)
     assert "kernel=3" in e.message
     at(error(spec_file, NET + "relu 8 3\nfc 2\n", SpecTypeError), 3, 6)
+
+
+@pytest.mark.parametrize("value, ok", [("3", 3), ("-2", -2), ("0.5", 0.5), ("off", "off"), ("1e6", None),
+                                       ("1_000", None), ("2w", None), ("1.5e-3", None)])
+def test_set_takes_the_values_a_spec_can_hold(value, ok):
+    # `--set w=1e6` used to be read by Python's float (1000000.0), as were 1_000, inf and nan
+    from mgdsl.errors import UsageError
+    from mgdsl.graph.bind import given_value
+    if ok is None:
+        with pytest.raises(UsageError, match="not a value a spec can hold"):
+            given_value(value, "w")
+    else:
+        assert given_value(value, "w") == ok
+
+
+def test_set_names_cannot_collide_with_the_loaders_own_arguments(capsys):
+    # --set path=3 used to crash cost and compile with a TypeError (exit 70)
+    from mgdsl.cli import main
+    for command in (["cost"], ["compile"], ["check", "--format", "json"]):
+        assert main([*command, "specs/vgg-6.mg", "--set", "path=3"]) == 1
+        out = capsys.readouterr()
+        assert "has no parameter 'path'" in out.out + out.err

@@ -67,7 +67,7 @@ def test_counts_round_to_the_printed_values(prefix, unit, loader):
     for r in rows:
         spec = SPECS / spec_names(r["table"], r["method"])[0]
         assert spec.is_file(), f"{r['method']}: no spec {spec}"
-        net = mgdsl.load(spec, _loader=loader)
+        net = mgdsl.load(spec, loader=loader)
         if (r["method"], "params") not in DOCUMENTED:
             assert _rounds_to(net.num_params / 1e6, r["params_millions"]), (r["method"], net.num_params)
             checked += 1
@@ -112,7 +112,7 @@ def test_width_slip_explains_the_mg_flops(method, loader):
     from mgdsl.graph.cost import cost_of
     row = next(r for r in paper_rows() if r["method"] == method)
     thin = SPECS / spec_names(row["table"], method)[0]
-    net = mgdsl.load(thin, _loader=loader)
+    net = mgdsl.load(thin, loader=loader)
     family = SPECS / re.search(r'from\s+"([^"]+)"', thin.read_text()).group(1)
     text = family.read_text()
     pattern = re.compile(r"(mgconv|resmg)(\s+)8w, 6w")

@@ -29,7 +29,8 @@ def configure(p):
 
 def run(args) -> int:
     from ..cli import parse_sets
-    from ..diagnostics import check_spec, record, to_json, to_sarif, write_utf8
+    from ..diagnostics import record, to_json, to_sarif, write_utf8
+    from ..network import check_spec
     try:
         params = parse_sets(args.set)
     except MgError as e:

@@ -30,7 +30,7 @@ def run(args) -> int:
     from .. import load
     from ..cli import parse_sets, print_warnings
     from ..summary import summary
-    net = load(args.spec, **parse_sets(args.set))
+    net = load(args.spec, parse_sets(args.set))
     print_warnings(net)
     if args.output == "-":
         sys.stdout.write(_source(net, args))

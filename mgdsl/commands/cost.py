@@ -135,7 +135,7 @@ def _load_all(paths: list[str], sets: dict) -> list:
     loader, out, failed = Loader(), [], 0
     for path in paths:
         try:
-            net = load(path, _loader=loader, **sets)
+            net = load(path, sets, loader=loader)
         except MgError as e:
             if len(paths) == 1:
                 raise

@@ -39,7 +39,7 @@ def run(args) -> int:
     if fmt not in FORMATS:
         raise UsageError(f"cannot tell the format of '{out}' from its extension",
                          hint="end the name in " + ", ".join(f".{f}" for f in FORMATS))
-    net = load(args.spec, **parse_sets(args.set))
+    net = load(args.spec, parse_sets(args.set))
     print_warnings(net)
     source = diagram(net.graph, detail=args.detail, expand=args.expand)
     if out == "-":

@@ -41,7 +41,7 @@ def run(args) -> int:
     elif args.opset is not None:
         raise UsageError(f"--opset is for ONNX files; {args.output} is a torch.export program, which has none",
                          hint="drop --opset, or write FILE.onnx")
-    net = load(args.spec, **parse_sets(args.set))
+    net = load(args.spec, parse_sets(args.set))
     print_warnings(net)
     if args.weights is not None:
         check_weights_file(args.weights, net)

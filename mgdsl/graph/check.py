@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..errors import SpecWarning
 from .cost import macs_of, reaches_output
 from .ir import Graph, validate
-from .layers import LAYERS
+from .layer_api import LAYERS
 
 
 def _grid_order(label: str) -> int:

@@ -1,246 +1,51 @@
 """Built-in layer types: the words of the language that are not defined in the language itself.
 
-One registry entry per layer type holds its name, its parameter schema, its lowering to primitive
-ops (which carry the shape and cost rules, see ``ops.py``) and its help text. Back ends keep their
-own tables keyed by layer type or op kind (the diagram's legend, the torch emitters). Composite
-units (residual unit, residual mg-unit) are written in .mg in ``prelude.mg``.
+Each ``@layer`` entry is one layer type: its parameters (each with its kind and range, see
+``layer_api.py``), its lowering to primitive ops (which carry the shape and cost rules, ``ops.py``) and
+its help text. Back ends keep their own tables keyed by layer type or op kind (the diagram's legend,
+the torch emitters). Composite units (residual unit, residual mg-unit) are written in .mg in
+``lang/prelude.mg``.
 """
 from __future__ import annotations
 
-import builtins
-import difflib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, NoReturn
+from dataclasses import dataclass
 
-from ..errors import Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
+from ..errors import SpecTypeError, SpecValueError
+from .layer_api import (
+    MAX_FACTOR,
+    MAX_KERNEL,
+    MAX_WIDTH,
+    REQUIRED,
+    Choice,
+    LayerCtx,
+    Param,
+    PerGrid,
+    Real,
+    SameAs,
+    Saved,
+    Switch,
+    Whole,
+    WholeOr,
+    layer,
+)
 from .ops import ACTIVATIONS
-from .values import Arg, Grid, Passed, Pyramid, Sym, describe
+from .values import Grid, Pyramid, Sym, describe
 
-if TYPE_CHECKING:
-    from .lower import Lowerer
+ACTS = ("relu", *ACTIVATIONS, "none")
 
-MAX_WIDTH = 1 << 20
-MAX_KERNEL = 255
-SWITCH = {"on": True, "off": False, "true": True, "false": False, "yes": True, "no": False}
-POOL_MODES, POOL_TYPES, FC_POOLS, SHORTCUTS = ("each", "merge", "drop"), ("max", "avg"), ("none", "avg"), \
-    ("pad", "proj", "none")
-
-# layer types of other frameworks, and what to write here instead (a spelling suggestion would
-# mislead: `dropout` is not a typo of `drop`, which removes grids)
-FOREIGN = {
-    "batchnorm": "batch norm is the layer `bn`, and part of conv, mgconv and upconv (bn=on, the default)",
-    "maxpool": "write `pool` (max pooling is the default) or `pool type=max`",
-    "avgpool": "write `pool type=avg`, or `gap` for global average pooling",
-    "relu6": "activations are `act relu6` as a layer, or act=relu6 on conv",
-    "linear": "a fully connected layer is `fc N`", "dense": "a fully connected layer is `fc N`",
-    "softmax": "the network ends in logits (`fc N` or `maps N`); the loss applies the softmax",
-    "conv2d": "write `conv` (per grid) or `mgconv` (multigrid)",
-    "convtranspose": "a transposed conv is `upconv`", "deconv": "a transposed conv is `upconv`",
-}
+# parameters several layer types share
+_W = Param("widths", None, "output channels per grid (default: unchanged)", PerGrid(1, MAX_WIDTH))
+_K = Param("kernel", 3, "kernel size per grid (odd unless pad is given)", PerGrid(1, MAX_KERNEL, odd=True))
+_STRIDE = Param("stride", 1, "stride", Whole(1, MAX_KERNEL))
+_STRIDE_K = Param("stride", SameAs("kernel"), "default: the kernel size", Whole(1, MAX_KERNEL))
+_BN, _RELU, _BIAS = Param("bn", True, "batch norm after the conv", Switch()), \
+    Param("relu", True, "ReLU at the end", Switch()), Param("bias", True, "conv bias", Switch())
+_ACT = Param("act", None, "the activation at the end (default: relu, or none with relu=off)", Choice(ACTS))
+_GROUPS = Param("groups", 1, "grouped conv: N groups, or depthwise (one per input channel)",
+                WholeOr(1, MAX_WIDTH, ("depthwise",)))
 
 
-REQUIRED = Sym("<required>")
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    default: object = None          # None: optional and absent; REQUIRED: must be given
-    doc: str = ""
-    choices: tuple[str, ...] = ()   # the words it takes, for a parameter that picks one of them
-
-
-@dataclass(frozen=True)
-class LayerType:
-    name: str
-    lower: Callable[["LayerCtx", Pyramid], Pyramid]
-    params: tuple[Param, ...]
-    doc: str
-    head: bool = False              # produces the network's output
-    ends_section: bool = False      # in a spec without `section` lines, the next layer starts a new section
-    picks_saved: bool = False       # `on GRIDS` picks grids of the saved pyramid it names, not of the active one
-    takes_on: bool = True           # False: it reads no active grid, so `on GRIDS` would pick nothing
-
-
-LAYERS: dict[str, LayerType] = {}
-
-
-def layer(name: str, *params: Param, head: bool = False, ends_section: bool = False, picks_saved: bool = False,
-          takes_on: bool = True):
-    def register(fn):
-        LAYERS[name] = LayerType(name, fn, params, (fn.__doc__ or "").strip(), head, ends_section, picks_saved,
-                                 takes_on)
-        return fn
-    return register
-
-
-def suggest(word: str, choices) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"did you mean '{close[0]}'?" if close else None
-
-
-@dataclass
-class LayerCtx:
-    """What a layer's lowering sees: its arguments, and a way to add nodes to the graph."""
-    builder: "Lowerer"
-    ltype: LayerType
-    path: str
-    span: Span
-    args: dict[str, Arg]
-    selected: bool = False          # the call restricted itself with `on`
-    pick: Callable[[Pyramid], Pyramid] | None = None    # for a picks_saved layer: its `on`, applied to a pyramid
-    read: set[str] = field(default_factory=set)         # the arguments the lowering looked at
-
-    # -- arguments --------------------------------------------------------------------------------
-    def _arg(self, name) -> Arg | None:
-        self.read.add(name)
-        return self.args.get(name)
-
-    def check_all_read(self) -> None:
-        """Refuse an argument the layer's lowering never looked at: it would change nothing."""
-        for name, a in self.args.items():
-            if name not in self.read:
-                raise SpecTypeError(f"{name}={a.text()} has no effect on this {self.ltype.name}", a.span or self.span,
-                                    hint=f"the other options given here leave {name} unused; leave it out")
-
-    def refuse(self, name: str, reason: str, hint: str | None = None) -> None:
-        """Refuse an argument that the other options make meaningless, when it is given."""
-        if self._arg(name) is not None:
-            self.fail(f"{name}={self.args[name].text()} {reason}", name, hint=hint, cls=SpecTypeError)
-
-    def _default(self, name):
-        return next(p.default for p in self.ltype.params if p.name == name)
-
-    def fail(self, message, at: str | None = None, hint=None, cls=SpecShapeError) -> NoReturn:
-        a = self._arg(at) if at else None
-        raise cls(message, a.span if a is not None and a.span else self.span, hint)
-
-    def _number(self, name, v, lo, hi, what):
-        if isinstance(v, Passed) or isinstance(v, Sym) and self.builder.scope is not None \
-                and v in self.builder.scope.tensors:
-            raise SpecTypeError(f"'{v}' is a saved pyramid here, not {what}", self.args[name].span)
-        if isinstance(v, Sym):
-            raise SpecNameError(f"unknown name '{v}'", self.args[name].span,
-                                hint=f"{self.ltype.name}'s {name} wants {what}")
-        if isinstance(v, float):
-            if not v.is_integer():
-                self.fail(f"{name} must be a whole number, not {v:g}", name, cls=SpecValueError)
-            v = int(v)
-        if not isinstance(v, int) or isinstance(v, bool):
-            self.fail(f"{name} must be {what}, not {v!r}", name, cls=SpecTypeError)
-        if v < lo:
-            self.fail(f"{name} {v} is too small: it must be at least {lo}", name, cls=SpecValueError)
-        if v > hi:
-            self.fail(f"{name} {v} is absurdly large (the limit is {hi})", name, cls=SpecValueError,
-                      hint="check the units: widths are channel counts")
-        return v
-
-    def one(self, name) -> object:
-        a = self._arg(name)
-        if a is None:
-            return self._default(name)
-        if len(a) != 1:
-            self.fail(f"{name} takes one value, got {len(a)}: {a.text()}", name, cls=SpecTypeError)
-        return a.items[0]
-
-    def int(self, name, lo=1, hi=1 << 24) -> builtins.int:
-        v = self.one(name)
-        return v if self._arg(name) is None else self._number(name, v, lo, hi, "a whole number")  # type: ignore[return-value]
-
-    def switch(self, name) -> bool:
-        v = self.one(name)
-        if isinstance(v, bool):
-            return v
-        if isinstance(v, (int, float)) and v in (0, 1):
-            return bool(v)
-        if isinstance(v, str) and v.lower() in SWITCH:
-            return SWITCH[v.lower()]
-        self.fail(f"{name} must be on or off, not {v}", name, cls=SpecTypeError)
-
-    def choice(self, name) -> str:
-        """One of the words the parameter's registry entry lists as its choices."""
-        choices = next(p.choices for p in self.ltype.params if p.name == name)
-        v = self.one(name)
-        if v not in choices:
-            self.fail(f"{name} must be one of {', '.join(choices)}, not {v}", name, cls=SpecValueError,
-                      hint=suggest(str(v), choices))
-        return str(v)
-
-    def tensor(self, name) -> Pyramid:
-        v = self.one(name)
-        return self.builder.lookup_tensor(v, self.args[name].span if self._arg(name) else self.span)
-
-    def tensors(self, name) -> list[Pyramid]:
-        """Every saved pyramid named in a list argument (`concat a, b, c`)."""
-        a = self._arg(name)
-        return [self.builder.lookup_tensor(v, a.span) for v in a.items] if a is not None else []
-
-    def number(self, name, lo: float, hi: float) -> float:
-        """A real number in [lo, hi)."""
-        v = self.one(name)
-        if isinstance(v, Sym) or not isinstance(v, (int, float)) or isinstance(v, bool):
-            self.fail(f"{name} must be a number, not {v}", name, cls=SpecTypeError)
-        if not lo <= v < hi:
-            self.fail(f"{name} {v:g} is out of range: it must be at least {lo:g} and below {hi:g}", name,
-                      cls=SpecValueError)
-        return v
-
-    def activation(self) -> str | None:
-        """The activation a conv ends with: `act=NAME` (or none), else `relu=on|off`."""
-        if self._arg("act") is None:
-            return "relu" if self.switch("relu") else None
-        if self._arg("relu") is not None:
-            self.fail("give either act=... or relu=..., not both", "relu", cls=SpecTypeError,
-                      hint="act=none is relu=off; act=relu is relu=on")
-        fn = self.choice("act")
-        return None if fn == "none" else fn
-
-    def groups(self, cin: builtins.int) -> builtins.int:
-        """`groups=N`, or `groups=depthwise`: one group per input channel."""
-        v = self.one("groups")
-        if isinstance(v, Sym) and v == "depthwise":
-            return cin
-        return self.int("groups", 1, MAX_WIDTH)
-
-    def act_node(self, g, x: Grid, fn: str | None) -> Grid:
-        if fn is None:
-            return x
-        if fn == "relu":
-            return self.node(g, "relu", "relu", [x])
-        return self.node(g, "act", "act", [x], fn=fn)
-
-    def per_grid(self, name, grids: Pyramid, default, lo=1, hi=MAX_WIDTH, odd=False) -> list[builtins.int]:
-        """One value per grid; a single value applies to every grid; `same` keeps the default."""
-        a = self._arg(name)
-        n = len(grids)
-        items = (default if isinstance(default, list) else [default] * n) if a is None else list(a.items)
-        if len(items) == 1 and n != 1:
-            items = items * n
-        if len(items) != n:
-            self.fail(f"{len(items)} {name} given for {n} active grid{'s' if n != 1 else ''}", name,
-                      hint=f"the pyramid here is {describe(grids)}; give one value per grid, or one for all, "
-                           "or restrict the layer with `on ...`", cls=SpecShapeError)
-        out = []
-        for i, v in enumerate(items):
-            if isinstance(v, Sym) and v == "same":
-                v = default[i] if isinstance(default, list) else default
-            v = self._number(name, v, lo, hi, "a positive whole number") if a is not None else v
-            if odd and v % 2 == 0:
-                self.fail(f"kernel {v} is even; convolutions here pad to keep the grid size, which needs an odd kernel",
-                          name, cls=SpecValueError)
-            out.append(v)
-        return out
-
-    # -- graph ------------------------------------------------------------------------------------
-    def node(self, grid: Grid | str | None, name: str, kind: str, inputs: list[Grid], **attrs) -> Grid:
-        key = grid.key if isinstance(grid, Grid) else grid
-        nid = f"{self.path}.{key}.{name}" if key else f"{self.path}.{name}"
-        return self.builder.add_node(nid, kind, inputs, attrs, self)
-
-    def discard(self, grid: Grid):
-        self.builder.discard(grid)
-
-
+# -- pieces several layer types use ----------------------------------------------------------------
 def one_grid(ctx: LayerCtx, pyr: Pyramid, what: str) -> Grid:
     if len(pyr) != 1:
         ctx.fail(f"{what} acts on one grid, but {len(pyr)} are active ({describe(pyr)})",
@@ -261,23 +66,30 @@ def conv_bn_relu(ctx: LayerCtx, g: Grid | str, x: Grid, cout: int, k: int, strid
     return ctx.act_node(g, x, "relu" if relu is True else (relu or None))
 
 
-ACTS = ("relu", *ACTIVATIONS, "none")
-_W = Param("widths", None, "output channels per grid (default: unchanged)")
-_K = Param("kernel", 3, "kernel size per grid (odd unless pad is given)")
-_BN, _RELU, _BIAS = Param("bn", True, "batch norm after the conv"), Param("relu", True, "ReLU at the end"), \
-    Param("bias", True, "conv bias")
-_ACT = Param("act", None, "the activation at the end: " + " | ".join(ACTS) + " (default: relu, or none with relu=off)",
-             choices=ACTS)
-_GROUPS = Param("groups", 1, "grouped conv: N groups, or depthwise (one per input channel)", choices=("depthwise",))
+def activation(ctx: LayerCtx) -> str | None:
+    """The activation a conv ends with: `act=NAME` (or none), else `relu=on|off`."""
+    if not ctx.given("act"):
+        return "relu" if ctx.value("relu") else None
+    if ctx.given("relu"):
+        ctx.fail("give either act=... or relu=..., not both", "relu", cls=SpecTypeError,
+                 hint="act=none is relu=off; act=relu is relu=on")
+    fn = ctx.value("act")
+    return None if fn == "none" else fn
+
+
+def groups(ctx: LayerCtx, cin: int) -> int:
+    """`groups=N`, or `groups=depthwise`: one group per input channel."""
+    v = ctx.value("groups")
+    return cin if v == "depthwise" else v
 
 
 def expanded(ctx: LayerCtx, pyr: Pyramid) -> list[int]:
     """The default widths: each grid's channels, times `expand` if given (inverted residuals)."""
-    if ctx.one("expand") is None:
+    if not ctx.given("expand"):
         return [g.channels for g in pyr]
-    if ctx.one("widths") is not None:
+    if ctx.given("widths"):
         ctx.fail("give either widths or expand, not both", "expand", cls=SpecTypeError)
-    f = ctx.number("expand", 1e-6, MAX_WIDTH)
+    f = ctx.value("expand")
     out = []
     for g in pyr:
         w = g.channels * f
@@ -291,23 +103,72 @@ def expanded(ctx: LayerCtx, pyr: Pyramid) -> list[int]:
     return out
 
 
-@layer("conv", _W, _K, Param("stride", 1, "stride"), _BN, _RELU, _BIAS, _ACT, _GROUPS,
-       Param("expand", None, "output channels as a multiple of the input channels (instead of widths)"),
-       Param("dilation", 1, "spacing of the kernel's taps (atrous conv)"),
-       Param("pad", None, "zero padding on each side (default: what keeps the grid size, dilation * (kernel // 2))"))
+def grids_only(ctx: LayerCtx, pyr: Pyramid, at: str | None = None) -> Pyramid:
+    """`pyr` itself, when all of it is grids (the active pyramid, or with `at`, the saved pyramid that
+    argument names); a flat vector is refused at the layer, or at that argument."""
+    for g in pyr:
+        if g.size is None:
+            whose = "the saved pyramid" if at else "the input here"
+            ctx.fail(f"{ctx.ltype.name} works on grids, but {whose} is a flat vector of {g.channels} features", at=at,
+                     hint="only fc, relu, act, dropout and add take the flat vector that fc (or a flattening layer) "
+                          "leaves")
+    return pyr
+
+
+def partners(ctx: LayerCtx, pyr: Pyramid, saved: Pyramid, at: str) -> Pyramid:
+    """A saved pyramid (named by the argument `at`), grid by grid beside `pyr` (finest with finest)."""
+    grids_only(ctx, pyr)
+    grids_only(ctx, saved, at=at)
+    if len(saved) != len(pyr):
+        ctx.fail(f"the saved pyramid has {len(saved)} grids ({describe(saved)}) but {len(pyr)} are active here "
+                 f"({describe(pyr)})", at=at, hint="pick as many grids with `on` as the saved pyramid has")
+    return saved
+
+
+def centre_crop(ctx: LayerCtx, g: Grid, size) -> Grid:
+    have = g.size
+    if have is None or size is None:
+        ctx.fail("cropping needs grids, not flat vectors")
+    if have == size:
+        return g
+    top, left = (have[0] - size[0]) // 2, (have[1] - size[1]) // 2
+    return ctx.node(g, "crop", "crop", [g], at=(top, left), size=tuple(size))
+
+
+def projection_stride(have, want) -> int | None:
+    """The smallest stride s with which an unpadded 1x1 conv turns a grid of size `have` into `want`
+    (torch's rule per side: (n - 1) // s + 1), or None when no stride does."""
+    lo, hi = 1, max(have)
+    for n, m in zip(have, want):
+        if m < 1 or m > n:
+            return None
+        lo = max(lo, (n - 1) // m + 1)            # (n - 1) // s < m
+        if m > 1:
+            hi = min(hi, (n - 1) // (m - 1))      # (n - 1) // s >= m - 1
+    return lo if lo <= hi else None
+
+
+# -- convolutions ------------------------------------------------------------------------------------
+@layer("conv", _W, _K, _STRIDE, _BN, _RELU, _BIAS, _ACT, _GROUPS,
+       Param("expand", None, "output channels as a multiple of the input channels (instead of widths)",
+             Real(1e-6, MAX_WIDTH)),
+       Param("dilation", 1, "spacing of the kernel's taps (atrous conv)", Whole(1, MAX_KERNEL)),
+       Param("pad", None, "zero padding on each side (default: what keeps the grid size, dilation * (kernel // 2))",
+             Whole(0, MAX_KERNEL)))
 def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """conv + BN + ReLU on each grid separately (on the image pyramid: the per-grid stems)."""
-    pad = None if ctx.one("pad") is None else ctx.int("pad", 0, MAX_KERNEL)
-    kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=pad is None)
-    stride, bn, fn, bias = ctx.int("stride", 1, 64), ctx.switch("bn"), ctx.activation(), ctx.switch("bias")
-    dilation = ctx.int("dilation", 1, MAX_KERNEL)
+    pad = ctx.value("pad")
+    kernels = ctx.per_grid("kernel", pyr, 3, odd=pad is None)
+    stride, bn, fn, bias = ctx.value("stride"), ctx.value("bn"), activation(ctx), ctx.value("bias")
+    dilation = ctx.value("dilation")
     widths = ctx.per_grid("widths", pyr, expanded(ctx, pyr))
-    return tuple(conv_bn_relu(ctx, g, g, w, k, stride, bn, fn, bias, ctx.groups(g.channels), dilation, pad)
+    return tuple(conv_bn_relu(ctx, g, g, w, k, stride, bn, fn, bias, groups(ctx, g.channels), dilation, pad)
                  for g, w, k in zip(pyr, widths, kernels))
 
 
-@layer("grow", Param("widths", None, "output channels of the new grid (default: the coarsest grid's)"),
-       Param("kernel", 3, "kernel size (odd)"), _BN, _RELU, _BIAS, _ACT)
+@layer("grow", Param("widths", None, "output channels of the new grid (default: the coarsest grid's)",
+                     PerGrid(1, MAX_WIDTH)),
+       Param("kernel", 3, "kernel size (odd)", PerGrid(1, MAX_KERNEL, odd=True)), _BN, _RELU, _BIAS, _ACT)
 def grow(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Add a grid one step coarser than the coarsest: a stride-2 conv + BN + ReLU of the coarsest
     grid (a new branch, as in HRNet's transitions). The other grids are unchanged."""
@@ -317,28 +178,38 @@ def grow(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     if g.size == (1, 1):
         ctx.fail("the coarsest grid is 1x1: there is no coarser grid to grow", hint="grow before the grids get this small")
     w = ctx.per_grid("widths", (g,), g.channels)[0]
-    k = ctx.per_grid("kernel", (g,), 3, hi=MAX_KERNEL, odd=True)[0]
+    k = ctx.per_grid("kernel", (g,), 3)[0]
     new_key = Grid("", (w, (g.size[0] + 1) // 2, (g.size[1] + 1) // 2)).key     # named after the grid it makes
-    return (*pyr, conv_bn_relu(ctx, new_key, g, w, k, 2, ctx.switch("bn"), ctx.activation(), ctx.switch("bias")))
+    return (*pyr, conv_bn_relu(ctx, new_key, g, w, k, 2, ctx.value("bn"), activation(ctx), ctx.value("bias")))
 
 
-_REACH_DOC = "how many grid steps apart linked grids may be: 1 (neighbours, the paper) | all (every grid; merge=sum)"
+@dataclass(frozen=True)
+class _SumOptions:
+    down: str
+    up: str
+    bias: bool
+    bn: bool | str          # True: after the sum; "each": on every path; False: none
+    act: str | None
+    reach: int
+    self: str
+    upkernel: int | None
 
 
-@layer("mgconv", _W, Param("kernel", 3, "kernel size per grid (odd)"),
+@layer("mgconv", _W, Param("kernel", 3, "kernel size per grid (odd)", PerGrid(1, MAX_KERNEL, odd=True)),
        Param("bn", True, "batch norm after the conv (merge=sum: after the sum) | each (merge=sum: on every path "
-             "before the sum, as HRNet)", choices=("each",)), _RELU, _BIAS, _ACT, _GROUPS,
+             "before the sum, as HRNet)", Switch(("each",))), _RELU, _BIAS, _ACT, _GROUPS,
        Param("down", Sym("max"), "the finer grids' path: max | avg (2x2 pool) | conv (a stride-2 conv; merge=sum)",
-             choices=("max", "avg", "conv")),
+             Choice(("max", "avg", "conv"))),
        Param("up", Sym("nearest"), "the coarser grids' path: nearest | bilinear (x2) | convT (2x2 transposed "
-             "conv; merge=sum)", choices=("nearest", "bilinear", "convT")),
+             "conv; merge=sum)", Choice(("nearest", "bilinear", "convT"))),
        Param("merge", Sym("concat"), "concat (one conv over the gathered grids, paper Fig. 2) | sum (a conv per "
-             "neighbour, summed: octave conv, HRNet exchange)", choices=("concat", "sum")),
-       Param("reach", 1, _REACH_DOC, choices=("all",)),
+             "neighbour, summed: octave conv, HRNet exchange)", Choice(("concat", "sum"))),
+       Param("reach", 1, "how many grid steps apart linked grids may be: 1 (neighbours, the paper) | all (every "
+             "grid; merge=sum)", WholeOr(1, MAX_FACTOR, ("all",))),
        Param("self", Sym("conv"), "the grid's own path: conv | identity (the grid itself, unchanged; merge=sum) | "
-             "none (merge=sum)", choices=("conv", "identity", "none")),
+             "none (merge=sum)", Choice(("conv", "identity", "none"))),
        Param("upkernel", None, "kernel of the coarser grids' convs before they are brought up (merge=sum; "
-             "default: kernel)"))
+             "default: kernel)", PerGrid(1, MAX_KERNEL, odd=True)))
 def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Multigrid conv: each grid sees [2x2 max-pool of its finer neighbour, itself, x2 nearest
     upsample of its coarser neighbour], concatenated, then conv + BN + ReLU (paper Fig. 2). Options
@@ -346,14 +217,13 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     with reach=all every grid reaches every other (a chain of stride-2 convs down, one conv and a
     2^d upsample up), and self=identity, bn=each, upkernel=1 make HRNet's exchange unit."""
     widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
-    kernels = ctx.per_grid("kernel", pyr, 3, hi=MAX_KERNEL, odd=True)
-    each = isinstance(ctx.one("bn"), Sym) and ctx.one("bn") == "each"
-    if isinstance(ctx.one("bn"), Sym) and not each and str(ctx.one("bn")).lower() not in SWITCH:
-        ctx.fail(f"bn must be on, off or each, not {ctx.one('bn')}", "bn", cls=SpecTypeError)
-    bn, relu, bias = each or ctx.switch("bn"), ctx.activation(), ctx.switch("bias")
-    down, up, merge = ctx.choice("down"), ctx.choice("up"), ctx.choice("merge")
-    reach_word = ctx.one("reach")
-    reach = len(pyr) if isinstance(reach_word, Sym) and reach_word == "all" else ctx.int("reach", 1, 64)
+    kernels = ctx.per_grid("kernel", pyr, 3)
+    bn = ctx.value("bn")
+    each = bn == "each"
+    relu, bias = activation(ctx), ctx.value("bias")
+    down, up, merge = ctx.value("down"), ctx.value("up"), ctx.value("merge")
+    reach = ctx.value("reach")
+    reach = len(pyr) if reach == "all" else reach
     for fine, coarse in zip(pyr, pyr[1:]):
         if fine.size != (2 * coarse.size[0], 2 * coarse.size[1]):
             ctx.fail(f"mg-conv links neighbouring grids, which differ by a factor of 2, but {fine.label} and "
@@ -364,12 +234,11 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
         if up == "convT":
             ctx.refuse("upkernel", "needs up=nearest or up=bilinear: with up=convT the coarser grids come up through "
                        "a transposed conv, not a conv and an upsample")
-        sum_opts = _SumOptions(down, up, bias, "each" if each else bn, relu, reach, ctx.choice("self"),
-                               None if ctx.one("upkernel") is None else
-                               ctx.per_grid("upkernel", (pyr[0],), 1, hi=MAX_KERNEL, odd=True)[0])
+        upkernel = ctx.per_grid("upkernel", (pyr[0],), 1)[0] if ctx.given("upkernel") else None
+        sum_opts = _SumOptions(down, up, bias, bn, relu, reach, ctx.value("self"), upkernel)
         return tuple(_mg_sum(ctx, pyr, j, w, k, sum_opts) for j, (w, k) in enumerate(zip(widths, kernels)))
     for word, bad in (("down", down == "conv"), ("up", up == "convT"), ("reach", reach != 1),
-                      ("self", ctx.choice("self") != "conv"), ("bn", each), ("upkernel", ctx.one("upkernel") is not None)):
+                      ("self", ctx.value("self") != "conv"), ("bn", each), ("upkernel", ctx.given("upkernel"))):
         if bad:
             ctx.fail(f"{word}={ctx.args[word].text()} needs a path per grid: use it with merge=sum", at=word,
                      cls=SpecValueError, hint="merge=concat gathers the neighbours into one conv")
@@ -383,20 +252,8 @@ def mgconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
             parts.append(ctx.node(g, "up", "upsample", [pyr[j + 1]], factor=2,
                                   **({"mode": "bilinear"} if up == "bilinear" else {})))
         x = ctx.node(g, "cat", "concat", parts) if len(parts) > 1 else g
-        out.append(conv_bn_relu(ctx, g, x, w, k, 1, bn, relu, bias, ctx.groups(x.channels)))
+        out.append(conv_bn_relu(ctx, g, x, w, k, 1, bn, relu, bias, groups(ctx, x.channels)))
     return tuple(out)
-
-
-@dataclass(frozen=True)
-class _SumOptions:
-    down: str
-    up: str
-    bias: bool
-    bn: bool | str          # True: after the sum; "each": on every path; False: none
-    act: str | None
-    reach: int
-    self: str
-    upkernel: int | None
 
 
 def _mg_sum(ctx: LayerCtx, pyr: Pyramid, j: int, w: int, k: int, o: _SumOptions) -> Grid:
@@ -464,21 +321,38 @@ def _mg_sum(ctx: LayerCtx, pyr: Pyramid, j: int, w: int, k: int, o: _SumOptions)
     return ctx.act_node(g, x, o.act)
 
 
+@layer("upconv", _W, Param("kernel", 2, "kernel size", Whole(1, MAX_KERNEL)), _STRIDE_K, _BN, _RELU, _BIAS, _ACT)
+def upconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Transposed conv (2x2, stride 2 by default) + BN + ReLU on each grid."""
+    widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
+    k, s = ctx.value("kernel"), ctx.value("stride")
+    bn, fn, bias = ctx.value("bn"), activation(ctx), ctx.value("bias")
+    out = []
+    for g, w in zip(pyr, widths):
+        x = ctx.node(g, "convT", "convT", [g], cin=g.channels, cout=w, kernel=k, stride=s, bias=bias)
+        x = ctx.node(g, "bn", "bn", [x], channels=w) if bn else x
+        out.append(ctx.act_node(g, x, fn))
+    return tuple(out)
+
+
+# -- pooling, resizing and the pyramid itself ----------------------------------------------------------
 @layer("pool", Param("mode", Sym("each"), "each | merge (fold the coarsest grid into the next) | drop (drop it)",
-                          choices=POOL_MODES),
-       Param("kernel", 2), Param("stride", None, "default: the kernel size"), Param("pad", 0),
-       Param("type", Sym("max"), "max | avg", choices=POOL_TYPES),
-       Param("ceil", None, "ceil mode (default: on for unpadded max pools, as the paper's code; off otherwise)"),
+                     Choice(("each", "merge", "drop"))),
+       Param("kernel", 2, "window size", Whole(1, MAX_KERNEL)), _STRIDE_K,
+       Param("pad", 0, "padding on each side", Whole(0, MAX_KERNEL)),
+       Param("type", Sym("max"), "max | avg", Choice(("max", "avg"))),
+       Param("ceil", None, "ceil mode (default: on for unpadded max pools, as the paper's code; off otherwise)",
+             Switch()),
        ends_section=True)
 def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Pool every grid (2x2 max pool, stride 2, ceil mode). `merge` instead concatenates the
     coarsest grid, unpooled, onto the pooled next-coarsest; `drop` removes the coarsest grid."""
-    mode = ctx.choice("mode")
-    k = ctx.int("kernel", 1, MAX_KERNEL)
-    s = ctx.int("stride", 1, MAX_KERNEL) if ctx.one("stride") is not None else k
-    p = ctx.int("pad", 0, MAX_KERNEL)
-    kind = {"max": "maxpool", "avg": "avgpool"}[ctx.choice("type")]
-    ceil = ctx.switch("ceil") if ctx.one("ceil") is not None else (kind == "maxpool" and p == 0)
+    mode = ctx.value("mode")
+    k = ctx.value("kernel")
+    s = ctx.value("stride")
+    p = ctx.value("pad")
+    kind = {"max": "maxpool", "avg": "avgpool"}[ctx.value("type")]
+    ceil = ctx.value("ceil", default=kind == "maxpool" and p == 0)
     if mode != "each" and len(pyr) < 2:
         ctx.fail(f"`pool {mode}` needs at least two grids, but only {describe(pyr)} is active", at="mode")
     keep = list(pyr) if mode == "each" else list(pyr[:-1])
@@ -494,13 +368,13 @@ def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(out)
 
 
-@layer("drop", Param("count", 1, "how many of the coarsest grids to drop"))
+@layer("drop", Param("count", 1, "how many of the coarsest grids to drop", Whole(1, MAX_FACTOR)))
 def drop(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Remove grids from the pyramid: the `count` coarsest ones, or those picked with `on`."""
-    if ctx.selected and ctx._arg("count") is not None:
+    if ctx.selected and ctx.given("count"):
         ctx.fail("give either a count or `on ...`, not both: `on` already says which grids to drop", at="count",
                  cls=SpecTypeError)
-    n = len(pyr) if ctx.selected else ctx.int("count", 1, 64)
+    n = len(pyr) if ctx.selected else ctx.value("count")
     if n >= len(pyr) and not ctx.selected:
         ctx.fail(f"cannot drop {n} of {len(pyr)} grids: nothing would be left", at="count", cls=SpecValueError)
     for g in pyr[len(pyr) - n:]:
@@ -508,137 +382,101 @@ def drop(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(pyr[: len(pyr) - n])
 
 
-def grids_only(ctx: LayerCtx, pyr: Pyramid, at: str | None = None) -> Pyramid:
-    """`pyr` itself, when all of it is grids (the active pyramid, or with `at`, the saved pyramid that
-    argument names); a flat vector is refused at the layer, or at that argument."""
-    for g in pyr:
-        if g.size is None:
-            whose = "the saved pyramid" if at else "the input here"
-            ctx.fail(f"{ctx.ltype.name} works on grids, but {whose} is a flat vector of {g.channels} features", at=at,
-                     hint="only fc, relu, act, dropout and add take the flat vector that fc (or a flattening layer) "
-                          "leaves")
-    return pyr
-
-
-def partners(ctx: LayerCtx, pyr: Pyramid, name: str) -> Pyramid:
-    """The saved pyramid `name`, grid by grid beside `pyr` (finest with finest)."""
-    grids_only(ctx, pyr)
-    other = grids_only(ctx, ctx.tensor(name), at=name)
-    if len(other) != len(pyr):
-        ctx.fail(f"the saved pyramid has {len(other)} grids ({describe(other)}) but {len(pyr)} are active here "
-                 f"({describe(pyr)})", at=name, hint="pick as many grids with `on` as the saved pyramid has")
-    return other
-
-
-@layer("upsample", Param("factor", 2), Param("mode", Sym("nearest"), "nearest | bilinear", choices=("nearest", "bilinear")),
-       Param("to", None, "a saved pyramid: resize each grid to the size of its grid instead of by a factor"))
+@layer("upsample", Param("factor", 2, "", Whole(1, MAX_FACTOR)),
+       Param("mode", Sym("nearest"), "nearest | bilinear", Choice(("nearest", "bilinear"))),
+       Param("to", None, "a saved pyramid: resize each grid to the size of its grid instead of by a factor", Saved()))
 def upsample(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Upsampling of every grid, nearest-neighbour (default) or bilinear, by a factor or to the
     sizes of a saved pyramid's grids."""
-    mode = ctx.choice("mode")
-    if ctx.one("to") is not None:
+    mode = ctx.value("mode")
+    if ctx.given("to"):
         ctx.refuse("factor", "does nothing beside to=: each grid is resized to its partner's size",
                    hint="give either factor or to")
         return tuple(ctx.node(g, "up", "resize", [g], size=t.size, mode=mode)
-                     for g, t in zip(pyr, partners(ctx, pyr, "to")))
-    f = ctx.int("factor", 1, 64)
+                     for g, t in zip(pyr, partners(ctx, pyr, ctx.value("to"), "to")))
+    f = ctx.value("factor")
     return tuple(ctx.node(g, "up", "upsample", [g], factor=f, **({"mode": mode} if mode != "nearest" else {}))
                  for g in pyr)
 
 
-@layer("crop", Param("tensor", REQUIRED, "the saved pyramid whose grid sizes to crop to"))
+@layer("crop", Param("tensor", REQUIRED, "the saved pyramid whose grid sizes to crop to", Saved()))
 def crop(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Centre-crop every grid to the size of the saved pyramid's grid (finest with finest)."""
-    return tuple(centre_crop(ctx, g, t.size) for g, t in zip(pyr, partners(ctx, pyr, "tensor")))
+    return tuple(centre_crop(ctx, g, t.size) for g, t in zip(pyr, partners(ctx, pyr, ctx.value("tensor"), "tensor")))
 
 
-def centre_crop(ctx: LayerCtx, g: Grid, size) -> Grid:
-    have = g.size
-    if have is None or size is None:
-        ctx.fail("cropping needs grids, not flat vectors")
-    if have == size:
-        return g
-    top, left = (have[0] - size[0]) // 2, (have[1] - size[1]) // 2
-    return ctx.node(g, "crop", "crop", [g], at=(top, left), size=tuple(size))
-
-
-@layer("use", Param("tensor", REQUIRED, "the saved pyramid to continue from"), picks_saved=True)
+@layer("use", Param("tensor", REQUIRED, "the saved pyramid to continue from", Saved()), picks_saved=True)
 def use(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Continue from a saved pyramid (a branch: the pyramid here is left for other lines to read,
     by name), or with `on`, from some of its grids (`use h on finest`). Makes no op."""
-    saved = ctx.tensor("tensor")
+    saved = ctx.value("tensor")
     return ctx.pick(saved) if ctx.pick is not None else saved
 
 
+@layer("gap", Param("to", 1, "output size n (an n x n grid); 1: global average pooling", Whole(1, 1 << 16)))
+def gap(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Average pooling of every grid down to C x 1 x 1 (global), or to C x n x n (adaptive)."""
+    n = ctx.value("to")
+    if n == 1:
+        return tuple(ctx.node(g, "gap", "gap", [g]) for g in pyr)
+    return tuple(ctx.node(g, "gap", "adaptive_avgpool", [g], size=(n, n)) for g in pyr)
+
+
+# -- element-wise layers -------------------------------------------------------------------------------
 @layer("bn")
 def bn(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Batch norm on every grid."""
     return tuple(ctx.node(g, "bn", "bn", [g], channels=g.channels) for g in pyr)
 
 
-@layer("act", Param("fn", REQUIRED, "the activation: " + " | ".join(ACTS[:-1]), choices=ACTS[:-1]))
+@layer("act", Param("fn", REQUIRED, "the activation: " + " | ".join(ACTS[:-1]), Choice(ACTS[:-1])))
 def act(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """An activation function on every grid (relu is the same as the `relu` layer)."""
-    fn = ctx.choice("fn")
+    fn = ctx.value("fn")
     return tuple(ctx.act_node(g, g, fn) for g in pyr)
 
 
-@layer("dropout", Param("p", REQUIRED, "the probability of zeroing an element, in [0, 1)"))
+@layer("dropout", Param("p", REQUIRED, "the probability of zeroing an element, in [0, 1)", Real(0, 1)))
 def dropout(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Dropout on every grid (or on a flat vector): in training only; no weights, no cost."""
-    p = ctx.number("p", 0, 1)
+    p = ctx.value("p")
     return tuple(ctx.node(g, "dropout", "dropout", [g], p=p) for g in pyr)
 
 
-@layer("scale", Param("tensor", REQUIRED, "a saved pyramid; one side must be C x 1 x 1 gates"))
+@layer("relu")
+def relu(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """ReLU on every grid."""
+    return tuple(ctx.node(g, "relu", "relu", [g]) for g in pyr)
+
+
+# -- joining pyramids ----------------------------------------------------------------------------------
+@layer("scale", Param("tensor", REQUIRED, "a saved pyramid; one side must be C x 1 x 1 gates", Saved()))
 def scale(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Channel-wise product with a saved pyramid, grid by grid: C x 1 x 1 gates multiply every
     position of a C-channel grid (squeeze-and-excitation). Either side may be the gates."""
     return tuple(ctx.node(g, "scale", "mul", [t, g] if g.size == (1, 1) else [g, t])
-                 for g, t in zip(pyr, partners(ctx, pyr, "tensor")))
+                 for g, t in zip(pyr, partners(ctx, pyr, ctx.value("tensor"), "tensor")))
 
 
-@layer("gap", Param("to", 1, "output size n (an n x n grid); 1: global average pooling"))
-def gap(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
-    """Average pooling of every grid down to C x 1 x 1 (global), or to C x n x n (adaptive)."""
-    n = ctx.int("to", 1, 1 << 16)
-    if n == 1:
-        return tuple(ctx.node(g, "gap", "gap", [g]) for g in pyr)
-    return tuple(ctx.node(g, "gap", "adaptive_avgpool", [g], size=(n, n)) for g in pyr)
-
-
-@layer("upconv", _W, Param("kernel", 2), Param("stride", None, "default: the kernel size"), _BN, _RELU, _BIAS, _ACT)
-def upconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
-    """Transposed conv (2x2, stride 2 by default) + BN + ReLU on each grid."""
-    widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
-    k = ctx.int("kernel", 1, MAX_KERNEL)
-    s = ctx.int("stride", 1, MAX_KERNEL) if ctx.one("stride") is not None else k
-    bn, fn, bias = ctx.switch("bn"), ctx.activation(), ctx.switch("bias")
-    out = []
-    for g, w in zip(pyr, widths):
-        x = ctx.node(g, "convT", "convT", [g], cin=g.channels, cout=w, kernel=k, stride=s, bias=bias)
-        x = ctx.node(g, "bn", "bn", [x], channels=w) if bn else x
-        out.append(ctx.act_node(g, x, fn))
-    return tuple(out)
-
-
-@layer("concat", Param("tensor", REQUIRED, "the names of saved pyramids (one or more, a, b, ...)"),
-       Param("crop", False, "centre-crop the saved grids to the sizes here, finest with finest (unpadded U-Net)"))
+@layer("concat", Param("tensor", REQUIRED, "the names of saved pyramids (one or more, a, b, ...)", Saved(many=True)),
+       Param("crop", False, "centre-crop the saved grids to the sizes here, finest with finest (unpadded U-Net)",
+             Switch()))
 def concat(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Concatenate each grid with the grids of the same size in saved pyramids (U-Net skips), in
     the order written; grids without a partner pass through, but each saved pyramid must have a grid
     of a size here. With crop=on the saved pyramid's grids are centre-cropped to the active grids'
     sizes first."""
-    if ctx.switch("crop"):
-        (saved,) = [partners(ctx, pyr, "tensor")] if len(ctx.args["tensor"]) == 1 else \
+    if ctx.value("crop"):
+        if len(ctx.args["tensor"]) != 1:
             ctx.fail("concat crop=on takes one saved pyramid", at="tensor", cls=SpecTypeError)
-        saved = tuple(centre_crop(ctx, t, g.size) for g, t in zip(pyr, saved))
+        (saved,) = ctx.value("tensor")
+        saved = tuple(centre_crop(ctx, t, g.size) for g, t in zip(pyr, partners(ctx, pyr, saved, "tensor")))
         others = [{g.size: g for g in saved}]
     else:
         grids_only(ctx, pyr)
         here = {g.size for g in pyr}
         others = []
-        for t in ctx.tensors("tensor"):
+        for t in ctx.value("tensor"):
             if not here & {g.size for g in grids_only(ctx, t, at="tensor")}:
                 ctx.fail(f"no grid of the saved pyramid ({describe(t)}) has the size of a grid here ({describe(pyr)}), "
                          "so there is nothing to concatenate", at="tensor",
@@ -652,19 +490,20 @@ def concat(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(sorted(out + [g for o in others for g in o.values()], key=lambda g: -g.size[0]))
 
 
-@layer("add", Param("tensor", REQUIRED, "the name of a saved pyramid"),
-       Param("shortcut", Sym("pad"), "pad (zero-pad channels) | proj (1x1 conv + BN) | none", choices=SHORTCUTS),
-       Param("bias", False, "bias of a projection conv"))
+@layer("add", Param("tensor", REQUIRED, "the name of a saved pyramid", Saved()),
+       Param("shortcut", Sym("pad"), "pad (zero-pad channels) | proj (1x1 conv + BN) | none",
+             Choice(("pad", "proj", "none"))),
+       Param("bias", False, "bias of a projection conv", Switch()))
 def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Residual addition of a saved pyramid, grid by grid (finest with finest; when the two have
     different numbers of grids, each grid here with the saved grid of its size). Where the shapes
     differ the shortcut zero-pads the channels (type A) or projects with a strided 1x1 conv + BN (type B)."""
-    other = ctx.tensor("tensor")
-    mode = ctx.choice("shortcut")
+    other = ctx.value("tensor")
+    mode = ctx.value("shortcut")
     if mode != "proj":
         ctx.refuse("bias", f"is the bias of a projection conv, which shortcut={mode} never makes",
                    hint="use it with shortcut=proj, or leave it out")
-    bias = ctx.switch("bias")
+    bias = ctx.value("bias")
     if len(other) != len(pyr):
         by_size = {g.size: g for g in other}
         if not all(g.size in by_size for g in pyr):
@@ -691,34 +530,16 @@ def add(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(out)
 
 
-def projection_stride(have, want) -> int | None:
-    """The smallest stride s with which an unpadded 1x1 conv turns a grid of size `have` into `want`
-    (torch's rule per side: (n - 1) // s + 1), or None when no stride does."""
-    lo, hi = 1, max(have)
-    for n, m in zip(have, want):
-        if m < 1 or m > n:
-            return None
-        lo = max(lo, (n - 1) // m + 1)            # (n - 1) // s < m
-        if m > 1:
-            hi = min(hi, (n - 1) // (m - 1))      # (n - 1) // s >= m - 1
-    return lo if lo <= hi else None
-
-
-@layer("relu")
-def relu(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
-    """ReLU on every grid."""
-    return tuple(ctx.node(g, "relu", "relu", [g]) for g in pyr)
-
-
-@layer("fc", Param("classes", REQUIRED, "output features"), Param("pool", Sym("none"), "none | avg (global average pool first)",
-                                                        choices=FC_POOLS),
-       Param("relu", False, "ReLU after the layer"), _BIAS, head=True)
+# -- heads -----------------------------------------------------------------------------------------------
+@layer("fc", Param("classes", REQUIRED, "output features", Whole(1, 1 << 24)),
+       Param("pool", Sym("none"), "none | avg (global average pool first)", Choice(("none", "avg"))),
+       Param("relu", False, "ReLU after the layer", Switch()), _BIAS, head=True)
 def fc(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Fully connected layer on the single remaining grid, flattened (or globally average-pooled)."""
     g = one_grid(ctx, pyr, "fc")
-    n = ctx.int("classes", 1, 1 << 24)
+    n = ctx.value("classes")
     x = g
-    gap = ctx.choice("pool") == "avg"
+    gap = ctx.value("pool") == "avg"
     if gap and len(g.shape) != 3:
         ctx.fail("pool=avg averages a grid, but fc gets a flat vector here", at="pool", cls=SpecValueError,
                  hint="leave out pool=avg")
@@ -726,103 +547,30 @@ def fc(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
         if gap:
             x = ctx.node(None, "gap", "gap", [x])
         x = ctx.node(None, "flatten", "flatten", [x])
-    x = ctx.node(None, "fc", "linear", [x], fin=x.channels, fout=n, bias=ctx.switch("bias"))
-    return (ctx.node(None, "relu", "relu", [x]),) if ctx.switch("relu") else (x,)
+    x = ctx.node(None, "fc", "linear", [x], fin=x.channels, fout=n, bias=ctx.value("bias"))
+    return (ctx.node(None, "relu", "relu", [x]),) if ctx.value("relu") else (x,)
 
 
-@layer("maps", Param("count", REQUIRED, "number of output maps"), Param("kernel", 1), _BN, _BIAS, head=True)
+@layer("maps", Param("count", REQUIRED, "number of output maps", Whole(1, MAX_WIDTH)),
+       Param("kernel", 1, "kernel size (odd)", PerGrid(1, MAX_KERNEL, odd=True)), _BN, _BIAS, head=True)
 def maps(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Per-pixel output maps on the single remaining grid: conv + BN, no ReLU (logits)."""
     g = one_grid(ctx, pyr, "maps")
-    k = ctx.per_grid("kernel", (g,), 1, hi=MAX_KERNEL, odd=True)[0]
-    return (conv_bn_relu(ctx, g, g, ctx.int("count", 1, MAX_WIDTH), k, 1, ctx.switch("bn"), False, ctx.switch("bias")),)
+    k = ctx.per_grid("kernel", (g,), 1)[0]
+    return (conv_bn_relu(ctx, g, g, ctx.value("count"), k, 1, ctx.value("bn"), False, ctx.value("bias")),)
 
 
-def _shown(v) -> str:
-    if isinstance(v, bool):
-        return "on" if v else "off"
-    return str(v)
-
-
-def markdown_table() -> str:
-    """The built-in layer types as a Markdown table, from this registry (docs/language.md holds a
-    copy between markers that a test keeps fresh; `python tools/layer_table.py` rewrites it)."""
-    rows = ["| type | parameters (default) | what it does |", "|---|---|---|"]
-    for lt in LAYERS.values():
-        params = []
-        for i, p in enumerate(lt.params):
-            if p.default is REQUIRED:
-                text = f"`{p.name.upper()}`" if i == 0 else f"`{p.name}=...` (required)"
-            elif p.default is None:
-                text = f"`{p.name}=`"
-            else:
-                text = f"`{p.name}={_shown(p.default)}`"
-            params.append(f"{text}: {p.doc}" if p.doc else text)
-        doc = " ".join(lt.doc.split())
-        cell = "<br>".join(params) or "none"
-        rows.append(f"| `{lt.name}` | {cell.replace('|', chr(92) + '|')} | {doc.replace('|', chr(92) + '|')} |")
-    return "\n".join(rows) + "\n"
-
-
-@layer("outputs", Param("tensor", REQUIRED, "the saved pyramids to return (one or more, a, b, ...)"), head=True,
-       takes_on=False)
+@layer("outputs", Param("tensor", REQUIRED, "the saved pyramids to return (one or more, a, b, ...)", Saved(many=True)),
+       head=True, takes_on=False)
 def outputs(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """The network's outputs when there are several (FPN levels, auxiliary heads): every grid of the
     named saved pyramids, in the order written (each pyramid finest first). `build()` then returns a
     tuple in that order. It ends the network."""
-    grids = [g for t in ctx.tensors("tensor") for g in t]
+    grids = [g for t in ctx.value("tensor") for g in t]
     seen = set()
     for g in grids:
         if g.node in seen:
             ctx.fail(f"the {g.label} grid is named twice as an output", at="tensor")
         seen.add(g.node)
-    ctx.builder.G.info.outputs = tuple(g.node for g in grids)
+    ctx.set_outputs(grids)
     return (grids[-1],)
-
-
-_ORDINALS = {2: "second", 3: "third", 4: "fourth", 5: "fifth"}
-
-
-def bind_args(ltype_name: str, params: tuple, call, evaluate, span) -> dict[str, Arg]:
-    """Match a call's positional list and keyword arguments to a parameter list."""
-    names = [p.name for p in params]
-    out: dict[str, Arg] = {}
-    if call.args is not None:
-        if not params:
-            raise SpecTypeError(f"{ltype_name} takes no arguments", call.args_span)
-        out[names[0]] = evaluate(call.args, call.args_span)
-    for i, value in enumerate(call.more, 1):
-        text = value.span.text()
-        if i >= len(params):
-            raise SpecTypeError(f"{ltype_name} takes {'one value' if params else 'no values'} without a name, "
-                                f"but {text} follows", value.span,
-                                hint=f"its parameters are: {', '.join(names)}" if names else None)
-        raise SpecTypeError(f"the {_ORDINALS.get(i + 1, f'{i + 1}th')} argument of {ltype_name} must be named: "
-                            f"write {names[i]}={text}", value.span,
-                            hint="only the first argument goes without a name; " +
-                                 (f"{ltype_name} takes: {', '.join(names)}" if names else ""))
-    for kw in call.kwargs:
-        if kw.name not in names:
-            hint = suggest(kw.name, names) or (f"{ltype_name} takes: {', '.join(names)}" if names else None)
-            raise SpecTypeError(f"{ltype_name} has no parameter '{kw.name}'", kw.name_span, hint=hint)
-        if kw.name in out:
-            raise SpecTypeError(f"{kw.name} is given twice", kw.name_span)
-        out[kw.name] = evaluate(kw.values, kw.span)
-    for p in params:
-        if p.default is REQUIRED and p.name not in out:
-            raise SpecTypeError(f"{ltype_name} needs {p.name}" + (f" ({p.doc})" if p.doc else ""), span,
-                                hint=f"write it first, as in: {ltype_name} {p.name.upper()}" if p is params[0]
-                                else f"write {p.name}=...")
-    return out
-
-
-
-# words that are values in layer arguments (every choice of every layer type, the switches, `same`),
-# in lower case: no network or unit parameter and no saved pyramid may take one as its name in any
-# spelling (`convT`, `Off`), or it would change what those words mean
-VALUE_WORDS = frozenset(w.lower() for w in (*SWITCH, "same", *(c for t in LAYERS.values() for p in t.params
-                                                               for c in p.choices)))
-
-
-def is_value_word(name: str) -> bool:
-    return name.lower() in VALUE_WORDS

@@ -14,9 +14,22 @@ from dataclasses import dataclass, field
 from ..errors import MgError, Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
 from ..lang import ast as A
 from .ir import Graph, Layer, NetInfo, Node, new_graph
-from .layers import FOREIGN, LAYERS, MAX_WIDTH, REQUIRED, LayerCtx, Param, bind_args, is_value_word, suggest
+from .layer_api import LAYERS, MAX_WIDTH, REQUIRED, LayerCtx, LayerType, Param, bind_args, is_value_word, suggest
 from .ops import OPS, ShapeProblem
 from .values import Arg, Grid, Outer, Passed, Pyramid, Sym, describe, size_label
+
+# layer types of other frameworks, and what to write here instead (a spelling suggestion would
+# mislead: `dropout` is not a typo of `drop`, which removes grids)
+FOREIGN = {
+    "batchnorm": "batch norm is the layer `bn`, and part of conv, mgconv and upconv (bn=on, the default)",
+    "maxpool": "write `pool` (max pooling is the default) or `pool type=max`",
+    "avgpool": "write `pool type=avg`, or `gap` for global average pooling",
+    "relu6": "activations are `act relu6` as a layer, or act=relu6 on conv",
+    "linear": "a fully connected layer is `fc N`", "dense": "a fully connected layer is `fc N`",
+    "softmax": "the network ends in logits (`fc N` or `maps N`); the loss applies the softmax",
+    "conv2d": "write `conv` (per grid) or `mgconv` (multigrid)",
+    "convtranspose": "a transposed conv is `upconv`", "deconv": "a transposed conv is `upconv`",
+}
 
 MAX_REPEAT = 10_000
 MAX_NODES = 50_000
@@ -279,6 +292,31 @@ class Lowerer:
         return pyr
 
     def call(self, call: A.Call, pyr: Pyramid, scope: Scope, top: bool) -> Pyramid:
+        """One layer or unit call on the pyramid: the grids it acts on go through it, the others are
+        held unchanged; returns the pyramid after it (finest first)."""
+        ltype, unit = self.callee(call, scope)
+        self.calls += 1
+        if self.calls > MAX_CALLS:
+            raise SpecValueError(f"the network makes more than {MAX_CALLS:,} layer and unit calls", call.span,
+                                 hint="check the repeat counts (they multiply through units)")
+        section, path = self.name(call, ltype, scope, top)
+        sel, sub = self.active(call, ltype, pyr, scope)
+        if ltype is not None:
+            out = self.lower_layer(ltype, call, path, sub, scope)
+        else:
+            assert unit is not None
+            out = self.unit(unit, call, path, sub, scope)
+        held = tuple(g for i, g in enumerate(pyr) if i not in sel)
+        result = self.rejoin(call, held, out)
+        if top:
+            self.record(call, ltype, path, section, sub, out, held)
+        if self.G.number_of_nodes() > MAX_NODES:
+            raise SpecValueError(f"the network has more than {MAX_NODES} ops", call.span,
+                                 hint="check the repeat counts")
+        return result
+
+    def callee(self, call: A.Call, scope: Scope) -> tuple[LayerType | None, A.UnitDef | None]:
+        """The built-in layer type or the unit a call names."""
         if self.G.info.outputs:
             raise SpecShapeError("nothing may follow `outputs`: it ends the network", call.span)
         ltype = LAYERS.get(call.op)
@@ -288,20 +326,20 @@ class Lowerer:
             raise SpecNameError(f"unknown layer type '{call.op}'", call.op_span,
                                 hint=FOREIGN.get(call.op.lower()) or suggest(call.op, known) or
                                 f"known layer types: {', '.join(known)}")
-        self.calls += 1
-        if self.calls > MAX_CALLS:
-            raise SpecValueError(f"the network makes more than {MAX_CALLS:,} layer and unit calls", call.span,
-                                 hint="check the repeat counts (they multiply through units)")
+        return ltype, unit
+
+    def name(self, call: A.Call, ltype: LayerType | None, scope: Scope, top: bool) -> tuple[str, str]:
+        """(section, path) of a call: calls are numbered per type within each section or unit
+        (s2.resmg1), and a path is never given twice."""
+        section = self.section
         if top:
             head = ltype is not None and ltype.head
             if self.bump and not head:
                 self.section_no += 1
                 self.section, self.bump = f"s{self.section_no}", False
             section = "head" if head and not self.explicit_sections else self.section
-            prefix = section
-        else:
-            prefix = scope.prefix
-        scope.counters[prefix, call.op] += 1           # numbered within each section or unit
+        prefix = section if top else scope.prefix
+        scope.counters[prefix, call.op] += 1
         name = f"{call.op}{scope.counters[prefix, call.op]}"
         path = f"{prefix}.{name}" if prefix else name
         if path in self.paths:
@@ -311,49 +349,57 @@ class Lowerer:
         self.paths[path] = call.span
         if top:
             self.top = _Top(path, call.op, section, call.span)
+        return section, path
+
+    def active(self, call: A.Call, ltype: LayerType | None, pyr: Pyramid, scope: Scope) -> tuple[list[int], Pyramid]:
+        """The indices and grids of the pyramid the call acts on (all, or those its `on` picks)."""
         if ltype is not None and not ltype.takes_on and call.on is not None:
             raise SpecTypeError(f"{call.op} reads no grid of the pyramid here, so `on` has nothing to pick", call.on[0].span,
                                 hint="pick grids of a saved pyramid first, e.g. `x = use y on finest`, then name x")
-        picks_saved = ltype is not None and ltype.picks_saved
-        sel = list(range(len(pyr))) if picks_saved else self.select(call, pyr, scope)
+        sel = list(range(len(pyr))) if ltype is not None and ltype.picks_saved else self.select(call, pyr, scope)
         sub = tuple(pyr[i] for i in sel)
         if not sub:
             raise SpecShapeError(f"{call.op} has no grid to act on", call.span)
-        if ltype is not None:
-            args = bind_args(call.op, ltype.params, call, lambda ex, sp: evaluate_list(ex, sp, scope), call.span)
-            pick = (lambda saved: tuple(saved[i] for i in self.select(call, saved, scope))) \
-                if picks_saved and call.on is not None else None
-            ctx = LayerCtx(self, ltype, path, call.span, args, selected=call.on is not None, pick=pick)
-            out = ltype.lower(ctx, sub)
-            ctx.check_all_read()
-        else:
-            assert unit is not None
-            out = self.unit(unit, call, path, sub, scope)
-        held = [g for i, g in enumerate(pyr) if i not in sel]
+        return sel, sub
+
+    def lower_layer(self, ltype: LayerType, call: A.Call, path: str, sub: Pyramid, scope: Scope) -> Pyramid:
+        """A built-in layer's ops: its arguments bound to its parameters, its lowering run, and any
+        argument the lowering never read refused."""
+        args = bind_args(call.op, ltype.params, call, lambda ex, sp: evaluate_list(ex, sp, scope), call.span)
+        pick = (lambda saved: tuple(saved[i] for i in self.select(call, saved, scope))) \
+            if ltype.picks_saved and call.on is not None else None
+        ctx = LayerCtx(self, ltype, path, call.span, args, selected=call.on is not None, pick=pick)
+        out = ltype.lower(ctx, sub)
+        ctx.check_all_read()
+        return out
+
+    @staticmethod
+    def rejoin(call: A.Call, held: Pyramid, out: Pyramid) -> Pyramid:
+        """The held grids and the call's output as one pyramid, finest first, one grid per size (a
+        head's flat output leaves whatever was held behind)."""
         if any(g.size is None for g in out):
-            result = tuple(out)           # a head: whatever was held is left behind
-        else:
-            result = tuple(sorted(held + list(out), key=lambda g: (-g.size[0], -g.size[1])))
-            sizes = [g.size for g in result]
-            if len(set(sizes)) != len(sizes):
-                dup = next(s for s in sizes if sizes.count(s) > 1)
-                raise SpecShapeError(f"after {call.op} two grids have size {size_label(dup)}", call.span,
-                                     hint="a layer restricted with `on` must not change a grid's size to that of a held grid"
-                                     if call.on is not None else "a pyramid holds one grid of each size")
-        if top:
-            ends = bool(ltype and ltype.ends_section)
-            self.G.info.layers.append(Layer(path, call.op, section, call.span,
-                                            grids_in=tuple((g.size, g.channels) for g in sub),
-                                            grids_out=tuple((g.size, g.channels) for g in out),
-                                            held=tuple((g.size, g.channels) for g in held),
-                                            outputs=tuple(g.node for g in out),
-                                            head=bool(ltype and ltype.head), ends_section=ends))
-            if ends and not self.explicit_sections:
-                self.bump = True
-        if self.G.number_of_nodes() > MAX_NODES:
-            raise SpecValueError(f"the network has more than {MAX_NODES} ops", call.span,
-                                 hint="check the repeat counts")
+            return tuple(out)
+        result = tuple(sorted((*held, *out), key=lambda g: (-g.size[0], -g.size[1])))
+        sizes = [g.size for g in result]
+        if len(set(sizes)) != len(sizes):
+            dup = next(s for s in sizes if sizes.count(s) > 1)
+            raise SpecShapeError(f"after {call.op} two grids have size {size_label(dup)}", call.span,
+                                 hint="a layer restricted with `on` must not change a grid's size to that of a held grid"
+                                 if call.on is not None else "a pyramid holds one grid of each size")
         return result
+
+    def record(self, call: A.Call, ltype: LayerType | None, path: str, section: str, sub: Pyramid, out: Pyramid,
+               held: Pyramid) -> None:
+        """The layer record of a top-level call (what diagrams, tables and hover show)."""
+        ends = bool(ltype and ltype.ends_section)
+        self.G.info.layers.append(Layer(path, call.op, section, call.span,
+                                        grids_in=tuple((g.size, g.channels) for g in sub),
+                                        grids_out=tuple((g.size, g.channels) for g in out),
+                                        held=tuple((g.size, g.channels) for g in held),
+                                        outputs=tuple(g.node for g in out),
+                                        head=bool(ltype and ltype.head), ends_section=ends))
+        if ends and not self.explicit_sections:
+            self.bump = True
 
     def select(self, call: A.Call, pyr: Pyramid, scope: Scope) -> list[int]:
         if call.on is None:
@@ -412,7 +458,15 @@ class Lowerer:
         return arg if items == arg.items and all(type(a) is type(b) for a, b in zip(items, arg.items)) \
             else Arg(items, arg.span)
 
-    def lookup_tensor(self, name: object, span: Span | None) -> Pyramid:
+    # -- the Builder protocol (layer_api.Builder): all that a layer's lowering reaches ---------------
+    def is_saved(self, name: object) -> bool:
+        assert self.scope is not None, "pyramids are looked up while a layer is lowered"
+        return isinstance(name, Passed) or isinstance(name, str) and name in self.scope.tensors
+
+    def set_outputs(self, nodes: tuple[str, ...]) -> None:
+        self.G.info.outputs = nodes
+
+    def saved(self, name: object, span: Span | None) -> Pyramid:
         assert self.scope is not None, "tensors are looked up while a layer is lowered"
         if isinstance(name, Passed):
             return name.pyramid

@@ -32,7 +32,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError
 
 from ..errors import Source, Span, SpecSyntaxError
-from .parser import _MgIndenter, grammar_text, normalize, parse
+from .parser import MgIndenter, grammar_text, normalize, parse
 
 INDENT = "    "
 _LAYOUT = {"_NL", "_INDENT", "_DEDENT"}
@@ -40,7 +40,7 @@ _LAYOUT = {"_NL", "_INDENT", "_DEDENT"}
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
-    return Lark(grammar_text(), parser="lalr", postlex=_MgIndenter(), keep_all_tokens=True,
+    return Lark(grammar_text(), parser="lalr", postlex=MgIndenter(), keep_all_tokens=True,
                 maybe_placeholders=True)
 
 

@@ -96,15 +96,26 @@ class Loader:
         shown = str(path) if span is None else _display(p)
         data = self.unsaved[key].encode("utf-8") if key in self.unsaved else read_spec(p, shown, span)
         mod = parse(decode(data, shown))
-        visible = dict(self.prelude().units_table)
-        for imp in mod.imports:
-            dep = self.load(p.parent / imp.path, imp.span, chain + (key,))
-            visible.update(dep.own_units)
-        if mod.network is not None and mod.network.base is not None:
-            self.load(p.parent / mod.network.base, mod.network.base_span, chain + (key,))
-        self._bind_units(mod, visible)
+        self._link(mod, p.parent, chain + (key,))
         self.modules[key] = mod
         return mod
+
+    def loads(self, text: str, path: str = "<string>") -> A.Module:
+        """A file's syntax tree from text held in memory, its imports (relative to `path`'s folder)
+        loaded and its units bound, as `load` does for a file."""
+        mod = parse(Source(path, text))
+        self._link(mod, Path(path).parent, ())
+        return mod
+
+    def _link(self, mod: A.Module, folder: Path, chain: tuple[str, ...]) -> None:
+        """Load what a module imports or derives from, and bind the units it can see."""
+        visible = dict(self.prelude().units_table)
+        for imp in mod.imports:
+            dep = self.load(folder / imp.path, imp.span, chain)
+            visible.update(dep.own_units)
+        if mod.network is not None and mod.network.base is not None:
+            self.load(folder / mod.network.base, mod.network.base_span, chain)
+        self._bind_units(mod, visible)
 
     def base_of(self, mod: A.Module) -> A.Module:
         """The module a `network ... from "file"` line names (already loaded by `load`)."""

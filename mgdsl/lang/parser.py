@@ -44,7 +44,8 @@ def grammar_text() -> str:
         return (Path(__file__).resolve().parents[2] / "grammars" / "mg.lark").read_text(encoding="utf-8")
 
 
-class _MgIndenter(Indenter):
+class MgIndenter(Indenter):
+    """Unit bodies are indented: lark's indenter turns changes of indentation into _INDENT/_DEDENT."""
     NL_type = "_NL"
     OPEN_PAREN_types = ["LPAR", "LSQB"]
     CLOSE_PAREN_types = ["RPAR", "RSQB"]
@@ -64,8 +65,10 @@ class _MgIndenter(Indenter):
 
 
 @functools.lru_cache(maxsize=1)
-def _lark() -> Lark:
-    return Lark(grammar_text(), parser="lalr", postlex=_MgIndenter(), propagate_positions=True,
+def lark_parser() -> Lark:
+    """The language's LALR parser, built once from the grammar (with positions on every node); tools
+    that need lark's own view of a spec (a highlighter's keywords, a formatter) start here."""
+    return Lark(grammar_text(), parser="lalr", postlex=MgIndenter(), propagate_positions=True,
                 maybe_placeholders=True)
 
 
@@ -388,7 +391,7 @@ def parse(source: Source) -> A.Module:
     if not text.endswith("\n"):
         text += "\n"
     try:
-        tree = _lark().parse(text)
+        tree = lark_parser().parse(text)
         _check_depth(source, tree)
         return _assemble(source, _ToAst(source).transform(tree))
     except VisitError as e:

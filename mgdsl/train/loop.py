@@ -92,7 +92,7 @@ def setup_network(cfg: RunConfig, device="cpu"):
 
     from .. import load
     from ..backends.torch_source import target_of
-    net = load(cfg.spec, **cfg.params)
+    net = load(cfg.spec, cfg.params)
     torch.manual_seed(cfg.seed)
     model = net.build(target=target_of(device))
     task = make_task(TaskSpec(cfg.task, cfg.data_seed, cfg.mnist, cfg.data, cfg.train_size, cfg.test_size,
