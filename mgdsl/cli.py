@@ -7,8 +7,8 @@ import importlib
 import sys
 import traceback
 
-from . import __version__
 from .errors import MgError, UsageError
+from .version import __version__
 
 # name -> module in mgdsl.commands; each module has HELP, configure(parser) and run(args) -> int
 COMMANDS = {

@@ -16,6 +16,7 @@ from pathlib import Path, PurePath
 from urllib.parse import quote
 
 from .errors import MgError, Span, SpecWarning, diagnostic_classes
+from .version import __version__
 
 # the official schema's own id (OASIS SARIF 2.1.0, errata 01); the tests validate against that file
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -114,7 +115,6 @@ def _sarif_location(rec: dict, message: str | None = None) -> dict | None:
 
 def to_sarif(records: list[dict]) -> str:
     """A SARIF 2.1.0 log (what GitHub code scanning and most CI dashboards read)."""
-    from . import __version__
     classes = diagnostic_classes()
     rules = [{"id": c.code, "name": c.__name__,
               "shortDescription": {"text": " ".join((c.__doc__ or "").split())},

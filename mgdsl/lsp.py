@@ -31,9 +31,9 @@ from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from . import __version__
 from .errors import MgError
 from .ide import Analysis, Place, analyse, completions, definition, hover, place
+from .version import __version__
 
 _KIND = {"layer": T.CompletionItemKind.Function, "unit": T.CompletionItemKind.Module,
          "parameter": T.CompletionItemKind.Property, "pyramid": T.CompletionItemKind.Variable,

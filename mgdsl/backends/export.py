@@ -20,8 +20,8 @@ import warnings
 from collections.abc import Mapping
 from importlib.util import find_spec as _find_spec
 
-from .. import __version__
 from ..errors import UsageError
+from ..version import __version__
 
 FORMATS = {".onnx": "ONNX", ".pt2": "torch.export program"}
 OPSET = 18                      # the opset torch's ONNX exporter writes natively; 17 is converted down

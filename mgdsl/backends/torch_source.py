@@ -23,9 +23,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Callable
 
-from .. import __version__
 from ..graph.cost import params_of
 from ..graph.ir import Graph, Node
+from ..version import __version__
 from .torch_passes import DEVICE_TARGETS, OPTIMIZATIONS, TARGETS, resolve_options, run_passes, target_of
 
 __all__ = ["EMITTERS", "OPTIMIZATIONS", "TARGETS", "build_module", "generate", "resolve_options", "target_of"]
