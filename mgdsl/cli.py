@@ -7,7 +7,8 @@ import importlib
 import sys
 import traceback
 
-from .errors import MgError, UsageError
+from .commands.options import add_set_option, parse_sets, print_warnings  # noqa: F401  (until every command imports them from there)
+from .errors import MgError
 from .version import __version__
 
 # name -> module in mgdsl.commands; each module has HELP, configure(parser) and run(args) -> int
@@ -65,24 +66,3 @@ def main(argv: list[str] | None = None) -> int:
         print("mgdsl: internal error: this is a bug in mgdsl, not in your spec; please report it with the "
               "traceback above.", file=sys.stderr)
         return 70
-
-
-def parse_sets(items: list[str] | None) -> dict[str, str]:
-    """`--set k=v` options -> {k: v}."""
-    out = {}
-    for it in items or []:
-        k, eq, v = it.partition("=")
-        if not eq or not k.strip().isidentifier() or not v.strip():
-            raise UsageError(f"--set wants NAME=VALUE, not '{it}'", hint="for example: --set n=3")
-        out[k.strip()] = v.strip()
-    return out
-
-
-def add_set_option(p: argparse.ArgumentParser):
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
-                   help="override a network parameter (repeatable), e.g. --set n=3 --set w=40")
-
-
-def print_warnings(net) -> None:
-    for w in net.warnings:
-        print(w.report(), file=sys.stderr)
