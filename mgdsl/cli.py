@@ -3,6 +3,7 @@ imported only when used, so commands that need no tensors never import torch."""
 from __future__ import annotations
 
 import argparse
+import codecs
 import importlib
 import sys
 import traceback
@@ -42,7 +43,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _escape_undecodable(err: UnicodeError):
+    """An encoding error handler: a byte of a file name that is not UTF-8 (which Python holds as a lone
+    surrogate) is printed as \\xNN, any other character that cannot be written as \\uNNNN."""
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    text = err.object[err.start:err.end]
+    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else f"\\u{ord(c):04x}"
+                   for c in text), err.end
+
+
+codecs.register_error("mgdsl-escape", _escape_undecodable)
+
+
+def _escaping_output() -> None:
+    """Whatever a file name holds, what mgdsl prints is valid text in the output's encoding."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="mgdsl-escape")    # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            pass                                          # not a text file (a test's capture): leave it
+
+
 def main(argv: list[str] | None = None) -> int:
+    _escaping_output()
     parser = _parser()
     try:
         args = parser.parse_args(argv)
