@@ -60,7 +60,7 @@ def rules() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
 
 
 def textmate_grammar() -> dict:
-    patterns = []
+    patterns: list[dict] = []
     for name, regex, scopes, _ in rules():
         if len(scopes) == 1:
             patterns.append({"comment": name, "match": regex, "name": scopes[0]})

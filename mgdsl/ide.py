@@ -22,7 +22,7 @@ from .lang import ast as A
 from .lang.format import comments
 from .lang.loader import PRELUDE_PATH, Loader, prelude_file
 from .lang.parser import parse
-from .network import check_spec
+from .network import Network, check_spec
 from .summary import pyramid_after, pyramid_before, pyramid_text
 
 
@@ -88,7 +88,7 @@ class Analysis:
     text: str
     loader: Loader
     module: A.Module | None = None
-    net: object = None                                # mgdsl.Network
+    net: Network | None = None
     problems: list = field(default_factory=list)      # MgError | SpecWarning
     fallback: "Analysis | None" = None                # the last one that lowered, while this text does not
 
@@ -196,8 +196,9 @@ def records_at(a: Analysis, line: int, col: int) -> list:
     the cursor when the line has several steps)."""
     if a.net is None:
         return []
-    here = [r for r in a.net.graph.info.layers if span_file(r.span) == a.path and _covers(r.span, line)]
-    exact = [r for r in here if _covers(r.span, line, col)]
+    here = [r for r in a.net.graph.info.layers if r.span is not None and span_file(r.span) == a.path
+            and _covers(r.span, line)]
+    exact = [r for r in here if r.span is not None and _covers(r.span, line, col)]
     return exact or here
 
 
@@ -247,6 +248,7 @@ def _expansion(a: Analysis, layer_path: str) -> list[str]:
     """A row per sub-layer of a unit's use: the grids it leaves (its nodes that something outside
     it reads, or nothing reads; not the steps inside it, such as the stride-2 chain by which
     `mgconv reach=all` brings a fine grid down several sizes), finest first, and its cost."""
+    assert a.net is not None, "only layer lines of a network that lowered are expanded"
     G = a.net.graph
     readers = a.readers
     groups: dict[str, list] = {}
@@ -336,7 +338,7 @@ def definition(a: Analysis, line: int, col: int) -> Place | None:
         if _covers(imp.span, line, col):
             return _file_start(a.path.parent / imp.path)
     net = mod.network
-    if net is not None and net.base_span is not None and _covers(net.base_span, line, col):
+    if net is not None and net.base is not None and net.base_span is not None and _covers(net.base_span, line, col):
         return _file_start(a.path.parent / net.base)
     word = word_at(a.text, line, col)
     for ln, body in _all_lines(mod):
@@ -344,7 +346,7 @@ def definition(a: Analysis, line: int, col: int) -> Place | None:
             if _covers(step.call.op_span, line, col):
                 unit = a.units.get(step.call.op)
                 p = place(unit.span) if unit is not None else None
-                return p and Place(p.path, p.line, p.col, p.line, p.col + len(f"unit {unit.name}"))
+                return p and unit and Place(p.path, p.line, p.col, p.line, p.col + len(f"unit {unit.name}"))
         if _covers(ln.span, line) and word:
             for other, _ in _all_lines(mod):
                 if other.bind == word and any(other is b for b in body):
@@ -388,8 +390,8 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
         if bare == step and ";" not in text and not text.startswith((" ", "\t")):
             out += [Completion(k, "keyword") for k in HEADER_WORDS]
         return out
-    op = _WORD.match(bare.strip())
-    op = op.group(0) if op else ""
+    m = _WORD.match(bare.strip())
+    op = m.group(0) if m else ""
     if op in HEADER_WORDS:
         return []
     if re.search(r"\bon\b[^=]*$", bare):

@@ -122,7 +122,7 @@ def warm_up(model, input_shape: tuple, steps: int = 10, batch: int = 2, lr: floa
                     maps = [torch.randn(y.shape[1] if y.dim() > 1 else 1, input_shape[0], generator=gen)
                             / input_shape[0] ** 0.5 for y in outs]
                 targets = _regression_targets(outs, x, maps)
-                loss = sum(torch.nn.functional.mse_loss(y, t) for y, t in zip(outs, targets))
+                loss = sum((torch.nn.functional.mse_loss(y, t) for y, t in zip(outs, targets)), torch.zeros(()))
                 if not torch.isfinite(loss):
                     model.load_state_dict(start)
                     warnings.warn("warm_up: the loss stopped being finite; the fresh weights are kept",

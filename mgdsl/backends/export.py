@@ -238,6 +238,7 @@ def onnx_model(program, metadata: dict[str, str], opset: int = OPSET):
     with quiet():
         onnx_program = torch.onnx.export(program, dynamo=True, opset_version=opset, verbose=False,
                                          input_names=[INPUT], output_names=[OUTPUT], external_data=False)
+    assert onnx_program is not None, "torch.onnx.export(dynamo=True) returns the program"
     proto = onnx_program.model_proto
     if opset_of(proto) != opset:          # the converter gave up and left torch's own opset
         raise UsageError(f"the exporter could not convert this network to ONNX opset {opset}: it gives opset "

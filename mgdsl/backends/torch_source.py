@@ -267,7 +267,8 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
                           note="\nInference only: batch norm is folded into the convs (always in eval mode; no "
                                "training)." if inference else "")
     needed: set[str] = set()
-    modules, fold = [], []
+    modules: list[str] = []
+    fold: list[str] = []
     mref: dict[str, list[str]] = {}
     fref: dict[str, str] = {}
     for r in P.records():                  # every weight module, emitted or folded, keeps its key
@@ -331,7 +332,7 @@ def _outputs_text(G: Graph) -> str:
 
 
 _counter = 0
-_compiled: dict[str, object] = {}
+_compiled: dict[str, Callable] = {}
 
 
 def build_module(G: Graph, device="cpu", **options):

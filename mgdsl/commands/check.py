@@ -50,8 +50,8 @@ def run(args) -> int:
             if args.format != "text" or args.quiet:
                 continue
             net = checked.net
-            if checked.units is not None:
-                print(f"ok   {path}: units {', '.join(checked.units)} (no network)")
+            if checked.units is not None or net is None:
+                print(f"ok   {path}: units {', '.join(checked.units or [])} (no network)")
             else:
                 print(f"ok   {path}: {net.name}, {net.num_params / 1e6:.2f}M params, {net.macs / 1e6:,.2f}M MACs, "
                       f"output{'s' if len(net.output_shapes) > 1 else ''} {net.outputs_text}")

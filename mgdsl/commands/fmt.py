@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..atomic import write_atomic
 from ..errors import MgError, SpecSyntaxError, UsageError
@@ -47,7 +48,7 @@ def _files(specs: list[str]) -> list[str]:
 def read_stdin(limit: int) -> bytes:
     """Standard input, read in pieces and refused once it passes `limit` bytes (an endless input,
     `yes | mgdsl fmt -`, is never held whole nor waited on to its end)."""
-    stream = sys.stdin.buffer
+    stream: Any = sys.stdin.buffer          # buffered: read1 returns what is there, without waiting for more
     chunks, size = [], 0
     while chunk := stream.read1(1 << 16):
         chunks.append(chunk)
