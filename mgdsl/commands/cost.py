@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import sys
 
-from ..cli import add_set_option, parse_sets, print_warnings
 from ..errors import MgError, UsageError
 from ..graph.cost import DTYPE_BYTES, GROUPINGS, cost_of
 from ..lang.loader import Loader
 from ..network import load
 from ..paper import report as paper_report
 from ..tables import Table, csv_text, json_text, render
+from .options import add_set_option, parse_sets, print_warnings
 
 HELP = "params, MACs, other ops and activation memory per spec (no torch import); --paper: the paper's tables"
 
