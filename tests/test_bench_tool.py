@@ -3,7 +3,6 @@ outputs, and a run saved with --json prints the same tables again with --report.
 checked here."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
 
 import bench  # noqa: E402
 from handwritten import BASELINES  # noqa: E402

@@ -1,7 +1,6 @@
 """docs/language.md's table of built-in layer types is generated from the registry and kept fresh."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from mgdsl.graph.layer_api import LAYERS
@@ -10,10 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("layer_table", ROOT / "tools" / "layer_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    import layer_table
+    return layer_table
 
 
 def test_the_layer_table_in_the_docs_is_the_registrys():

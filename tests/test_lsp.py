@@ -2,6 +2,7 @@
 Content-Length framing. Diagnostics appear at the mistake and clear when it is fixed; hover on a
 layer line shows the pyramid before and after and that line's params and MACs (as the cost model
 counts them); go to definition reaches the prelude; completion lists a layer's parameters."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +12,13 @@ import pytest
 pytest.importorskip("pygls")
 
 from conftest import ROOT  # noqa: E402
+from lsp_client import Client  # noqa: E402
 
 import mgdsl  # noqa: E402
 from mgdsl.graph.cost import cost_of  # noqa: E402
 from mgdsl.graph.layer_api import LAYERS  # noqa: E402
 from mgdsl.lang.loader import prelude_file  # noqa: E402
 from mgdsl.summary import pyramid_after, pyramid_before, pyramid_text  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "tools"))
-from lsp_client import Client  # noqa: E402
 
 RPMG = ROOT / "specs" / "families" / "r-pmg.mg"
 
@@ -154,8 +153,9 @@ def test_completion_after_a_layer_type_lists_its_parameters(client, tmp_path):
 def test_without_pygls_a_one_line_hint(tmp_path):
     blocker = tmp_path / "pygls.py"
     blocker.write_text("raise ImportError('no pygls here')\n")
-    out = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from mgdsl.cli import main; "
-                          "sys.exit(main(['lsp']))", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)   # the blocker first
+    out = subprocess.run([sys.executable, "-c", "import sys; from mgdsl.cli import main; sys.exit(main(['lsp']))"],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": path})
     assert out.returncode == 1 and out.stderr.strip().count("\n") == 0 and "pip install 'mgdsl[lsp]'" in out.stderr
 
 
