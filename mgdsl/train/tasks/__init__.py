@@ -1,20 +1,26 @@
 """Tasks: what a network is trained on and how it is scored. A task turns (seed, step) into the
 global training batch, so the data stream needs no state: a resumed or a distributed run computes
-any step's batch directly, each rank keeping its own contiguous shard."""
+any step's batch directly, each rank keeping its own contiguous shard.
+
+Each module of this package registers its tasks with `@task("name")` (mgdsl/train/registry.py); the
+registry imports them all when a task is first looked up. Like this one, they import torch only inside
+their methods: `mgdsl train --help` lists the tasks without it."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..errors import UsageError
-from . import data_mnist
-from .catalog import CIFAR_TASKS, TASK_NAMES  # noqa: F401  (TASK_NAMES is part of this module's API)
-from .metrics import PixelCounts, Top1
+from ...errors import UsageError
+from .. import registry
+from ..metrics import Top1
 
-# iterations per paper "epoch" (paper Sec. 4.1-4.3)
-STEPS_PER_EPOCH = {"mnist-seg": 150, "cifar10": 300, "cifar100": 300}
-STEPS_PER_EPOCH_DEFAULT = 800      # the spatial-transformation tasks
+if TYPE_CHECKING:
+    import torch
+
+Batch = tuple["torch.Tensor", "torch.Tensor"]
 
 
 def shard(n: int, rank: int, world: int) -> slice:
@@ -35,141 +41,81 @@ class TaskSpec:
 
 
 class Task:
-    """Base: subclasses define `train_batch`, `eval_batches`, `loss`, `new_metric`."""
-    dense = False        # per-pixel maps (MNIST) vs one label per image (CIFAR)
-    metric_names: tuple = ()
+    """What `mgdsl train` needs of a task. A subclass sets the class attributes below and defines
+    `size`, `examples`, `loss` and `new_metric`; the batches of training and evaluation are made from
+    `examples` (a subclass with its own sampling overrides `train_batch` and `eval_batches` instead).
+    The constructor refuses a network whose input or output shape does not fit the task."""
+    steps_per_epoch: ClassVar[int] = 0        # steps of one epoch; the paper's schedule spans 200 of them
+    metric_names: ClassVar[tuple[str, ...]] = ()   # the keys of `new_metric().summary()`, in percent
+    dense: ClassVar[bool] = False             # per-pixel maps (--pos-weight, attention maps), not one label
 
-    def __init__(self, spec: TaskSpec, input_shape, output_shape):
+    def __init__(self, spec: TaskSpec, input_shape: Iterable[int], output_shape: Iterable[int]):
         self.spec = spec
         self.input_shape, self.output_shape = tuple(input_shape), tuple(output_shape)
         if spec.pos_weight != 1.0 and not self.dense:
-            raise UsageError(f"--pos-weight is for the per-pixel MNIST tasks, not {spec.name}",
-                             hint="CIFAR is scored with the paper's plain cross-entropy")
+            raise UsageError(f"--pos-weight is for tasks scored per pixel (the MNIST ones), not {spec.name}",
+                             hint=f"{spec.name} is trained with plain cross-entropy")
+
+    def size(self, split: str) -> int:
+        """Images in a split ("train", "valid" or "test")."""
+        raise NotImplementedError
+
+    def examples(self, split: str, indices: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The images at these indices of a split, (N, C, H, W) in [0, 1] before `input_transform`,
+        and their targets."""
+        raise NotImplementedError
+
+    def input_transform(self, images: np.ndarray) -> np.ndarray:
+        """What the network is given for images (N, C, H, W) in [0, 1], e.g. their normalisation."""
+        return images
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def new_metric(self) -> Any:
+        """An accumulator with `add_logits(logits, target)` and `summary()` -> {name: percent}."""
+        raise NotImplementedError
 
     def check_data(self) -> None:
         """Open the data now, so that missing or broken files fail before a run folder is written."""
         for split in ("train", "test"):
             self.size(split)
 
-    @property
-    def steps_per_epoch(self) -> int:
-        return STEPS_PER_EPOCH.get(self.spec.name, STEPS_PER_EPOCH_DEFAULT)
-
     def indices(self, seed: int, step: int, batch: int) -> tuple[np.ndarray, np.random.Generator]:
+        """The training images of a step: drawn with replacement, a pure function of (seed, step)."""
         rng = np.random.default_rng([seed, 4242, step])
         return rng.integers(0, self.size("train"), batch), rng
 
+    def tensors(self, split: str, indices: Iterable[int]) -> Batch:
+        """`examples` as the tensors the network and the loss take."""
+        import torch  # not at the top: the task modules are imported to list the tasks, without torch
+        x, y = self.examples(split, indices)
+        return torch.from_numpy(self.input_transform(x).astype(np.float32)), torch.from_numpy(y)
 
-class MnistTask(Task):
-    dense = True
-    metric_names = ("mean_iou", "mean_error")
-
-    def __init__(self, spec, input_shape, output_shape):
-        super().__init__(spec, input_shape, output_shape)
-        maps, _, _ = data_mnist.TASKS[spec.name]
-        c, h, w = self.input_shape
-        if c != 1 or h != w:
-            raise UsageError(f"{spec.name} wants a network with a square 1-channel input, "
-                             f"not {c} @ {h}x{w}", hint="use a spec from specs/mnist/ (input 1 @ 64x64)")
-        if self.output_shape != (maps, h, w):
-            raise UsageError(f"{spec.name} wants {maps} output map(s) of {h}x{w}, but the network "
-                             f"outputs {self.output_shape}",
-                             hint="use the -seg spec (10 maps) for mnist-seg and the -spt one (1 map) "
-                                  "for the spatial-transformation tasks")
-        self.canvas = h
-        self._sets: dict[str, data_mnist.MnistSet] = {}
-
-    def dataset(self, split: str) -> data_mnist.MnistSet:
-        if self.spec.overfit:                        # every split is the N training images
-            split = "train"
-        if split not in self._sets:
-            from .digits import load_digits
-            _, n_train, n_test = data_mnist.TASKS[self.spec.name]
-            size = {"train": self.spec.overfit or self.spec.train_size or n_train}.get(
-                split, self.spec.test_size or n_test)
-            self._sets[split] = data_mnist.MnistSet(self.spec.name, load_digits(split, self.spec.mnist),
-                                                    self.canvas, size, self.spec.seed, split)
-        return self._sets[split]
-
-    def size(self, split: str) -> int:
-        return len(self.dataset(split))
-
-    def _tensors(self, ds, idx):
-        import torch
-        xs, ys = zip(*(ds.sample(int(i)) for i in idx))
-        x = (np.stack(xs) - data_mnist.MNIST_MEAN) / data_mnist.MNIST_STD
-        return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(np.stack(ys))
-
-    def train_batch(self, seed: int, step: int, batch: int, rank: int = 0, world: int = 1):
+    def train_batch(self, seed: int, step: int, batch: int, rank: int = 0, world: int = 1) -> Batch:
+        """Rank's shard of the global training batch of a step."""
         idx, _ = self.indices(seed, step, batch)
-        return self._tensors(self.dataset("train"), idx[shard(batch, rank, world)])
+        return self.tensors("train", idx[shard(batch, rank, world)])
 
-    def eval_batches(self, split: str, batch: int, limit: int | None = None):
-        ds = self.dataset(split)
-        n = min(len(ds), limit or len(ds))
+    def eval_batches(self, split: str, batch: int, limit: int | None = None) -> Iterator[Batch]:
+        """A split's first `limit` images (all without one) in batches, in order."""
+        n = min(self.size(split), limit or self.size(split))
         for a in range(0, n, batch):
-            yield self._tensors(ds, range(a, min(a + batch, n)))
-
-    def loss(self, logits, target):
-        import torch
-        import torch.nn.functional as F
-        w = self.spec.pos_weight
-        pos_weight = None if w == 1.0 else torch.tensor(w, dtype=torch.float32, device=logits.device)
-        return F.binary_cross_entropy_with_logits(logits.float(), target, pos_weight=pos_weight)
-
-    def new_metric(self):
-        return PixelCounts(self.output_shape[0])
+            yield self.tensors(split, range(a, min(a + batch, n)))
 
 
-class CifarTask(Task):
+class Classification(Task):
+    """One label per image: cross-entropy, scored by top-1 error."""
     metric_names = ("top1_error",)
 
-    def __init__(self, spec, input_shape, output_shape):
-        super().__init__(spec, input_shape, output_shape)
-        from .data_cifar import CIFAR
-        classes = CIFAR[spec.name][4]
-        if self.input_shape != (3, 32, 32) or self.output_shape != (classes,):
-            raise UsageError(f"{spec.name} wants input 3 @ 32x32 and {classes} outputs; the network has "
-                             f"{self.input_shape} -> {self.output_shape}",
-                             hint=f"set the class count, e.g. --set classes={classes}")
-        self._sets = {}
-
-    def dataset(self, split: str):
-        split = "train" if split == "train" or self.spec.overfit else "test"
-        if split not in self._sets:
-            from .data_cifar import CifarSet
-            self._sets[split] = CifarSet(self.spec.name, self.spec.data, split)
-        return self._sets[split]
-
-    def size(self, split: str) -> int:
-        n = len(self.dataset(split))
-        return min(n, self.spec.overfit) if self.spec.overfit else n
-
-    def train_batch(self, seed: int, step: int, batch: int, rank: int = 0, world: int = 1):
-        ds = self.dataset("train")
-        rng = np.random.default_rng([seed, 4242, step])
-        idx = rng.integers(0, self.size("train"), batch) if self.spec.overfit else ds.balanced_indices(rng, batch)
-        x, y = ds.batch(idx, rng)
-        s = shard(batch, rank, world)
-        return x[s], y[s]
-
-    def eval_batches(self, split: str, batch: int, limit: int | None = None):
-        ds = self.dataset(split)
-        n = min(self.size(split), self.spec.test_size or len(ds), limit or len(ds))
-        for a in range(0, n, batch):
-            yield ds.batch(np.arange(a, min(a + batch, n)), None)
-
-    def loss(self, logits, target):
-        import torch.nn.functional as F
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F  # not at the top: see Task.tensors
         return F.cross_entropy(logits.float(), target)
 
-    def new_metric(self):
+    def new_metric(self) -> Top1:
         return Top1()
 
 
-def make_task(spec: TaskSpec, input_shape, output_shape) -> Task:
-    if spec.name in data_mnist.TASKS:
-        return MnistTask(spec, input_shape, output_shape)
-    if spec.name in CIFAR_TASKS:
-        return CifarTask(spec, input_shape, output_shape)
-    raise UsageError(f"unknown task '{spec.name}'", hint=f"use one of: {', '.join(TASK_NAMES)}")
+def make_task(spec: TaskSpec, input_shape: Iterable[int], output_shape: Iterable[int]) -> Task:
+    """The registered task `spec.name`, for a network with these input and output shapes."""
+    return registry.get(spec.name)(spec, input_shape, output_shape)
