@@ -65,7 +65,7 @@ def run(args) -> int:
         raise UsageError(f"{args.run_dir} was trained on {cfg.task}; attention maps need an MNIST map task")
     target = None
     if args.image.isdigit():
-        i, n = int(args.image), task.size("test")
+        i, n = int(args.image), task.images("test")
         if i >= n:
             raise UsageError(f"--image {i}: the test set has {n} images")
         img, tgt = task.examples("test", [i])

@@ -430,7 +430,7 @@ class Run:
             limit = None if self.last else self.cfg.eval_size
             split = "train" if self.cfg.overfit else "test"
             res = evaluate(self.model, self.task, split, self.device, self.runtime, self.cfg.eval_batch, limit)
-            images = min(limit or self.task.size(split), self.task.size(split))
+            images = min(limit or self.task.images(split), self.task.images(split))
             curves.append_log(self.folder, {"kind": "eval", "step": self.done, "split": split, "images": images, **res})
             curves.plot(self.folder, self.task.metric_names, f"{self.net.name} on {self.cfg.task}")
             self.shown.update({k: f"{v:.2f}" for k, v in res.items()})

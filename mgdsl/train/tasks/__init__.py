@@ -84,12 +84,19 @@ class Task:
     def indices(self, seed: int, step: int, batch: int) -> tuple[np.ndarray, np.random.Generator]:
         """The training images of a step: drawn with replacement, a pure function of (seed, step)."""
         rng = np.random.default_rng([seed, 4242, step])
-        return rng.integers(0, self.size("train"), batch), rng
+        return rng.integers(0, self.images("train"), batch), rng
+
+    def images(self, split: str) -> int:
+        """Images a run uses of a split: with --overfit N, the first N training images stand for
+        every split."""
+        if self.spec.overfit:
+            return min(self.spec.overfit, self.size("train"))
+        return self.size(split)
 
     def tensors(self, split: str, indices: Iterable[int]) -> Batch:
         """`examples` as the tensors the network and the loss take."""
         import torch  # not at the top: the task modules are imported to list the tasks, without torch
-        x, y = self.examples(split, indices)
+        x, y = self.examples("train" if self.spec.overfit else split, indices)
         return torch.from_numpy(self.input_transform(x).astype(np.float32)), torch.from_numpy(y)
 
     def train_batch(self, seed: int, step: int, batch: int, rank: int = 0, world: int = 1) -> Batch:
@@ -99,7 +106,7 @@ class Task:
 
     def eval_batches(self, split: str, batch: int, limit: int | None = None) -> Iterator[Batch]:
         """A split's first `limit` images (all without one) in batches, in order."""
-        n = min(self.size(split), limit or self.size(split))
+        n = min(self.images(split), limit or self.images(split))
         for a in range(0, n, batch):
             yield self.tensors(split, range(a, min(a + batch, n)))
 
