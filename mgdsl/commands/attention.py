@@ -53,10 +53,10 @@ def check_image_file(path: str) -> None:
 
 
 def run(args) -> int:
-    import numpy as np  # here, as the training room below: `mgdsl attention --help` needs neither
+    import numpy as np  # here, like the training room: `mgdsl attention --help` needs neither numpy nor torch
     import torch
 
-    from ..train import attention as A
+    from ..train import attention as A  # imports numpy
     from ..train.loop import load_run
     if not args.image.isdigit():
         check_image_file(args.image)          # before the run is loaded

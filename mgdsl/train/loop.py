@@ -357,7 +357,7 @@ class Run:
         if self.runtime.compile:
             self.runner = torch.compile(self.model)
         if self.world > 1:
-            from torch.nn.parallel import DistributedDataParallel as DDP
+            from torch.nn.parallel import DistributedDataParallel as DDP  # not at the top: see setup_network
             self.runner = DDP(self.runner, device_ids=[self.local_rank] if self.device.type == "cuda" else None,
                               find_unused_parameters=has_dead_weights(self.net.graph))
 
