@@ -311,7 +311,7 @@ class Run:
         import torch  # not at the top: see setup_network
         self.model.to(self.device)
         if self.runtime.channels_last:
-            self.model.to(memory_format=torch.channels_last)   # type: ignore[call-overload]
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # the stubs lack it
         self.opt = torch.optim.SGD(self.model.parameters(), lr=self.cfg.lr, momentum=self.cfg.momentum,
                                    weight_decay=self.cfg.weight_decay)
         p = self.plan
