@@ -3,10 +3,14 @@
     net = mgdsl.load("specs/r-pmg-30.mg", n=3)
     net.graph          # the networkx graph every back end reads
     model = net.build()  # a fresh torch.nn.Module
+
+    loader = mgdsl.Loader()                   # parses each file once, across calls
+    nets = [mgdsl.load(p, loader=loader) for p in paths]
+    checked = mgdsl.check_spec("x.mg")        # never raises: diagnostics, and the network if valid
 """
-__version__ = "0.1.0"
+from .errors import MgError, SpecWarning
+from .lang.loader import Loader
+from .network import Checked, Network, check_spec, load, loads
+from .version import __version__
 
-from .errors import MgError, SpecWarning  # noqa: E402
-from .network import Network, load, loads  # noqa: E402
-
-__all__ = ["load", "loads", "Network", "MgError", "SpecWarning", "__version__"]
+__all__ = ["load", "loads", "check_spec", "Checked", "Loader", "Network", "MgError", "SpecWarning", "__version__"]

@@ -3,12 +3,14 @@ imported only when used, so commands that need no tensors never import torch."""
 from __future__ import annotations
 
 import argparse
+import codecs
 import importlib
 import sys
 import traceback
 
-from . import __version__
-from .errors import MgError, UsageError
+from .commands.options import add_set_option, parse_sets, print_warnings  # noqa: F401  (until every command imports them from there)
+from .errors import MgError
+from .version import __version__
 
 # name -> module in mgdsl.commands; each module has HELP, configure(parser) and run(args) -> int
 COMMANDS = {
@@ -41,7 +43,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _escape_undecodable(err: UnicodeError):
+    """An encoding error handler: a byte of a file name that is not UTF-8 (which Python holds as a lone
+    surrogate) is printed as \\xNN, any other character that cannot be written as \\uNNNN."""
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    text = err.object[err.start:err.end]
+    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else f"\\u{ord(c):04x}"
+                   for c in text), err.end
+
+
+codecs.register_error("mgdsl-escape", _escape_undecodable)
+
+
+def _escaping_output() -> None:
+    """Whatever a file name holds, what mgdsl prints is valid text in the output's encoding."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="mgdsl-escape")    # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            pass                                          # not a text file (a test's capture): leave it
+
+
 def main(argv: list[str] | None = None) -> int:
+    _escaping_output()
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -65,24 +90,3 @@ def main(argv: list[str] | None = None) -> int:
         print("mgdsl: internal error: this is a bug in mgdsl, not in your spec; please report it with the "
               "traceback above.", file=sys.stderr)
         return 70
-
-
-def parse_sets(items: list[str] | None) -> dict[str, str]:
-    """`--set k=v` options -> {k: v}."""
-    out = {}
-    for it in items or []:
-        k, eq, v = it.partition("=")
-        if not eq or not k.strip().isidentifier() or not v.strip():
-            raise UsageError(f"--set wants NAME=VALUE, not '{it}'", hint="for example: --set n=3")
-        out[k.strip()] = v.strip()
-    return out
-
-
-def add_set_option(p: argparse.ArgumentParser):
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
-                   help="override a network parameter (repeatable), e.g. --set n=3 --set w=40")
-
-
-def print_warnings(net) -> None:
-    for w in net.warnings:
-        print(w.report(), file=sys.stderr)

@@ -16,6 +16,8 @@ from pathlib import Path, PurePath
 from urllib.parse import quote
 
 from .errors import MgError, Span, SpecWarning, diagnostic_classes
+from .lang.loader import PRELUDE_PATH, prelude_file
+from .version import __version__
 
 # the official schema's own id (OASIS SARIF 2.1.0, errata 01); the tests validate against that file
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -90,7 +92,6 @@ def artifact_location(path: str) -> dict:
     """A SARIF artifactLocation: a relative path as a percent-encoded relative URI reference
     against %SRCROOT% (the folder check ran in), an absolute one as a file:// URI. The bytes of the
     name are encoded, so a name that is not UTF-8 survives; the prelude is named by its real file."""
-    from .lang.loader import PRELUDE_PATH, prelude_file
     real = prelude_file() if path == PRELUDE_PATH else None
     p = Path(real) if real is not None else PurePath(path)
     if p.is_absolute():
@@ -114,7 +115,6 @@ def _sarif_location(rec: dict, message: str | None = None) -> dict | None:
 
 def to_sarif(records: list[dict]) -> str:
     """A SARIF 2.1.0 log (what GitHub code scanning and most CI dashboards read)."""
-    from . import __version__
     classes = diagnostic_classes()
     rules = [{"id": c.code, "name": c.__name__,
               "shortDescription": {"text": " ".join((c.__doc__ or "").split())},

@@ -7,6 +7,7 @@ source line with a caret, a hint). Anything else escaping mgdsl is a bug in mgds
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 QUOTE_WIDTH = 150      # longer source lines are quoted around the caret
 
@@ -184,7 +185,7 @@ class SpecWarning:
     __str__ = MgError.report
 
 
-def diagnostic_classes() -> list[type]:
+def diagnostic_classes() -> list[Any]:
     """Every kind of diagnostic mgdsl reports, each with its own stable ``code``: the MgError
     family (found by walking the subclasses, so a new class cannot be forgotten) and SpecWarning."""
     out, todo = [], [MgError]

@@ -18,12 +18,13 @@ import functools
 import json
 import re
 
+from .graph.layer_api import LAYERS, SWITCH
+from .lang.loader import Loader
+from .lang.parser import lark_parser
+
 
 @functools.lru_cache(maxsize=1)
 def vocabulary() -> dict[str, list[str]]:
-    from .graph.layer_api import LAYERS, SWITCH
-    from .lang.loader import Loader
-    from .lang.parser import lark_parser
     keywords = sorted({t.pattern.value for t in lark_parser().terminals
                        if t.pattern.type == "str" and re.fullmatch(r"[a-z]+", t.pattern.value)})
     return {"keywords": keywords, "layers": sorted(LAYERS), "units": sorted(Loader().prelude().own_units),
@@ -59,7 +60,7 @@ def rules() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
 
 
 def textmate_grammar() -> dict:
-    patterns = []
+    patterns: list[dict] = []
     for name, regex, scopes, _ in rules():
         if len(scopes) == 1:
             patterns.append({"comment": name, "match": regex, "name": scopes[0]})

@@ -14,9 +14,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from .errors import MgError, Span, SpecWarning
+from .errors import MgError, Source, Span, SpecWarning
+from .graph.cost import cost_of, macs_of, params_of
+from .graph.layer_api import LAYERS
+from .graph.values import size_label
 from .lang import ast as A
+from .lang.format import comments
 from .lang.loader import PRELUDE_PATH, Loader, prelude_file
+from .lang.parser import parse
+from .network import Network, check_spec
+from .summary import pyramid_after, pyramid_before, pyramid_text
 
 
 def split_lines(text: str) -> list[str]:
@@ -81,7 +88,7 @@ class Analysis:
     text: str
     loader: Loader
     module: A.Module | None = None
-    net: object = None                                # mgdsl.Network
+    net: Network | None = None
     problems: list = field(default_factory=list)      # MgError | SpecWarning
     fallback: "Analysis | None" = None                # the last one that lowered, while this text does not
 
@@ -93,7 +100,6 @@ class Analysis:
 
     @cached_property
     def layer_costs(self) -> dict:
-        from .graph.cost import cost_of
         return cost_of(self.net.graph).by("layer") if self.net is not None else {}
 
     @cached_property
@@ -157,7 +163,6 @@ def analyse(path: str | Path, text: str, unsaved: dict[str, str] | None = None,
     files' unsaved text in `unsaved`, keyed by resolved path). Never raises an MgError: it becomes
     the analysis's problem. `previous` is this document's last analysis, kept for completion while
     the text does not lower."""
-    from .network import check_spec
     path = Path(path).resolve()
     loader = Loader(unsaved={**(unsaved or {}), str(path): text})
     checked = check_spec(path, loader=loader)
@@ -172,8 +177,6 @@ def analyse(path: str | Path, text: str, unsaved: dict[str, str] | None = None,
 
 def _parse_only(path: Path, text: str) -> A.Module | None:
     """The document's own syntax tree when something it imports is broken."""
-    from .errors import Source
-    from .lang.parser import parse
     try:
         return parse(Source(str(path), text))
     except MgError:
@@ -193,8 +196,9 @@ def records_at(a: Analysis, line: int, col: int) -> list:
     the cursor when the line has several steps)."""
     if a.net is None:
         return []
-    here = [r for r in a.net.graph.info.layers if span_file(r.span) == a.path and _covers(r.span, line)]
-    exact = [r for r in here if _covers(r.span, line, col)]
+    here = [r for r in a.net.graph.info.layers if r.span is not None and span_file(r.span) == a.path
+            and _covers(r.span, line)]
+    exact = [r for r in here if r.span is not None and _covers(r.span, line, col)]
     return exact or here
 
 
@@ -219,8 +223,6 @@ def hover(a: Analysis, line: int, col: int) -> str | None:
 
 
 def _layer_hover(a: Analysis, recs: list) -> str:
-    from .graph.layer_api import LAYERS
-    from .summary import pyramid_after, pyramid_before, pyramid_text
     costs = a.layer_costs
     params = sum(costs[r.path].params for r in recs if r.path in costs)
     macs = sum(costs[r.path].macs for r in recs if r.path in costs)
@@ -246,8 +248,7 @@ def _expansion(a: Analysis, layer_path: str) -> list[str]:
     """A row per sub-layer of a unit's use: the grids it leaves (its nodes that something outside
     it reads, or nothing reads; not the steps inside it, such as the stride-2 chain by which
     `mgconv reach=all` brings a fine grid down several sizes), finest first, and its cost."""
-    from .graph.cost import macs_of, params_of
-    from .summary import pyramid_text
+    assert a.net is not None, "only layer lines of a network that lowered are expanded"
     G = a.net.graph
     readers = a.readers
     groups: dict[str, list] = {}
@@ -270,7 +271,6 @@ def _expansion(a: Analysis, layer_path: str) -> list[str]:
 
 
 def _word_hover(a: Analysis, word: str) -> str | None:
-    from .graph.layer_api import LAYERS
     if word in LAYERS:
         lt = LAYERS[word]
         params = ", ".join(f"{p.name}={p.default_text()}" if p.default_text() and not p.required else p.name
@@ -338,7 +338,7 @@ def definition(a: Analysis, line: int, col: int) -> Place | None:
         if _covers(imp.span, line, col):
             return _file_start(a.path.parent / imp.path)
     net = mod.network
-    if net is not None and net.base_span is not None and _covers(net.base_span, line, col):
+    if net is not None and net.base is not None and net.base_span is not None and _covers(net.base_span, line, col):
         return _file_start(a.path.parent / net.base)
     word = word_at(a.text, line, col)
     for ln, body in _all_lines(mod):
@@ -346,7 +346,7 @@ def definition(a: Analysis, line: int, col: int) -> Place | None:
             if _covers(step.call.op_span, line, col):
                 unit = a.units.get(step.call.op)
                 p = place(unit.span) if unit is not None else None
-                return p and Place(p.path, p.line, p.col, p.line, p.col + len(f"unit {unit.name}"))
+                return p and unit and Place(p.path, p.line, p.col, p.line, p.col + len(f"unit {unit.name}"))
         if _covers(ln.span, line) and word:
             for other, _ in _all_lines(mod):
                 if other.bind == word and any(other is b for b in body):
@@ -376,10 +376,8 @@ HEADER_WORDS = ("network", "input", "grids", "section", "import", "unit")
 def completions(a: Analysis, line: int, col: int) -> list[Completion]:
     """Layer types and units where a layer type goes; after one, its parameter names (those not yet
     given), `on` and, for layers that take one, the saved pyramids; after `on`, grid selectors."""
-    from .graph.layer_api import LAYERS
     lines = split_lines(a.text)
     text = lines[line - 1][: col - 1] if 1 <= line <= len(lines) else ""
-    from .lang.format import comments
     if comments(text):
         return []
     step = text.split(";")[-1]
@@ -392,14 +390,13 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
         if bare == step and ";" not in text and not text.startswith((" ", "\t")):
             out += [Completion(k, "keyword") for k in HEADER_WORDS]
         return out
-    op = _WORD.match(bare.strip())
-    op = op.group(0) if op else ""
+    m = _WORD.match(bare.strip())
+    op = m.group(0) if m else ""
     if op in HEADER_WORDS:
         return []
     if re.search(r"\bon\b[^=]*$", bare):
         net = a.names.net
         grids = net.graph.info.grids if net is not None else []
-        from .graph.values import size_label
         return [Completion(w, "keyword") for w in ("coarsest", "finest")] + \
             [Completion(size_label(g), "grid") for g in grids]
     if op in LAYERS:

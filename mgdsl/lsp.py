@@ -31,9 +31,10 @@ from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from . import __version__
-from .errors import MgError
+from .errors import MgError, Source
 from .ide import Analysis, Place, analyse, completions, definition, hover, place
+from .lang.format import format_source
+from .version import __version__
 
 _KIND = {"layer": T.CompletionItemKind.Function, "unit": T.CompletionItemKind.Module,
          "parameter": T.CompletionItemKind.Property, "pyramid": T.CompletionItemKind.Variable,
@@ -258,8 +259,6 @@ def _completion(ls: MgServer, params: T.CompletionParams):
 
 @server.feature(T.TEXT_DOCUMENT_FORMATTING)
 def _formatting(ls: MgServer, params: T.DocumentFormattingParams):
-    from .errors import Source
-    from .lang.format import format_source
     uri = params.text_document.uri
     doc = ls.documents.get(uri)
     if doc is None:

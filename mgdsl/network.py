@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from .backends.draw import diagram, render
+from .backends.export import export
+from .backends.torch_source import build_module, generate
 from .errors import MgError, Span, SpecNameError, SpecValueError, SpecWarning
 from .graph.bind import check_names, network_values
 from .graph.check import check_graph
@@ -15,6 +18,8 @@ from .graph.ir import Graph
 from .graph.lower import lower
 from .lang import ast as A
 from .lang.loader import Loader
+from .memory import check_fits
+from .summary import summary_html
 
 
 @dataclass
@@ -64,7 +69,6 @@ class Network:
         """Standalone PyTorch source defining `build()`; it imports nothing but torch. The default
         target uses only public torch API and runs anywhere; `target="cpu"|"cuda"` tunes it for a
         device (see `mgdsl.backends.torch_source.TARGETS`)."""
-        from .backends.torch_source import generate
         return generate(self.graph, target=target, **options)
 
     def build(self, device="cpu", **options):
@@ -72,8 +76,6 @@ class Network:
         only), its code tuned for that device's type. Options switch code-generation optimisations,
         e.g. `optimize=False` for one op per node. A network too big for this machine's memory is
         refused here (`ResourceError`), before anything is allocated."""
-        from .backends.torch_source import build_module
-        from .memory import check_fits
         check_fits(self.graph, device)
         return build_module(self.graph, device=device, **options)
 
@@ -81,12 +83,10 @@ class Network:
         """Write the network as ONNX (`path` ending in .onnx) or a torch.export program (.pt2), with a
         dynamic batch dimension, in eval mode. `weights`: None (fresh), a state_dict, or the path of a
         state_dict file or a training checkpoint. See `mgdsl.backends.export`."""
-        from .backends.export import export
         return export(self, path, weights, **options)
 
     @cached_property
     def _svg(self) -> str:
-        from .backends.draw import diagram, render
         svg = render(diagram(self.graph), "svg").decode("utf-8")
         return svg[svg.index("<svg"):]            # no XML prologue: the SVG goes inline into HTML too
 
@@ -96,7 +96,6 @@ class Network:
 
     def _repr_html_(self) -> str:
         """Jupyter's rich display: the summary table by section, then the diagram."""
-        from .summary import summary_html
         return summary_html(self, self._svg)
 
     def __repr__(self):

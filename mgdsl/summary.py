@@ -2,10 +2,11 @@
 prints, and the HTML table a notebook shows (`Network._repr_html_`)."""
 from __future__ import annotations
 
-import html
+import html as _html
 
 from .graph.cost import Totals, cost_of
 from .graph.values import size_label
+from .tables import Table, html, text
 
 
 def pyramid_text(grids) -> str:
@@ -42,6 +43,15 @@ def sections(net) -> dict[str, dict]:
     return out
 
 
+def _sections_table(net, macs: bool = False) -> Table:
+    """Section by section: layers, params (and MACs, for a notebook), the pyramid after it."""
+    rows = [[name, str(s["layers"]), f"{s['params']:,}"] + ([f"{s['macs'] / 1e6:,.2f}"] if macs else [])
+            + [pyramid_text(s["out"])] for name, s in sections(net).items()]
+    if macs:
+        return Table(["section", "layers", "params", "MACs (M)", "pyramid after (grid:channels)"], rows, align="lrrrl")
+    return Table(["section", "layers", "params", "pyramid after the section (grid:channels)"], rows, align="lrrl")
+
+
 def summary(net) -> str:
     c, h, w = net.input_shape
     grids = net.graph.info.grids
@@ -51,9 +61,7 @@ def summary(net) -> str:
              f"  params  {net.num_params:,} ({net.num_params / 1e6:.2f}M)    MACs {net.macs / 1e6:,.2f}M "
              f"(FLOPs = 2 x MACs = {2 * net.macs / 1e6:,.2f}M)",
              "",
-             f"  {'section':<8} {'layers':>6} {'params':>12}   pyramid after the section (grid:channels)"]
-    for name, s in sections(net).items():
-        lines.append(f"  {name:<8} {s['layers']:>6} {s['params']:>12,}   {pyramid_text(s['out'])}")
+             text(_sections_table(net), indent="  ", sep=(" ", " ", "   "), widths=(8, 6, 12), rule=False)]
     if net.params:
         lines.append("")
         lines.append("  parameters: " + ", ".join(f"{k} = {v}" for k, v in net.params.items()))
@@ -62,7 +70,7 @@ def summary(net) -> str:
 
 def summary_html(net, svg: str | None = None) -> str:
     """The summary as an HTML table, followed by the diagram's inline SVG when one is given."""
-    e = html.escape
+    e = _html.escape
     c, h, w = net.input_shape
     head = (f"<b>{e(net.name)}</b> <small>({e(str(net.path))})</small><br>"
             f"input {c} &times; {h} &times; {w}, grids {e(', '.join(size_label(g) for g in net.graph.info.grids))}"
@@ -70,11 +78,5 @@ def summary_html(net, svg: str | None = None) -> str:
             f"<b>{net.num_params:,}</b> params ({net.num_params / 1e6:.2f}M), <b>{net.macs / 1e6:,.2f}M</b> MACs")
     if net.params:
         head += "<br>parameters: " + e(", ".join(f"{k} = {v}" for k, v in net.params.items()))
-    rows = "".join(f"<tr><td>{e(name)}</td><td style='text-align:right'>{s['layers']}</td>"
-                   f"<td style='text-align:right'>{s['params']:,}</td>"
-                   f"<td style='text-align:right'>{s['macs'] / 1e6:,.2f}</td><td>{e(pyramid_text(s['out']))}</td></tr>"
-                   for name, s in sections(net).items())
-    table = ("<table><thead><tr><th>section</th><th>layers</th><th>params</th><th>MACs (M)</th>"
-             f"<th>pyramid after (grid:channels)</th></tr></thead><tbody>{rows}</tbody></table>")
     figure = f"<div class='mgdsl-diagram'>{svg}</div>" if svg else ""
-    return f"<div class='mgdsl-network'><p>{head}</p>{table}{figure}</div>"
+    return f"<div class='mgdsl-network'><p>{head}</p>{html(_sections_table(net, macs=True))}{figure}</div>"

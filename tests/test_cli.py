@@ -171,3 +171,18 @@ def test_attention_refuses_an_image_it_cannot_sensibly_read_before_loading_the_r
                         (tmp_path / "none.png", "no such file")):
         assert main(["attention", str(tmp_path / "no-run"), "--image", str(image), "-o", str(tmp_path / "a.png")]) == 1
         assert said in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names that are not UTF-8 need a byte-oriented file system")
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "utf-8:strict"}, {"LC_ALL": "C", "LANG": "C"}])
+def test_a_file_name_that_is_not_utf8_prints_as_valid_text(tmp_path, env):
+    # used to be a traceback (exit 70) in a UTF-8 locale, and raw bytes in the C locale
+    name = os.fsdecode(b"net\xff.mg")
+    (tmp_path / name).write_text('network "N"\ninput 3 @ 8x8\nconv 4\nfc 2\n', encoding="utf-8")
+    for args in (["check"], ["cost"], ["cost", "--format", "md"], ["cost", "--format", "csv"], ["compile"],
+                 ["check", "--format", "json"]):
+        r = subprocess.run([sys.executable, "-m", "mgdsl", *args, name], cwd=tmp_path, capture_output=True,
+                           env={**os.environ, **env})
+        assert r.returncode == 0, (args, r.stderr)
+        out = r.stdout.decode("utf-8")            # strict: no raw byte, no lone surrogate
+        assert "net\\xff.mg" in out or args[-1] == "json" and out.strip() == "[]", (args, out)

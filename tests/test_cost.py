@@ -179,6 +179,20 @@ def test_user_mistakes(args, message, capsys):
     assert code == 1 and message in err and "Traceback" not in err
 
 
+def test_paper_uses_the_specs_that_ship_with_mgdsl(tmp_path, monkeypatch, capsys):
+    """Not the working folder's specs/: from anywhere, --paper counts the packaged specs, and a
+    specs/ folder that happens to be there is only used when named with --specs."""
+    from mgdsl.paper import packaged_specs
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "vgg-16.mg").write_text("not a spec\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(["--paper", "--format", "csv"], capsys)
+    assert code == 0 and err == "" and (packaged_specs() / "vgg-16.mg").read_text() != "not a spec\n"
+    assert list(csv.DictReader(io.StringIO(out)))[0]["status"] in ("match", "documented")
+    code, out, err = _run(["--paper", "--specs", "specs"], capsys)
+    assert code == 0 and "spec error" in out
+
+
 def test_one_broken_spec_among_several(tmp_path, capsys):
     bad = tmp_path / "bad.mg"
     bad.write_text('network "Bad"\ninput 3 @ 8x8\nconv 4 kernel=2\nfc 2\n')

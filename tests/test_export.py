@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import mgdsl
+import mgdsl.testing as T
 from mgdsl.backends import export as E
 from mgdsl.cli import main
 from mgdsl.errors import UsageError
@@ -28,7 +29,7 @@ def _eager(name):
     spec, params = CASES[name]
     net = mgdsl.load(spec, **params)
     torch.manual_seed(1)
-    return net, E.warm_up(E._module_for_export(net, None), net.input_shape)
+    return net, T.warm_up(T.module_for_export(net, None), net.input_shape)
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -42,7 +43,7 @@ def exported(request, tmp_path_factory):
         files[".onnx"] = folder / "net.onnx"
     program = E.exported_program(model, net.input_shape)
     for path in files.values():
-        E.write_program(program, str(path), E._metadata(net, "fresh"))
+        E.write_program(program, str(path), E.metadata(net, "fresh"))
     return net, model, files
 
 
@@ -55,7 +56,7 @@ def test_export_matches_the_eager_module_at_batch_1_and_2(exported, suffix):
         pytest.importorskip("onnxruntime")
         if suffix not in files:
             pytest.skip("onnx / onnxscript not installed")
-    ok, err, ratio = E.verify(files[suffix], model, net.input_shape, (1, 2), RTOL, ATOL)
+    ok, err, ratio = T.verify(files[suffix], model, net.input_shape, (1, 2), RTOL, ATOL)
     assert ok, f"max abs error {err:.2e}, {ratio:.2f} x the tolerance"
 
 
@@ -71,7 +72,7 @@ def _ratio(got, want):
 
 def _float32_vs_float64(net, model):
     """The float32 module against the same weights evaluated in float64, as a tolerance ratio."""
-    double = E._module_for_export(net, None)
+    double = T.module_for_export(net, None)
     double.load_state_dict(model.state_dict())
     double = double.double().eval()
     x = torch.randn(2, *net.input_shape, generator=torch.Generator().manual_seed(3))
@@ -85,9 +86,9 @@ def deeplab():
     spec, params = DEEPLAB
     net = mgdsl.load(spec, **params)
     torch.manual_seed(0)
-    fresh = E.calibrate_batch_norm(E._module_for_export(net, None), net.input_shape)
+    fresh = T.calibrate_batch_norm(T.module_for_export(net, None), net.input_shape)
     torch.manual_seed(0)
-    warmed = E.warm_up(E._module_for_export(net, None), net.input_shape)
+    warmed = T.warm_up(T.module_for_export(net, None), net.input_shape)
     return net, fresh, warmed
 
 
@@ -107,31 +108,31 @@ def test_a_deep_dilated_network_exports_to_onnx_within_tolerance(deeplab, tmp_pa
         pytest.skip("onnx / onnxscript not installed")
     net, _, warmed = deeplab
     path = tmp_path / "deeplab.onnx"
-    E.write_program(E.exported_program(warmed, net.input_shape), str(path), E._metadata(net, "fresh"))
-    ok, err, ratio = E.verify(path, warmed, net.input_shape, (1, 2), RTOL, ATOL)
+    E.write_program(E.exported_program(warmed, net.input_shape), str(path), E.metadata(net, "fresh"))
+    ok, err, ratio = T.verify(path, warmed, net.input_shape, (1, 2), RTOL, ATOL)
     assert ok, f"max abs error {err:.2e}, {ratio:.2f} x the tolerance"
 
 
 def test_warm_up_leaves_a_network_without_batch_norm_as_it_is(spec_file):
     net = mgdsl.load(spec_file('network "PLAIN"\ninput 1 @ 8x8\nconv 4 bn=off\nconv 4 bn=off\ngap\nfc 3\n', "plain.mg"))
     torch.manual_seed(0)
-    model = E._module_for_export(net, None)
+    model = T.module_for_export(net, None)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    E.warm_up(model, net.input_shape)
+    T.warm_up(model, net.input_shape)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_warm_up_moves_the_weights_and_gives_up_on_a_diverging_loss(tiny):
     net = mgdsl.load(tiny)
     torch.manual_seed(0)
-    model = E._module_for_export(net, None)
+    model = T.module_for_export(net, None)
     convs = {k: v.clone() for k, v in model.state_dict().items() if k.endswith("conv.weight")}
-    E.warm_up(model, net.input_shape)
+    T.warm_up(model, net.input_shape)
     assert any(not torch.equal(convs[k], model.state_dict()[k]) for k in convs)
     torch.manual_seed(0)
-    model = E._module_for_export(net, None)
+    model = T.module_for_export(net, None)
     with pytest.warns(RuntimeWarning, match="stopped being finite"):
-        E.warm_up(model, net.input_shape, lr=1e30)
+        T.warm_up(model, net.input_shape, lr=1e30)
     assert all(torch.equal(convs[k], model.state_dict()[k]) for k in convs)
 
 
@@ -185,7 +186,7 @@ def test_weights_from_a_state_dict_file(tmp_path, tiny):
     torch.save(model.state_dict(), tmp_path / "w.pt")
     out = tmp_path / "n.pt2"
     assert main(["export", tiny, "-o", str(out), "--weights", str(tmp_path / "w.pt"), "--set", "w=3"]) == 0
-    run = E.load_exported(out)
+    run = T.load_exported(out)
     assert _same_outputs(run, model, net.input_shape)
     assert not _same_outputs(run, net.build(optimize=False).eval(), net.input_shape)   # not fresh weights
 
@@ -206,7 +207,7 @@ def test_weights_from_a_training_checkpoint_and_its_run_folder(tmp_path, tiny, c
     _checkpoint(run_dir / ckpt.CHECKPOINT, model, tiny, {"w": "3"})
     out = tmp_path / "n.pt2"
     assert net.export(out, weights=run_dir / ckpt.CHECKPOINT)["weights"] == ckpt.CHECKPOINT
-    assert _same_outputs(E.load_exported(out), model, net.input_shape)
+    assert _same_outputs(T.load_exported(out), model, net.input_shape)
     state, params = E.read_weights(run_dir)                    # the run folder reads the same checkpoint
     assert params == {"w": "3"} and all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     # the same checkpoint with other parameters: the error names the run's --set values

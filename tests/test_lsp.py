@@ -405,7 +405,7 @@ def test_expansion_rows_of_every_spec_end_on_the_layers_outputs():
 
 
 def test_a_file_without_network_or_units_gets_what_check_says(client, tmp_path):
-    from mgdsl.diagnostics import check_spec
+    from mgdsl.network import check_spec
     text = "# a spec not written yet\n"
     path = tmp_path / "empty.mg"
     path.write_text(text, encoding="utf-8")

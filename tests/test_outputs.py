@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import mgdsl
+import mgdsl.testing as T
 from mgdsl.errors import SpecShapeError
 from mgdsl.graph.cost import cost_of
 
@@ -102,10 +103,10 @@ def test_the_new_layers_export_and_compute_what_the_eager_module_does(tmp_path, 
         pytest.skip("onnx, onnxscript or onnxruntime not installed")
     net = mgdsl.loads(NEW_LAYERS)
     torch.manual_seed(1)
-    model = E.calibrate_batch_norm(E._module_for_export(net, None), net.input_shape)
+    model = T.calibrate_batch_norm(T.module_for_export(net, None), net.input_shape)
     path = tmp_path / f"net{suffix}"
-    E.write_program(E.exported_program(model, net.input_shape), str(path), E._metadata(net, "fresh"))
-    ok, err, ratio = E.verify(path, model, net.input_shape, (1, 2), 1e-3, 1e-4)
+    E.write_program(E.exported_program(model, net.input_shape), str(path), E.metadata(net, "fresh"))
+    ok, err, ratio = T.verify(path, model, net.input_shape, (1, 2), 1e-3, 1e-4)
     assert ok, f"max abs error {err:.2e}"
 
 
@@ -113,12 +114,12 @@ def test_several_outputs_export_as_a_tuple(tmp_path):
     from mgdsl.backends import export as E
     net = mgdsl.loads(TWO)
     torch.manual_seed(1)
-    model = E.calibrate_batch_norm(E._module_for_export(net, None), net.input_shape)
+    model = T.calibrate_batch_norm(T.module_for_export(net, None), net.input_shape)
     path = tmp_path / "net.pt2"
-    E.write_program(E.exported_program(model, net.input_shape), str(path), E._metadata(net, "fresh"))
+    E.write_program(E.exported_program(model, net.input_shape), str(path), E.metadata(net, "fresh"))
     x = torch.randn(2, *net.input_shape)
     with torch.no_grad():
-        got, want = E.load_exported(path)(x), model(x)
+        got, want = T.load_exported(path)(x), model(x)
     assert isinstance(got, tuple) and len(got) == len(net.output_shapes)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
@@ -128,14 +129,14 @@ def test_several_outputs_export_to_onnx_and_verify_every_output(tmp_path):
     from mgdsl.backends import export as E
     net = mgdsl.loads(TWO)
     torch.manual_seed(1)
-    model = E.calibrate_batch_norm(E._module_for_export(net, None), net.input_shape)
+    model = T.calibrate_batch_norm(T.module_for_export(net, None), net.input_shape)
     program = E.exported_program(model, net.input_shape)
     for name in ("net.onnx", "net.pt2"):
         path = tmp_path / name
-        E.write_program(program, str(path), E._metadata(net, "fresh"))
+        E.write_program(program, str(path), E.metadata(net, "fresh"))
         x = torch.randn(2, *net.input_shape)
         with torch.no_grad():
-            got, want = E.load_exported(path)(x), model(x)
+            got, want = T.load_exported(path)(x), model(x)
         assert isinstance(got, tuple) and len(got) == len(want), name
         torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-4)
-        assert E.verify(path, model, net.input_shape)[0], name
+        assert T.verify(path, model, net.input_shape)[0], name

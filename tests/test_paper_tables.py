@@ -1,51 +1,34 @@
-"""The paper's tables against the specs: counts read straight from the graphs must round to the
-printed values except for the documented discrepancies, the printed values must ship with the
-package, and docs/paper-tables.md must be what the command prints now."""
+"""The paper's tables against the specs. The printed values and the errata are the package's data
+(mgdsl/paper/*.csv, errata.json); every test here iterates over them and compares counts computed
+from the graphs, with the one rule of mgdsl.paper.agrees. No paper number is written in this file."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
 import mgdsl
-from mgdsl.commands.cost import paper_report
-from mgdsl.paper import paper_rows, reproduce, spec_names
+from mgdsl import paper
+from mgdsl.paper import agrees, errata, paper_rows, report, reproduce, table_infos
+from mgdsl.paper import data as paper_data
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
-
-# (row, quantity) pairs whose printed value the described network does not give (a slip in the
-# table, or a network described too loosely to pin down), plus one last-digit slip found by this table
-DOCUMENTED = {
-    *[(m, "macs") for m in ("MG-6", "MG-11", "MG-16", "MG-21", "R-MG-12", "R-MG-22", "R-MG-32", "R-MG-42")],
-    ("RES-12", "macs"), ("VGG-6", "params"), ("R-MG-sm-22", "macs"),
-    ("VGG-16", "params"), ("ResNet-50", "macs"), ("WRN-34 (2.0)", "params"), ("R-PMG-30-SEG", "macs"),
-}
+ROWS = paper_rows()
+QUANTITIES = {"params": "params_millions", "macs": "flops"}
 
 
-def _rounds_to(value: float, printed: str) -> bool:
-    decimals = len(printed.split(".")[1]) if "." in printed else 0
-    return abs(round(value, decimals) - float(printed)) < 0.5 * 10 ** -decimals
+def row_id(row) -> str:
+    return f"{row['table'].split('_')[0]}:{row['method']}"
 
 
-def test_printed_values_are_package_data():
-    """The printed rows travel with the package (declared as package data, read through
-    importlib.resources), so an installed mgdsl compares against them without a checkout."""
-    assert resources.files("mgdsl").joinpath("paper_tables.csv").is_file()
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    package_data = pyproject.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
-    assert re.search(r'^"mgdsl" = \[[^]]*"paper_tables\.csv"', package_data, re.M)
-    rows = paper_rows()
-    assert sorted({r["table"].split("_")[0] for r in rows}) == ["Table1", "Table2", "Table3", "Table4"]
-    assert all(r["method"] and r["params_millions"] for r in rows)
-
-
-def test_committed_tables_are_fresh():
-    committed = (ROOT / "docs" / "paper-tables.md").read_text(encoding="utf-8")
-    assert committed == paper_report("md", SPECS), \
-        "docs/paper-tables.md is stale: regenerate it with `mgdsl cost --paper --format md > docs/paper-tables.md`"
+@pytest.fixture(scope="module")
+def tables():
+    return reproduce(SPECS)
 
 
 @pytest.fixture(scope="module")
@@ -54,73 +37,136 @@ def loader():
     return Loader()
 
 
-def _rows(table_prefix):
-    return [r for r in paper_rows() if r["table"].startswith(table_prefix)]
+def test_the_facts_are_package_data():
+    """The printed rows, the tables and the errata travel with the package (read through
+    importlib.resources; tests/test_packaging.py checks that the wheel carries them)."""
+    files = resources.files("mgdsl.paper")
+    for name in ("paper_tables.csv", "tables.csv", "errata.json"):
+        assert files.joinpath(name).is_file(), name
+    assert sorted({r["table"].split("_")[0] for r in ROWS}) == ["Table1", "Table2", "Table3", "Table4"]
+    assert set(table_infos()) == {r["table"] for r in ROWS}
+    assert all(r["method"] and r["params_millions"] and r["spec"] for r in ROWS)
 
 
-@pytest.mark.parametrize("prefix, unit", [("Table1", 1e6), ("Table2", None), ("Table4", 1e9)])
-def test_counts_round_to_the_printed_values(prefix, unit, loader):
-    """Straight from the graphs, independent of mgdsl.paper's own comparison."""
-    rows = _rows(prefix)
-    assert rows
-    checked = 0
-    for r in rows:
-        spec = SPECS / spec_names(r["table"], r["method"])[0]
-        assert spec.is_file(), f"{r['method']}: no spec {spec}"
-        net = mgdsl.load(spec, loader=loader)
-        if (r["method"], "params") not in DOCUMENTED:
-            assert _rounds_to(net.num_params / 1e6, r["params_millions"]), (r["method"], net.num_params)
-            checked += 1
-        if unit and r["flops"] and (r["method"], "macs") not in DOCUMENTED:
-            assert _rounds_to(net.macs / unit, r["flops"]), (r["method"], net.macs)
-            checked += 1
-    assert checked > len(rows) // 2
+def test_committed_tables_are_fresh():
+    committed = (ROOT / "docs" / "paper-tables.md").read_text(encoding="utf-8")
+    assert committed == report("md", SPECS), \
+        "docs/paper-tables.md is stale: regenerate it with `mgdsl cost --paper --format md > docs/paper-tables.md`"
 
 
-def test_every_row_is_matched_or_explained():
-    tables = reproduce(SPECS)
-    assert [t.key for t in tables] == list(dict.fromkeys(r["table"] for r in paper_rows()))
+def test_the_rule():
+    """A count agrees with a printed number when it rounds to it at the printed precision, in exact
+    arithmetic: 1.005 is half-way between 1.00 and 1.01 (as a float, round() gives 1.0)."""
+    assert agrees(3_965_028, 10 ** 6, "3.97") and not agrees(3_965_028, 10 ** 6, "3.96")
+    assert agrees(3_965_028, 10 ** 6, "3.96", rounding="truncate")
+    assert not agrees(3_965_028, 10 ** 6, "3.97", rounding="truncate")
+    assert agrees(1005, 1000, "1.01") and agrees(1005, 1000, "1.00") and not agrees(1005, 1000, "1.02")
+    assert agrees(138_357_544, 10 ** 6, "138.0", decimals=0) and not agrees(138_357_544, 10 ** 6, "138.0")
+    assert agrees(12, 1, "12") and not agrees(13, 1, "12")
+
+
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
+def test_counts_agree_with_the_printed_values(row, loader):
+    """Straight from the graph: each printed count agrees with ours, unless an erratum explains
+    that quantity, and then it really does not (no erratum is stale)."""
+    spec = SPECS / row["spec"]
+    assert spec.is_file(), f"{row_id(row)}: no spec {spec}"
+    net = mgdsl.load(spec, loader=loader)
+    explained = {e.explains for e in errata().get((row["table"], row["method"]), [])}
+    scale = {"params": 10 ** 6, "macs": table_infos()[row["table"]].scale}
+    counted = 0
+    for q, column in QUANTITIES.items():
+        if not row[column]:
+            continue
+        ours = net.num_params if q == "params" else net.macs
+        assert agrees(ours, scale[q], row[column]) != (q in explained), \
+            f"{row_id(row)} {q}: ours {ours / scale[q]:.4f}, printed {row[column]}, erratum: {q in explained}"
+        counted += 1
+    assert counted
+
+
+def test_every_row_is_matched_or_explained(tables):
+    assert [t.key for t in tables] == list(dict.fromkeys(r["table"] for r in ROWS))
+    assert [(r.table, r.method) for t in tables for r in t.rows] == [(r["table"], r["method"]) for r in ROWS]
     for t in tables:
         for r in t.rows:
             assert r.status in ("match", "documented"), (r.method, r.status, r.notes)
-            if r.status == "documented":
-                assert r.notes and all(n.strip() for n in r.notes)
-                wrong = {q for q, s in (("params", r.params_status), ("macs", r.macs_status))
-                         if s not in ("match", "not given")}
-                assert wrong <= {q for m, q in DOCUMENTED if m == r.method}, (r.method, wrong)
+            assert not r.stale, (r.method, r.stale)
+            off = {q for q in QUANTITIES if r.agrees(q) is False}
+            assert off == r.explained, (r.method, off, r.explained)
+            assert all(n.strip() and "{" not in n and "no longer holds" not in n for n in r.notes), r.notes
         assert "WITHOUT explanation" not in t.summary()
 
 
-def test_r_mg_34_reproduces_table_4():
-    row = next(r for t in reproduce(SPECS) for r in t.rows if r.method == "R-MG-34")
-    assert row.status == "match" and row.params_status == row.macs_status == "match"
+def test_every_erratum_names_a_row():
+    rows = {(r["table"], r["method"]) for r in ROWS}
+    assert set(errata()) <= rows, set(errata()) - rows
 
 
-def test_table_3_shows_the_one_map_nets():
-    t3 = next(t for t in reproduce(SPECS) if t.key.startswith("Table3"))
+def _errata_with(erratum, printed_as):
+    """The errata, one of them claiming another origin of its printed value."""
+    return {k: [replace(x, printed_as=printed_as) if x is erratum else x for x in v]
+            for k, v in paper_data.errata().items()}
+
+
+def test_checked_errata_are_checked(tables):
+    """An erratum that says how the printed value arises is verified: claim the wrong rounding, the
+    wrong parameters or no edit, and the row is no longer explained."""
+    checked = [e for es in errata().values() for e in es if e.printed_as is not None]
+    assert {e.printed_as.rounding for e in checked} == {"round", "truncate"}
+    assert any(e.printed_as.set for e in checked) and any(e.printed_as.edit for e in checked)
+    for e in checked:
+        how = e.printed_as
+        if how.edit or how.set:
+            wrong = replace(how, edit=None, set={})
+        else:
+            wrong = replace(how, rounding="truncate" if how.rounding == "round" else "round", decimals=None)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(paper.compare, "errata", partial(_errata_with, e, wrong))
+            row = next(r for t in reproduce(SPECS) for r in t.rows if (r.table, r.method) == (e.table, e.method))
+        assert row.status == "UNEXPLAINED", (e.method, wrong, row.notes)
+        assert any("no longer holds" in n for n in row.notes)
+
+
+def test_errata_file_is_checked(monkeypatch):
+    text = paper_data._text
+
+    def bad(name):
+        return text(name).replace('"explains": "macs"', '"explains": "flops"', 1) if name == "errata.json" else text(name)
+    monkeypatch.setattr(paper_data, "_text", bad)
+    paper_data.errata.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="bad entry"):
+            paper_data.errata()
+    finally:
+        paper_data.errata.cache_clear()
+
+
+def test_r_mg_34_reproduces_table_4(tables):
+    row = next(r for t in tables for r in t.rows if r.method == "R-MG-34")
+    assert row.status == "match" and row.agrees("params") and row.agrees("macs")
+
+
+def test_table_3_notes_quote_the_one_map_nets(tables):
+    t3 = next(t for t in tables if t.key.startswith("Table3"))
     for r in t3.rows:
         assert r.twin is not None and r.twin.name.endswith("-spt.mg")
-        assert str(mgdsl.load(r.twin).num_params / 1e6)[:4] in " ".join(r.notes)
+        twin = mgdsl.load(r.twin)
+        assert f"{twin.num_params / 1e6:.3f}M params and {twin.macs / 1e9:.3f}G MACs" in " ".join(r.notes)
 
 
-@pytest.mark.parametrize("method", sorted(m for m, q in DOCUMENTED if re.fullmatch(r"R?-?MG-\d+", m)))
-def test_width_slip_explains_the_mg_flops(method, loader):
-    """Table 1's printed MG / R-MG FLOPs are those of section 5 with a coarse width of 256
-    (4w) instead of 384 (6w), while the printed params are those of 384. In R-MG the first unit's
-    shortcut must then narrow 384 channels to 256, which a zero-padded shortcut cannot do: the
-    variant uses a projection and leaves its MACs out, i.e. a parameter-free narrowing shortcut."""
+def test_width_slip_is_the_coarse_width(tables):
+    """Table 1's MG / R-MG FLOPs errata edit section 5 of the family from (8w, 6w) to (8w, 4w): the
+    printed params must then be those of the spec as drawn, not of the edited one."""
     from mgdsl.graph.cost import cost_of
-    row = next(r for r in paper_rows() if r["method"] == method)
-    thin = SPECS / spec_names(row["table"], method)[0]
-    net = mgdsl.load(thin, loader=loader)
-    family = SPECS / re.search(r'from\s+"([^"]+)"', thin.read_text()).group(1)
-    text = family.read_text()
-    pattern = re.compile(r"(mgconv|resmg)(\s+)8w, 6w")
-    assert pattern.search(text), f"{family} no longer spells section 5 as '8w, 6w'"
-    narrow = cost_of(mgdsl.loads(pattern.sub(r"\g<1>\g<2>8w, 4w shortcut=proj" if method.startswith("R-")
-                                             else r"\g<1>\g<2>8w, 4w", text), path=str(family), **net.params).graph)
-    macs = narrow.macs - sum(n.macs for n in narrow.nodes if n.node.endswith(".proj"))
-    # within one unit of the last printed digit: R-MG-32's 1558.206 is printed as 1558.20
-    assert abs(macs / 1e6 - float(row["flops"])) < 0.01
-    assert not _rounds_to(narrow.params / 1e6, row["params_millions"])
-    assert _rounds_to(net.num_params / 1e6, row["params_millions"])
+    edits = [e for es in errata().values() for e in es if e.printed_as and e.printed_as.edit]
+    assert edits
+    for e in edits:
+        edit = e.printed_as.edit
+        family = SPECS / edit["file"]
+        assert re.search(r"8w, 6w", edit["find"]) and re.search(r"8w, 4w", edit["replace"])
+        row = next(r for t in tables for r in t.rows if (r.table, r.method) == (e.table, e.method))
+        net = mgdsl.load(row.spec_path)
+        edited = cost_of(mgdsl.loads(family.read_text().replace(edit["find"], edit["replace"]), path=str(family),
+                                     **net.params).graph)
+        assert row.agrees("params") and not agrees(edited.params, 10 ** 6, row.paper_params)

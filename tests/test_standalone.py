@@ -1,6 +1,6 @@
 """The repository stands alone: no tracked file points at material a user's clone does not have
 (the maintainers' private notes or a folder beside the checkout). The paper is cited by its own
-sections, tables and figures; its printed numbers ship in mgdsl/paper_tables.csv."""
+sections, tables and figures; its printed numbers ship in mgdsl/paper/paper_tables.csv."""
 from __future__ import annotations
 
 import subprocess

@@ -1,14 +1,8 @@
-"""The zoo: every spec under specs/ loads cleanly, every row of the paper's tables is reproduced by
-the spec its name points to, and every network builds into a module of the counted size.
-
-The paper's numbers are read from the packaged paper_tables.csv at test time; nothing here repeats
-them. Rows whose printed numbers are inconsistent with the networks the paper describes are checked
-against the relationship that explains them instead.
+"""The zoo: every spec under specs/ loads cleanly, and every network builds into a module of the
+counted size. The paper's rows against these specs are tests/test_paper_tables.py's.
 """
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 
 import pytest
@@ -31,8 +25,6 @@ def _id(p: Path) -> str:
     return str(p.relative_to(SPECS))
 
 
-ROWS = paper_rows()
-
 _loaded: dict = {}
 
 
@@ -41,77 +33,6 @@ def net_of(path: Path, **params):
     if key not in _loaded:
         _loaded[key] = mgdsl.load(path, **params)
     return _loaded[key]
-
-
-# -- naming rule: a table row's method name -> its spec file ---------------------------------------
-def stem_of(method: str) -> str:
-    """'R-PMG-sm-30' -> 'r-pmg-sm-30', 'WRN-34 (2.0)' -> 'wrn-34-2.0'. A trailing shortcut-option
-    letter of He et al. ('ResNet-34 C') names a training variant, not a different file."""
-    name = re.sub(r" [ABC]$", "", method.strip())
-    name = re.sub(r"\s*\((.*?)\)", r"-\1", name)
-    return name.lower().replace(" ", "-")
-
-
-def spec_for(row) -> Path:
-    table, stem = row["table"], stem_of(row["method"])
-    if table.startswith("Table1"):
-        return SPECS / f"{stem}.mg"
-    if table.startswith(("Table2", "Table3")):
-        return SPECS / "mnist" / f"{stem}-seg.mg"     # Table 3 repeats Table 2's 10-map counts
-    if table.startswith("Table4"):
-        return SPECS / "imagenet" / f"{stem}.mg"
-    raise AssertionError(f"unknown table {table}")
-
-
-def decimals(text: str) -> int:
-    return len(text.split(".")[1]) if "." in text else 0
-
-
-def printed(value: float, text: str, table: str) -> float:
-    """`value` rounded as the paper printed `text`. Table 4's literature baselines print whole
-    millions as '138.0' (VGG-16's well-known '138M'), so there a '.0' means a whole number."""
-    d = decimals(text)
-    if table.startswith("Table4") and text.endswith(".0"):
-        d = 0
-    return round(value, d)
-
-
-def unit_of(row) -> float:
-    return 1e6 if row["table"].startswith(("Table1", "Table2", "Table3")) else 1e9
-
-
-def row_id(row) -> str:
-    return f"{row['table'].split('_')[0]}:{row['method']}"
-
-
-# Rows whose printed counts contradict the networks described; each is checked by its own rule below.
-FULL_MG = re.compile(r"(R-)?MG-\d+")           # the 8 full-width MG / R-MG rows of Table 1
-ODD_FLOPS = {("Table1", "RES-12"), ("Table4", "R-PMG-30-SEG"), ("Table4", "ResNet-50"), ("Table4", "WRN-34 (2.0)")}
-ODD_PARAMS = {("Table1", "VGG-6"), ("Table4", "WRN-34 (2.0)")}
-# Counts the paper truncated where it otherwise rounds: VGG-6's 3.965M params, R-MG-sm-22's 397.116M MACs.
-TRUNCATED = {("Table1", "VGG-6", "params"), ("Table1", "R-MG-sm-22", "flops")}
-
-
-def _key(row):
-    return row["table"].split("_")[0], row["method"]
-
-
-def assert_printed(ours: float, row, column: str):
-    text = row["params_millions" if column == "params" else column]
-    want = float(text)
-    got = printed(ours, text, row["table"])
-    if (*_key(row), column) in TRUNCATED:
-        d = decimals(text)
-        assert math.floor(ours * 10 ** d) / 10 ** d == want and got != want, f"{row_id(row)}: {ours} vs {text}"
-    else:
-        assert got == want, f"{row_id(row)}: {ours:.4f} {column}, paper {text}"
-
-
-def note_value(row, pattern: str) -> float:
-    """A count the table's own note gives for what the structure computes."""
-    m = re.search(pattern, row["note"])
-    assert m, f"note of {row_id(row)} no longer says what the structure computes: {row['note']!r}"
-    return float(m.group(1))
 
 
 # -- every spec file -------------------------------------------------------------------------------
@@ -130,75 +51,7 @@ def test_every_spec_is_found():
     assert len(NETWORKS) >= 36 + 11 + 5
 
 
-# -- the paper's tables ----------------------------------------------------------------------------
-@pytest.mark.parametrize("row", ROWS, ids=row_id)
-def test_params_match_table(row):
-    path = spec_for(row)
-    assert path.exists(), f"no spec for {row_id(row)}: expected {path.relative_to(ROOT)}"
-    ours = net_of(path).num_params / 1e6
-    text = row["params_millions"]
-    want = float(text)
-    if _key(row) == ("Table4", "WRN-34 (2.0)"):
-        # The printed params are those of the x1.5 network; the FLOPs are the x2.0 network's.
-        assert_printed(net_of(path, k=1.5).num_params / 1e6, row, "params")
-        assert printed(ours, text, row["table"]) != want
-    else:
-        assert_printed(ours, row, "params")
-
-
-@pytest.mark.parametrize("row", [r for r in ROWS if r["flops"]], ids=row_id)
-def test_macs_match_table(row):
-    path = spec_for(row)
-    ours = net_of(path).macs / unit_of(row)
-    text = row["flops"]
-    want = float(text)
-    key = _key(row)
-    if key[0] == "Table1" and FULL_MG.fullmatch(row["method"]):
-        # The paper counted these FLOPs with a last section of widths (512, 256), not (512, 384).
-        assert 0.001 <= ours / want - 1 <= 0.009, f"{row_id(row)}: {ours:.2f} vs {want}"
-    elif key == ("Table1", "RES-12"):
-        assert 0 < ours / want - 1 < 0.0005, f"{row_id(row)}: {ours:.2f} vs {want}"
-    elif key == ("Table4", "R-PMG-30-SEG"):
-        # The printed 2.77G is not reproducible from the structure; ours is what the row's note says.
-        assert ours > want
-        assert round(ours, 2) == note_value(row, r"structure gives ([\d.]+)G")
-    elif key == ("Table4", "ResNet-50"):
-        assert ours < want
-        assert round(ours, 2) == note_value(row, r"standard count ([\d.]+)")
-    else:
-        assert_printed(ours, row, "flops")
-
-
-def test_every_row_has_a_check():
-    odd = {_key(r) for r in ROWS if r["table"].startswith("Table1") and FULL_MG.fullmatch(r["method"])}
-    assert len(odd) == 8
-    keys = {_key(r) for r in ROWS}
-    assert ODD_FLOPS <= keys and ODD_PARAMS <= keys and {k[:2] for k in TRUNCATED} <= keys
-
-
-@pytest.mark.parametrize("row", [r for r in ROWS if r["table"].startswith("Table1") and FULL_MG.fullmatch(r["method"])],
-                         ids=row_id)
-def test_mg_flops_slip(row):
-    """Table 1's printed FLOPs of the full-width MG / R-MG rows are those of a last section of
-    widths (8w, 4w) instead of (8w, 6w); for R-MG the shortcut that narrows 6w to 4w is not counted."""
-    from mgdsl.graph.cost import macs_of
-    residual = row["method"].startswith("R-")
-    family = SPECS / "families" / ("r-mg.mg" if residual else "mg.mg")
-    text = family.read_text()
-    last = re.compile(r"^(n × (?:mgconv|resmg) 8w, )6w(  kernel=3, 1)$", re.M)
-    assert len(last.findall(text)) == 1, f"{family.name} no longer has one last-section line to narrow"
-    narrowed = last.sub(r"\g<1>4w\2" + (" shortcut=proj" if residual else ""), text)
-    n = Loader().load(spec_for(row)).network.params[0]
-    assert n.name == "n"
-    net = mgdsl.loads(narrowed, path=str(family), n=int(n.default.value))
-    G = net.graph
-    macs = sum(macs_of(G, v) for v in G if not v.endswith(".proj"))
-    d, want = decimals(row["flops"]), float(row["flops"])
-    # the paper rounds, but truncated R-MG-32's 1558.206 (as it did VGG-6's params)
-    assert want in (round(macs / 1e6, d), math.floor(macs / 10 ** (6 - d)) / 10 ** d)
-    assert net.num_params != net_of(spec_for(row)).num_params       # while the params are those of 6w
-
-
+# -- relations between the paper's networks ---------------------------------------------------------
 def test_progressive_mg_equals_residual_with_half_the_depth():
     """PMG(2n) and R-PMG(n) hold the same convolutions (Table 1 prints equal counts for PMG-16 and R-PMG-16)."""
     for n in (1, 2):
@@ -208,11 +61,11 @@ def test_progressive_mg_equals_residual_with_half_the_depth():
             assert (a.num_params, a.macs) == (b.num_params, b.macs)
 
 
-@pytest.mark.parametrize("row", [r for r in ROWS if r["table"].startswith("Table3")], ids=row_id)
+@pytest.mark.parametrize("row", [r for r in paper_rows() if r["twin"]], ids=lambda r: r["method"])
 def test_spatial_transformation_specs_have_one_map(row):
-    path = SPECS / "mnist" / f"{stem_of(row['method'])}-spt.mg"
-    seg = net_of(spec_for(row))
-    spt = net_of(path)
+    """Table 3's rows name the 10-map spec the paper counted and the 1-map net it trained."""
+    seg = net_of(SPECS / row["spec"])
+    spt = net_of(SPECS / row["twin"])
     assert spt.output_shape == (1, *seg.output_shape[1:])
     assert spt.num_params < seg.num_params
 

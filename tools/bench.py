@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
+from mgdsl.tables import Table, markdown  # noqa: E402  (the checkout's mgdsl, put on the path above)
+
 DEFAULT_SPECS = ["specs/vgg-16.mg", "specs/mg-16.mg", "specs/r-mg-22.mg", "specs/r-pmg-30.mg",
                  "specs/mnist/pmg-11-seg.mg"]
 
@@ -424,7 +426,7 @@ def report(rows, ablations, latency, args: dict, meta: dict) -> str:
             "milliseconds; ratio = mgdsl / hand-written.", ""]
     head = ["network", "batch", "train mgdsl", "train hand", "ratio", "infer mgdsl", "infer hand", "ratio",
             "infer folded", "ratio", "peak MiB mgdsl", "peak MiB hand", "MACs (paper)", "MACs run"]
-    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cells_of = []
     for r in rows:
         tr, inf, b = r["train"], r["infer"], r["base"]
         cells = [r["name"], str(r["batch"]), _ms(tr["mgdsl" + b]), _ms(tr["hand" + b]),
@@ -433,35 +435,36 @@ def report(rows, ablations, latency, args: dict, meta: dict) -> str:
                  f"{inf['mgdsl-folded' + b] / inf['hand' + b]:.2f}",
                  _mib(r["memory"].get("mgdsl")), _mib(r["memory"].get("hand")),
                  f"{r['macs'] / 1e6:.1f}M", "-" if r["executed_macs"] is None else f"{r['executed_macs'] / 1e6:.1f}M"]
-        out.append("| " + " | ".join(cells) + " |")
+        cells_of.append(cells)
+    out.append(markdown(Table(head, cells_of)))
     variants = [k[len("mgdsl"):] for k in (rows[0]["train"] if rows else {}) if k.startswith("mgdsl")]
     if len(variants) > 1 or any(k.startswith("hand+cl") for k in (rows[0]["train"] if rows else {})):
         out += ["", "Training step by variant (+bf16: autocast to bfloat16; +compile: torch.compile of the "
                     "module): ms mgdsl / ms hand-written = ratio; hand+cl is the hand-written module in "
                     "channels-last, for reference.", ""]
-        out += ["| network | " + " | ".join(v.lstrip("+") or "fp32" for v in variants) + " |",
-                "|---|" + "---|" * len(variants)]
+        table = Table(["network"] + [v.lstrip("+") or "fp32" for v in variants], [])
         for r in rows:
-            tr, cells = r["train"], []
+            tr, cells = r["train"], [r["name"]]
             for v in variants:
                 cell = f"{_ms(tr['mgdsl' + v])} / {_ms(tr['hand' + v])} = {tr['mgdsl' + v] / tr['hand' + v]:.2f}"
                 if "hand+cl" + v in tr:
                     cell += f" (hand+cl {_ms(tr['hand+cl' + v])}: {tr['mgdsl' + v] / tr['hand+cl' + v]:.2f})"
                 cells.append(cell)
-            out.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+            table.rows.append(cells)
+        out.append(markdown(table))
     if any(a["train"] for a in ablations):
         keys = list(ablations[0]["train"])
         out += ["", "Ablation: training step ms of the compiled module with one optimisation switched from "
                     "the device's default (in brackets: ratio to the hand-written step of the same dtype).", ""]
         suffixes = list(ablations[0]["base"])
-        out += ["| network | " + " | ".join("default" + s for s in suffixes) + " | " + " | ".join(keys) + " |",
-                "|---|" + "---|" * (len(suffixes) + len(keys))]
+        table = Table(["network"] + ["default" + s for s in suffixes] + keys, [])
         for a in ablations:
-            cells = [f"{_ms(a['base'][s])} ({a['base'][s] / a['hand'][s]:.2f})" for s in suffixes]
+            cells = [a["name"]] + [f"{_ms(a['base'][s])} ({a['base'][s] / a['hand'][s]:.2f})" for s in suffixes]
             for k in keys:
                 s = "+bf16" if k.endswith("+bf16") else ""
                 cells.append(f"{_ms(a['train'][k])} ({a['train'][k] / a['hand'][s]:.2f})")
-            out.append(f"| {a['name']} | " + " | ".join(cells) + " |")
+            table.rows.append(cells)
+        out.append(markdown(table))
     return "\n".join(out + ([""] + _latency_table(latency) if latency else []))
 
 
@@ -469,18 +472,17 @@ def _latency_table(latency) -> list[str]:
     out = ["Spec -> module and cost model, wall-clock milliseconds (medians of 5, interleaved; imports "
            "excluded). Weights alone: the build's conv weights allocated and drawn by plain torch in two "
            "threads, the floor of any build with the paper's init. Hand-written: constructing "
-           "tools/handwritten.py's module (torch's default init).", "",
-           "| spec | load + build | weights alone | build - weights | hand-written | build / hand-written "
-           "| cost model (load + sums) | fvcore FlopCountAnalysis | fvcore / cost model |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "tools/handwritten.py's module (torch's default init).", ""]
+    table = Table(["spec", "load + build", "weights alone", "build - weights", "hand-written", "build / hand-written",
+                   "cost model (load + sums)", "fvcore FlopCountAnalysis", "fvcore / cost model"], [])
     for lat in latency:
         ratio = "-" if lat["fvcore"] is None else f"{lat['fvcore'] / lat['cost']:.0f}x"
         build, weights, hand = lat["build"], lat.get("weights"), lat.get("hand")
         over = None if weights is None else build - weights
         vs_hand = "-" if hand is None else f"{build / hand:.2f}"
-        out.append(f"| {lat['spec']} | {_ms(build)} | {_ms(weights)} | {_ms(over)} | {_ms(hand)} | {vs_hand} | "
-                   f"{_ms(lat['cost'])} | {_ms(lat['fvcore'])} | {ratio} |")
-    return out
+        table.rows.append([lat["spec"], _ms(build), _ms(weights), _ms(over), _ms(hand), vs_hand, _ms(lat["cost"]),
+                           _ms(lat["fvcore"]), ratio])
+    return out + markdown(table).split("\n")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ also fails loudly if the two paths disagree.
 
     python tools/bench_cost.py                 # the 36 CIFAR-100 specs of Table 1
     python tools/bench_cost.py --repeat 5 --baseline both specs/r-*.mg
+    python tools/bench_cost.py --format md      # the timings as README.md's table
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mgdsl.tables import Table, render  # noqa: E402  (the checkout's mgdsl, put on the path above)
 
 
 def count_with(tool: str, specs: list[str]) -> dict:
@@ -69,6 +73,8 @@ def main(argv=None) -> int:
     p.add_argument("specs", nargs="*", help="specs to count (default: specs/*.mg, the 36 CIFAR-100 nets)")
     p.add_argument("--repeat", type=int, default=3, help="runs of `mgdsl cost` (the median is reported)")
     p.add_argument("--baseline", choices=("flopcounter", "fvcore", "both"), default="both")
+    p.add_argument("--format", choices=("table", "md"), default="table",
+                   help="the timings as aligned text (default) or a Markdown table")
     p.add_argument("--count-with", choices=("flopcounter", "fvcore"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     specs = args.specs or sorted(os.path.relpath(s, ROOT) for s in glob.glob(str(ROOT / "specs" / "*.mg")))
@@ -81,18 +87,20 @@ def main(argv=None) -> int:
     ours_s = statistics.median(t for t, _ in runs)
     ours = {d["spec"]: [d["params"], d["macs"]] for d in json.loads(runs[0][1])}
     print(f"{len(specs)} specs, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"mgdsl cost (graph only):          {ours_s:7.2f} s  (median of {len(runs)}: "
-          + ", ".join(f"{t:.2f}" for t, _ in runs) + ")")
+    timings = Table(["method", "time"], [["`mgdsl cost` (parse, lower, count)",
+                                          f"{ours_s:.2f} s (median of {len(runs)}: "
+                                          + ", ".join(f"{t:.2f}" for t, _ in runs) + ")"]])
     status = 0
     for tool in (("flopcounter", "fvcore") if args.baseline == "both" else (args.baseline,)):
         t, out = _timed([sys.executable, __file__, "--count-with", tool, *specs])
         theirs = json.loads(out)
-        label = {"flopcounter": "build + FlopCounterMode", "fvcore": "build + fvcore trace"}[tool]
-        print(f"{label + ':':33s} {t:7.2f} s  ({t / ours_s:.1f}x slower)")
+        label = {"flopcounter": "build the modules + FlopCounterMode", "fvcore": "build the modules + fvcore trace"}[tool]
+        timings.rows.append([label, f"{t:.1f} s ({t / ours_s:.0f}x slower)"])
         for spec in specs:
             if theirs[spec][0] != ours[spec][0] or (tool == "flopcounter" and theirs[spec][1] != ours[spec][1]):
                 print(f"  disagreement on {spec}: ours {ours[spec]}, {tool} {theirs[spec]}")
                 status = 1
+    print(render([timings], args.format), end="")
     print("under 2 s: " + ("yes" if ours_s < 2 else "NO"))
     return status or (0 if ours_s < 2 else 1)
 

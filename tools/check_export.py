@@ -41,15 +41,9 @@ def check_one(spec: str, params: dict, folder: str, steps: int = 10) -> list:
     import torch
 
     import mgdsl
-    from mgdsl.backends.export import (
-        _metadata,
-        _module_for_export,
-        exported_program,
-        verify,
-        warm_up,
-        write_program,
-    )
+    from mgdsl.backends.export import exported_program, metadata, write_program
     from mgdsl.errors import SpecNameError
+    from mgdsl.testing import module_for_export, verify, warm_up
     t0 = time.perf_counter()
     try:
         net = mgdsl.load(spec, **params)
@@ -58,7 +52,7 @@ def check_one(spec: str, params: dict, folder: str, steps: int = 10) -> list:
             return [spec, "", "skipped (units only)", "", "", "", ""]
         raise
     torch.manual_seed(0)
-    model = warm_up(_module_for_export(net, None), net.input_shape, steps=steps)
+    model = warm_up(module_for_export(net, None), net.input_shape, steps=steps)
     with torch.no_grad():
         out = model(torch.randn(1, *net.input_shape, generator=torch.Generator().manual_seed(0)))
     outs = out if isinstance(out, (tuple, list)) else (out,)
@@ -73,7 +67,7 @@ def check_one(spec: str, params: dict, folder: str, steps: int = 10) -> list:
     for suffix in (".onnx", ".pt2"):
         path = os.path.join(folder, Path(spec).stem + suffix)
         try:
-            write_program(program, path, _metadata(net, "fresh"))
+            write_program(program, path, metadata(net, "fresh"))
             ok, err, ratio = verify(path, model, net.input_shape, (1, 2), RTOL, ATOL)
             row += ["ok" if ok else "FAIL", f"{err:.1e} ({ratio:.2f})"]
         except Exception as e:  # noqa: BLE001  (report it in the table and go on with the next spec)

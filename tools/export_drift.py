@@ -75,14 +75,15 @@ def main(argv=None) -> int:
     import torch
 
     import mgdsl
-    from mgdsl.backends.export import _metadata, _module_for_export, exported_program, onnx_model, warm_up
+    from mgdsl.backends.export import exported_program, metadata, onnx_model
+    from mgdsl.testing import module_for_export, warm_up
     net = mgdsl.load(args.spec, **{k: _value(v) for k, v in (s.split("=", 1) for s in args.set)})
     torch.manual_seed(0)
-    single = warm_up(_module_for_export(net, None), net.input_shape, steps=args.warm_up_steps)
-    double = _module_for_export(net, None)
+    single = warm_up(module_for_export(net, None), net.input_shape, steps=args.warm_up_steps)
+    double = module_for_export(net, None)
     double.load_state_dict(single.state_dict())
     double = double.double().eval()
-    proto = onnx_model(exported_program(single, net.input_shape), _metadata(net, "fresh"))   # before the hooks
+    proto = onnx_model(exported_program(single, net.input_shape), metadata(net, "fresh"))   # before the hooks
     taps32, taps64 = _taps(single), _taps(double)
     x = torch.randn(1, *net.input_shape, generator=torch.Generator().manual_seed(args.seed))
     with torch.no_grad():

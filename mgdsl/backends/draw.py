@@ -225,10 +225,9 @@ def analyse(G: Graph, expand: bool = False) -> Layout:
     box_of: dict[str, Box] = {}
     for n in groups.get("input", []):
         shape = G.node(n).shape
-        size = tuple(shape[1:])
-        b = Box(f"c0_{size[0]}x{size[1]}", 0, size, shape[0], "input")
-        columns[0].boxes.append(b)
-        box_of[n] = b
+        image = Box(f"c0_{shape[1]}x{shape[2]}", 0, tuple(shape[1:]), shape[0], "input")
+        columns[0].boxes.append(image)
+        box_of[n] = image
 
     # group consecutive identical layers into runs
     runs: list[tuple[str, list[Layer]]] = []
@@ -456,14 +455,15 @@ def layers_dot(G: Graph, expand: bool = False) -> str:
         if i in lane_of:
             r = row_of[e.tail.size]
             y = row_y[r] - heights[r] / 2 - NOTE_H - 6 - LANE * lane_of[i]
-            a, b = f"skip{i}_a", f"skip{i}_b"
+            way_a, way_b = f"skip{i}_a", f"skip{i}_b"
             tail_col, head_col = lay.columns[e.tail.column], lay.columns[e.head.column]
-            for nid, px in ((a, tail_col.x + tail_col.w / 2 + GAP / 3), (b, head_col.x - head_col.w / 2 - GAP / 3)):
+            for nid, px in ((way_a, tail_col.x + tail_col.w / 2 + GAP / 3),
+                            (way_b, head_col.x - head_col.w / 2 - GAP / 3)):
                 d.node(nid, shape="point", width="0.01", height="0.01", style="invis", pos=_pos(px, y))
             colour = KINDS.get(e.head.kind, INPUT).line
-            d.edge(e.tail.id, a, color=colour, style="dashed", penwidth="1.1", arrowhead="none")
-            d.edge(a, b, color=colour, style="dashed", penwidth="1.1", arrowhead="none")
-            tail = b
+            d.edge(e.tail.id, way_a, color=colour, style="dashed", penwidth="1.1", arrowhead="none")
+            d.edge(way_a, way_b, color=colour, style="dashed", penwidth="1.1", arrowhead="none")
+            tail = way_b
         if e.held:
             tail = f"{e.tail.id}_to{e.head.column}"
             if tail not in waypoints:
@@ -491,7 +491,7 @@ def layers_dot(G: Graph, expand: bool = False) -> str:
         lx += item
     extra = [("held", "grid held unchanged", dict(color=HELD_COLOUR, style="dashed")),
              ("skip", "skip from a saved pyramid", dict(color="#444444", style="dashed", penwidth="1.1"))]
-    for how, text, style in extra:
+    for how, text, edge_style in extra:
         if how not in hows:
             continue
         item = 30 + text_width(text, 9) + 14
@@ -499,7 +499,7 @@ def layers_dot(G: Graph, expand: bool = False) -> str:
             lx, ly = 0.0, ly - 18
         d.node(f"legend_{how}_a", shape="point", width="0.01", height="0.01", style="invis", pos=_pos(lx, ly))
         d.node(f"legend_{how}_b", shape="point", width="0.01", height="0.01", style="invis", pos=_pos(lx + 24, ly))
-        d.edge(f"legend_{how}_a", f"legend_{how}_b", **style)
+        d.edge(f"legend_{how}_a", f"legend_{how}_b", **edge_style)
         d.node(f"legend_{how}_t", shape="plaintext", style="", label=Left(text), fontsize="9", margin="0",
                width=_pt(text_width(text, 9)), height=_pt(11), pos=_pos(lx + 28 + text_width(text, 9) / 2, ly))
         lx += item
@@ -557,8 +557,8 @@ def ops_dot(G: Graph) -> str:
             d.raw(f"    {_q(n)} [{_attrs(dict(label=_op_text(G.node(n)), fillcolor=k.fill, color=k.line, tooltip=n))}];")
         d.raw("  }")
     for n in G:
-        for i in G.node(n).inputs:
-            d.edge(i, n)
+        for src in G.node(n).inputs:
+            d.edge(src, n)
     return d.source()
 
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Callable
 
 from ..graph.ir import Graph, Node
-from ..graph.passes import Rewrite
+from ..graph.passes import Rewrite, fold_bn
 
 # name -> why it is exact and why it is faster; each can be switched off on its own
 OPTIMIZATIONS = {
@@ -147,7 +147,6 @@ assert set(PASSES) == set(OPTIMIZATIONS)
 
 
 def run_passes(G: Graph, opts: dict[str, bool], inference: bool = False) -> Graph:
-    from ..graph.passes import fold_bn
     if inference:
         G = fold_bn(G)
     for name, fn in PASSES.items():

@@ -23,9 +23,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Callable
 
-from .. import __version__
 from ..graph.cost import params_of
 from ..graph.ir import Graph, Node
+from ..version import __version__
 from .torch_passes import DEVICE_TARGETS, OPTIMIZATIONS, TARGETS, resolve_options, run_passes, target_of
 
 __all__ = ["EMITTERS", "OPTIMIZATIONS", "TARGETS", "build_module", "generate", "resolve_options", "target_of"]
@@ -267,7 +267,8 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
                           note="\nInference only: batch norm is folded into the convs (always in eval mode; no "
                                "training)." if inference else "")
     needed: set[str] = set()
-    modules, fold = [], []
+    modules: list[str] = []
+    fold: list[str] = []
     mref: dict[str, list[str]] = {}
     fref: dict[str, str] = {}
     for r in P.records():                  # every weight module, emitted or folded, keeps its key
@@ -331,7 +332,7 @@ def _outputs_text(G: Graph) -> str:
 
 
 _counter = 0
-_compiled: dict[str, object] = {}
+_compiled: dict[str, Callable] = {}
 
 
 def build_module(G: Graph, device="cpu", **options):

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import sys
 
+from ..diagnostics import record, to_json, to_sarif, write_utf8
 from ..errors import MgError
+from ..network import check_spec
+from .options import add_set_option, parse_sets
 
 HELP = "validate specs (no torch import)"
 
@@ -19,7 +22,6 @@ FORMATS = ("text", "json", "sarif")
 
 
 def configure(p):
-    from ..cli import add_set_option
     p.add_argument("specs", nargs="+", metavar="SPEC", help=".mg files to check")
     add_set_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors and warnings")
@@ -28,9 +30,6 @@ def configure(p):
 
 
 def run(args) -> int:
-    from ..cli import parse_sets
-    from ..diagnostics import record, to_json, to_sarif, write_utf8
-    from ..network import check_spec
     try:
         params = parse_sets(args.set)
     except MgError as e:
@@ -51,8 +50,8 @@ def run(args) -> int:
             if args.format != "text" or args.quiet:
                 continue
             net = checked.net
-            if checked.units is not None:
-                print(f"ok   {path}: units {', '.join(checked.units)} (no network)")
+            if checked.units is not None or net is None:
+                print(f"ok   {path}: units {', '.join(checked.units or [])} (no network)")
             else:
                 print(f"ok   {path}: {net.name}, {net.num_params / 1e6:.2f}M params, {net.macs / 1e6:,.2f}M MACs, "
                       f"output{'s' if len(net.output_shapes) > 1 else ''} {net.outputs_text}")

@@ -3,23 +3,27 @@ defines `build()` (it imports only torch; its state_dict keys match `mgdsl.load(
 The code is portable by default; `--target cpu|cuda` tunes it for one device."""
 from __future__ import annotations
 
+import keyword
 import os
+import re
 import sys
 
 from ..atomic import write_atomic
+from ..backends.torch_passes import TARGETS
+from ..network import load
+from ..summary import summary
+from .options import add_set_option, parse_sets, print_warnings
 
 HELP = "validate a spec, summarise it and write PyTorch source (-o)"
 
 
 def configure(p):
-    from ..cli import add_set_option
     p.add_argument("spec", metavar="SPEC", help="the .mg file")
     p.add_argument("-o", "--output", metavar="FILE.py", help="write the PyTorch source here ('-' for stdout)")
     p.add_argument("--inference", action="store_true",
                    help="write an inference-only module: batch norm folded into the convs, always in eval mode")
     p.add_argument("--no-optimize", action="store_true",
                    help="the plain lowering: no fused or rewritten ops (same weights and state_dict keys)")
-    from ..backends.torch_passes import TARGETS
     p.add_argument("--target", choices=sorted(TARGETS), default="portable",
                    help="portable (default): public torch API only, runs on any device; cpu or cuda: "
                         "code tuned for that device (it warns when run elsewhere)")
@@ -27,9 +31,6 @@ def configure(p):
 
 
 def run(args) -> int:
-    from .. import load
-    from ..cli import parse_sets, print_warnings
-    from ..summary import summary
     net = load(args.spec, parse_sets(args.set))
     print_warnings(net)
     if args.output == "-":
@@ -49,8 +50,6 @@ def how_to_import(path: str) -> str:
     """How to get `build` from the written file: `from NAME import build` when its name is a module
     name Python can import; otherwise why not, the one line that loads it by path, and a name
     that would import."""
-    import keyword
-    import re
     stem, ext = os.path.splitext(os.path.basename(path))
     if ext != ".py":
         why = "its name does not end in .py"

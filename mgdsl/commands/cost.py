@@ -14,12 +14,15 @@ Both are per batch in the chosen dtype; weights are priced in the same dtype.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import sys
 
 from ..errors import MgError, UsageError
+from ..graph.cost import DTYPE_BYTES, GROUPINGS, cost_of
+from ..lang.loader import Loader
+from ..network import load
+from ..paper import report as paper_report
+from ..tables import Table, csv_text, json_text, render
+from .options import add_set_option, parse_sets, print_warnings
 
 HELP = "params, MACs, other ops and activation memory per spec (no torch import); --paper: the paper's tables"
 
@@ -27,8 +30,6 @@ FORMATS = ("table", "md", "csv", "json", "latex")
 
 
 def configure(p):
-    from ..cli import add_set_option
-    from ..graph.cost import DTYPE_BYTES, GROUPINGS
     p.add_argument("specs", nargs="*", metavar="SPEC", help=".mg files to count")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("--by", choices=GROUPINGS, help="break each spec down by top-level layer, grid or section "
@@ -40,77 +41,7 @@ def configure(p):
     p.add_argument("--paper", action="store_true",
                    help="print the paper's Tables 1-4 beside our counts, with notes on every known discrepancy")
     p.add_argument("--specs", dest="specs_dir", metavar="DIR",
-                   help="with --paper: the specs folder (default: ./specs, else the source checkout's)")
-
-
-# -- generic tables ----------------------------------------------------------------------------------------------------
-class Table:
-    """Rows of already formatted cells; `align` has one 'l' or 'r' per column."""
-
-    def __init__(self, title: str, columns: list[str], align: str, rows: list[list[str]], footer: str = ""):
-        self.title, self.columns, self.align, self.rows, self.footer = title, columns, align, rows, footer
-
-
-def _text(t: Table) -> str:
-    widths = [max(len(c), *(len(r[i]) for r in t.rows)) if t.rows else len(c) for i, c in enumerate(t.columns)]
-
-    def line(cells):
-        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w)
-                         for c, w, a in zip(cells, widths, t.align)).rstrip()
-    out = [t.title] if t.title else []
-    out += [line(t.columns), line(["-" * w for w in widths])] + [line(r) for r in t.rows]
-    if t.footer:
-        out.append(t.footer)
-    return "\n".join(out)
-
-
-def _md_cell(s: str) -> str:
-    return s.replace("|", "\\|")
-
-
-def _md(t: Table) -> str:
-    out = [f"### {t.title}", ""] if t.title else []
-    out.append("| " + " | ".join(map(_md_cell, t.columns)) + " |")
-    out.append("|" + "|".join(":---" if a == "l" else "---:" for a in t.align) + "|")
-    out += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in t.rows]
-    if t.footer:
-        out += ["", t.footer]
-    return "\n".join(out)
-
-
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-
-
-def _tex(s: str) -> str:
-    return "".join(_TEX.get(ch, ch) for ch in s)
-
-
-def _latex(t: Table) -> str:
-    spec = "".join("p{6cm}" if c == "notes" else a for c, a in zip(t.columns, t.align))
-    out = [r"\begin{table}[ht]", r"\centering", r"\scriptsize"]
-    if t.title:
-        out.append(rf"\caption{{{_tex(t.title)}}}")
-    out += [rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(map(_tex, t.columns)) + r" \\", r"\midrule"]
-    out += [" & ".join(map(_tex, r)) + r" \\" for r in t.rows]
-    out += [r"\bottomrule", r"\end{tabular}"]
-    if t.footer:
-        out.append(rf"\par\smallskip {_tex(t.footer)}")
-    out.append(r"\end{table}")
-    return "\n".join(out)
-
-
-def _render(tables: list[Table], fmt: str) -> str:
-    r = {"table": _text, "md": _md, "latex": _latex}[fmt]
-    return "\n\n".join(r(t) for t in tables) + "\n"
-
-
-def _csv(header: list[str], rows: list[list]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
+                   help="with --paper: the specs folder (default: the one that ships with mgdsl)")
 
 
 # -- numbers -----------------------------------------------------------------------------------------------------------
@@ -128,10 +59,6 @@ def _pct(part: int, whole: int) -> str:
 
 # -- per-spec costs ----------------------------------------------------------------------------------------------------
 def _load_all(paths: list[str], sets: dict) -> list:
-    from .. import load
-    from ..cli import print_warnings
-    from ..graph.cost import cost_of
-    from ..lang.loader import Loader
     loader, out, failed = Loader(), [], 0
     for path in paths:
         try:
@@ -155,7 +82,6 @@ def _group_dict(c, key, batch, b) -> dict:
 
 
 def _as_json(costs, batch, dtype) -> str:
-    from ..graph.cost import DTYPE_BYTES, GROUPINGS
     b = DTYPE_BYTES[dtype]
     out = []
     for path, c in costs:
@@ -167,11 +93,10 @@ def _as_json(costs, batch, dtype) -> str:
         for key in GROUPINGS:
             obj[f"by_{key}"] = _group_dict(c, key, batch, b)
         out.append(obj)
-    return json.dumps(out, indent=1) + "\n"
+    return json_text(out)
 
 
 def _as_csv(costs, by, batch, dtype) -> str:
-    from ..graph.cost import DTYPE_BYTES
     b = DTYPE_BYTES[dtype]
     if by is None:
         rows = []
@@ -179,11 +104,11 @@ def _as_csv(costs, by, batch, dtype) -> str:
             mem = c.memory(batch, dtype)
             rows.append([path, c.name, c.params, c.macs, c.flops, c.other, mem["weights"], mem["activations"],
                          mem["peak"]])
-        return _csv(["spec", "name", "params", "macs", "flops", "other_ops", "weight_bytes", "activation_bytes",
+        return csv_text(["spec", "name", "params", "macs", "flops", "other_ops", "weight_bytes", "activation_bytes",
                      "peak_bytes"], rows)
     rows = [[path, c.name, g, t.params, t.macs, t.flops, t.other, t.activations * batch * b]
             for path, c in costs for g, t in c.by(by).items()]
-    return _csv(["spec", "name", by, "params", "macs", "flops", "other_ops", "activation_bytes"], rows)
+    return csv_text(["spec", "name", by, "params", "macs", "flops", "other_ops", "activation_bytes"], rows)
 
 
 def _comparison(costs, batch, dtype) -> Table:
@@ -192,22 +117,21 @@ def _comparison(costs, batch, dtype) -> Table:
         mem = c.memory(batch, dtype)
         rows.append([c.name, path, _m(c.params), _m(c.macs), _m(c.flops), _m(c.other), _mib(mem["weights"]),
                      _mib(mem["activations"]), _mib(mem["peak"])])
-    return Table("", ["network", "spec", "params (M)", "MACs (M)", "FLOPs = 2 x MACs (M)", "other ops (M)",
-                      "weights (MiB)", "activations (MiB)", "inference peak (MiB)"], "llrrrrrrr", rows,
-                 f"MACs: conv, transposed conv and linear multiply-accumulates (the paper's \"FLOPs\"). Memory for "
+    return Table(["network", "spec", "params (M)", "MACs (M)", "FLOPs = 2 x MACs (M)", "other ops (M)",
+                  "weights (MiB)", "activations (MiB)", "inference peak (MiB)"], rows, align="llrrrrrrr",
+                 footer=f"MACs: conv, transposed conv and linear multiply-accumulates (the paper's \"FLOPs\"). Memory for "
                  f"batch {batch} in {dtype}: activations = all node outputs (kept by a training step); inference "
                  f"peak = tensors freed after their last use.")
 
 
 def _breakdown(path, c, by, batch, dtype) -> Table:
-    from ..graph.cost import DTYPE_BYTES
     b = DTYPE_BYTES[dtype]
     rows = [[g, f"{t.params:,}", _pct(t.params, c.params), _m(t.macs), _pct(t.macs, c.macs), _m(t.other),
              _mib(t.activations * batch * b)] for g, t in c.by(by).items()]
     rows.append(["total", f"{c.params:,}", "100.0", _m(c.macs), "100.0", _m(c.other),
                  _mib(c.activations * batch * b)])
-    return Table(f"{c.name} ({path}) by {by}", [by, "params", "%", "MACs (M)", "%", "other ops (M)",
-                                                 "activations (MiB)"], "lrrrrrr", rows)
+    return Table([by, "params", "%", "MACs (M)", "%", "other ops (M)", "activations (MiB)"], rows, align="lrrrrrr",
+                 title=f"{c.name} ({path}) by {by}")
 
 
 def _headline(path, c, batch, dtype) -> str:
@@ -238,78 +162,14 @@ def _report(costs, args) -> str:
     tables = [] if len(costs) == 1 and fmt == "table" else [_comparison(costs, batch, dtype)]
     if by:
         tables += [_breakdown(path, c, by, batch, dtype) for path, c in costs]
-    text = _render(tables, fmt)
+    text = render(tables, fmt)
     if len(costs) == 1 and fmt == "table":
-        text = _headline(*costs[0], batch, dtype) + "\n\n" + text
+        path, c = costs[0]
+        text = _headline(path, c, batch, dtype) + "\n\n" + text
     return text
 
 
-# -- the paper's tables ------------------------------------------------------------------------------------------------
-PAPER_PREAMBLE = """\
-# The paper's tables, recomputed from the specs
-
-Generated by `mgdsl cost --paper --format md` (do not edit by hand; a test regenerates it). Each row
-puts the number printed in Ke, Maire & Yu, *Multigrid Neural Architectures* (CVPR 2017), beside the
-count that mgdsl's cost model reads off the spec's graph, and their ratio (ours / paper). Params are
-in millions. The paper's "FLOPs" are multiply-accumulates of conv, transposed-conv and linear layers
-(batch norm, ReLU, pooling and additions are not counted), so they are compared with our MACs:
-millions in Table 1, billions (G) elsewhere. The paper gives no FLOPs for Tables 2 and 3.
-
-Status: *match* = our count rounds to the printed value at its printed precision; *documented* =
-it does not, for the reason given in the row's notes (a slip in the printed table, or a network
-the paper describes too loosely to pin down); *not reproduced* = no spec builds that row.
-"""
-
-
-def _fmt(x: float | None, decimals: int) -> str:
-    return "-" if x is None else f"{x:.{decimals}f}"
-
-
-def _decimals(printed: str, default: int) -> int:
-    return len(printed.split(".")[1]) if "." in printed else default
-
-
-def _paper_cells(r) -> dict:
-    pd = _decimals(r.paper_params, 2)
-    md = _decimals(r.paper_macs, 1) if r.paper_macs else 1
-    pratio = f"{r.params_m / float(r.paper_params):.4f}" if r.cost and r.paper_params else "-"
-    mratio = f"{r.macs_u / float(r.paper_macs):.4f}" if r.cost and r.paper_macs else "-"
-    return {"network": r.method, "n": r.n or "-", "spec": r.spec or "-",
-            "params, paper": r.paper_params, "params, ours": _fmt(r.params_m, pd + 2), "params ratio": pratio,
-            f"MACs ({r.unit}), paper": r.paper_macs or "-", f"MACs ({r.unit}), ours": _fmt(r.macs_u, md + 2),
-            "MACs ratio": mratio, "status": r.status, "notes": "; ".join(r.notes)}
-
-
-def paper_tables(specs_dir=None) -> list[Table]:
-    from ..paper import reproduce
-    out = []
-    for t in reproduce(specs_dir):
-        cells = [_paper_cells(r) for r in t.rows]
-        cols = [c for c in cells[0] if c != "n" or t.key.startswith("Table1")]
-        align = "".join("l" if c in ("network", "spec", "status", "notes") else "r" for c in cols)
-        out.append(Table(t.title, cols, align, [[row[c] for c in cols] for row in cells], t.summary()))
-    return out
-
-
-def paper_report(fmt: str, specs_dir=None) -> str:
-    from ..paper import reproduce
-    if fmt in ("csv", "json"):
-        rows = []
-        for t in reproduce(specs_dir):
-            for r in t.rows:
-                rows.append({"table": t.key, "network": r.method, "spec": r.spec, "paper_params_millions": r.paper_params,
-                             "params": r.cost.params if r.cost else None, "paper_macs": r.paper_macs or None,
-                             "macs_unit": "1e6" if r.unit == "M" else "1e9", "macs": r.cost.macs if r.cost else None,
-                             "status": r.status, "notes": "; ".join(r.notes)})
-        if fmt == "json":
-            return json.dumps(rows, indent=1) + "\n"
-        return _csv(list(rows[0]), [list(r.values()) for r in rows])
-    text = _render(paper_tables(specs_dir), fmt)
-    return PAPER_PREAMBLE + "\n" + text if fmt == "md" else text
-
-
 def run(args) -> int:
-    from ..cli import parse_sets
     if args.batch < 1:
         raise UsageError(f"--batch must be at least 1, not {args.batch}")
     if args.paper:

@@ -13,13 +13,15 @@ import os
 import sys
 
 from ..atomic import write_atomic
+from ..backends.draw import FORMATS, diagram, render_file, renderer_name
 from ..errors import UsageError
+from ..network import load
+from .options import add_set_option, parse_sets, print_warnings
 
 HELP = "draw an architecture diagram (.svg/.png/.pdf/.dot)"
 
 
 def configure(p):
-    from ..cli import add_set_option
     p.add_argument("spec", metavar="SPEC", help="the .mg file")
     p.add_argument("-o", "--output", metavar="FILE", required=True,
                    help="FILE.svg, FILE.png, FILE.pdf or FILE.dot ('-' writes the DOT source to stdout)")
@@ -31,9 +33,6 @@ def configure(p):
 
 
 def run(args) -> int:
-    from .. import load
-    from ..backends.draw import FORMATS, diagram, render_file, renderer_name
-    from ..cli import parse_sets, print_warnings
     out = args.output
     fmt = "dot" if out == "-" else os.path.splitext(out)[1].lower().lstrip(".")
     if fmt not in FORMATS:

@@ -9,14 +9,19 @@ ONNX needs the optional extra: pip install "mgdsl[onnx]". Example:
   mgdsl export specs/mnist/pmg-11-seg.mg -o pmg.onnx --weights runs/x --set canvas=32 --set w=16"""
 from __future__ import annotations
 
+import argparse
+import os
+import stat
+
+from ..backends.export import MIN_OPSET, OPSET, check_opset, format_of
+from ..errors import UsageError
+from ..network import load
+from .options import add_set_option, parse_sets, print_warnings
+
 HELP = "export a network as ONNX (.onnx) or a torch.export program (.pt2)"
 
 
 def configure(p):
-    import argparse
-
-    from ..backends.export import MIN_OPSET, OPSET
-    from ..cli import add_set_option
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("spec", metavar="SPEC", help="the .mg file")
     p.add_argument("-o", "--output", metavar="FILE.onnx|FILE.pt2", required=True,
@@ -31,10 +36,6 @@ def configure(p):
 
 
 def run(args) -> int:
-    from .. import load
-    from ..backends.export import OPSET, check_opset, format_of
-    from ..cli import parse_sets, print_warnings
-    from ..errors import UsageError
     opset = OPSET if args.opset is None else args.opset
     if format_of(args.output) == ".onnx":      # fail before any work when the file cannot be written
         check_opset(opset)
@@ -46,7 +47,7 @@ def run(args) -> int:
     if args.weights is not None:
         check_weights_file(args.weights, net)
     else:
-        import torch
+        import torch  # here, not at the top: `mgdsl export --help` stays torch-free
         torch.manual_seed(args.seed)
     info = net.export(args.output, weights=args.weights, opset=opset)
     kind = info["format"] + (f", opset {info['opset']}" if info["opset"] else "")
@@ -60,11 +61,7 @@ def check_weights_file(weights: str, net) -> None:
     """Refuse, before torch reads it, a --weights file far larger than this network's weights could
     make: a state_dict or a training checkpoint (weights, their momentum buffers and a little more)
     holds at most 16 bytes a parameter (float64 weights and momenta) and some MiB besides."""
-    import os
-    import stat
-
-    from ..errors import UsageError
-    from ..train.checkpoint import CHECKPOINT
+    from ..train.checkpoint import CHECKPOINT  # the training room, loaded only when --weights is given
     path = os.path.join(weights, CHECKPOINT) if os.path.isdir(weights) else weights
     try:
         st = os.stat(path)

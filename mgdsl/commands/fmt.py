@@ -11,6 +11,13 @@ from __future__ import annotations
 import difflib
 import sys
 from pathlib import Path
+from typing import Any
+
+from ..atomic import write_atomic
+from ..errors import MgError, SpecSyntaxError, UsageError
+from ..lang.format import format_file
+from ..lang.loader import read_spec
+from ..lang.parser import MAX_SPEC_BYTES, decode
 
 HELP = "format specs in the canonical layout (--check: only say which would change)"
 
@@ -23,7 +30,6 @@ def configure(p):
 
 
 def _files(specs: list[str]) -> list[str]:
-    from ..errors import UsageError
     out = []
     for s in specs:
         p = Path(s)
@@ -42,8 +48,7 @@ def _files(specs: list[str]) -> list[str]:
 def read_stdin(limit: int) -> bytes:
     """Standard input, read in pieces and refused once it passes `limit` bytes (an endless input,
     `yes | mgdsl fmt -`, is never held whole nor waited on to its end)."""
-    from ..errors import SpecSyntaxError
-    stream = sys.stdin.buffer
+    stream: Any = sys.stdin.buffer          # buffered: read1 returns what is there, without waiting for more
     chunks, size = [], 0
     while chunk := stream.read1(1 << 16):
         chunks.append(chunk)
@@ -55,11 +60,6 @@ def read_stdin(limit: int) -> bytes:
 
 
 def run(args) -> int:
-    from ..atomic import write_atomic
-    from ..errors import MgError
-    from ..lang.format import format_file
-    from ..lang.loader import read_spec
-    from ..lang.parser import MAX_SPEC_BYTES, decode
     changed, failed = [], 0
     for path in _files(args.specs):
         try:

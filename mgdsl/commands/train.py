@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import os
 
-from ..cli import add_set_option, parse_sets
 from ..errors import UsageError
 from ..train.registry import Names
+from .options import add_set_option, parse_sets
 
 HELP = "train a network on synthetic MNIST or CIFAR (checkpoints, resume, DDP)"
 

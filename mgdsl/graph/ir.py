@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 import networkx as nx
 
 from ..errors import Span
+from .ops import OPS
 from .values import size_label
 
 Size = tuple[int, int]
@@ -141,7 +142,6 @@ def rebuild(G: Graph, nodes: Iterable[Node], info: NetInfo | None = None) -> Gra
 
 def validate(G: Graph) -> None:
     """Check the contract; a failure is a bug in lowering or in a pass, never a user mistake."""
-    from .ops import OPS
     seen: set[str] = set()
     for n, d in G.nodes(data=True):
         r = d.get("node")
