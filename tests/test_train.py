@@ -138,7 +138,7 @@ def test_user_mistakes_are_clean_errors(spec, tmp_path, capsys):
 
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(spec, tmp_path, monkeypatch):
-    from mgdsl.train import tasks
+    from mgdsl.train.tasks import mnist as tasks
     real = tasks.MnistTask.loss
     calls = []
 
@@ -249,8 +249,8 @@ def logged(run_dir, kind="train"):
 def test_steps_stop_early_on_the_papers_full_length_schedule(spec, tmp_path):
     """--steps N runs the first N steps of the paper's schedule (lr 0.1 decayed exponentially to
     1e-4 over 200 epochs, constant within an epoch); --schedule-length L squeezes it into L steps."""
-    from mgdsl.train.tasks import STEPS_PER_EPOCH
-    per_epoch = STEPS_PER_EPOCH["mnist-seg"]
+    from mgdsl.train import registry
+    per_epoch = registry.get("mnist-seg").steps_per_epoch
     steps = per_epoch + 5                                  # crosses the first epoch boundary
     run = tmp_path / "early"
     assert train(cfg_for(spec, steps=steps, batch_size=1, train_size=8), str(run), QUIET) == 0
@@ -340,7 +340,7 @@ def test_failures_before_the_first_step_leave_no_files(spec, tmp_path, capsys, m
     assert main(["train", vgg, "--task", "cifar100", "--steps", "3", "--out", str(out)]) == 1
     assert os.listdir(out) == ["notes.txt"]
     # a failure inside the first step (after config.json is written) is undone as well
-    from mgdsl.train import tasks
+    from mgdsl.train.tasks import mnist as tasks
 
     def broken(self, logits, target):
         raise RuntimeError("boom")
@@ -378,3 +378,60 @@ def test_overfit_a_few_images(tmp_path):
 @pytest.mark.slow
 def test_overfit_64_images_within_1000_steps(tmp_path):
     assert _overfit_iou(tmp_path, images=64, steps=1000, batch=32) >= 50
+
+
+# -- the Run and the loop ---------------------------------------------------------------------------
+
+OLD_RUN = Path(__file__).resolve().parent / "data" / "old-run"
+
+
+def test_a_run_folder_of_the_code_before_run_resumes_to_the_same_weights(tmp_path):
+    """tests/data/old-run was written by mgdsl at commit 51a59f7, before the training loop became a
+    `Run`, the plan a `Plan` and the tasks a registry: `mgdsl train tiny.mg --task mnist-seg --steps 6
+    --batch-size 4 --train-size 64 --test-size 8 --ckpt-every 100 --log-every 1 --eval-every 100
+    --stop-at 2 --no-progress --threads 1 --out run`. This code resumes it to the weights of a run of
+    this code that never stopped."""
+    import shutil
+    run = tmp_path / "old"
+    shutil.copytree(OLD_RUN, run)
+    spec = str(run / "tiny.mg")
+    config = json.loads((run / "config.json").read_text())
+    config["run"]["spec"] = spec                          # where the copy's spec is now
+    (run / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    # the same command, stopped at the same step, writes the same config.json (plan and all) ...
+    new = tmp_path / "new"
+    assert train(cfg_for(spec), str(new), Runtime(progress=False, stop_at=2)) == 0
+    assert json.loads((new / "config.json").read_text()) == config
+    # ... and a checkpoint of the same shape
+    old_state, new_state = weights(run), weights(new)
+    assert old_state.keys() == new_state.keys() and old_state["scheduler"] == new_state["scheduler"]
+    assert old_state["step"] == new_state["step"] == 2 and old_state["rng"].keys() == new_state["rng"].keys()
+    assert old_state["optimizer"]["param_groups"] == new_state["optimizer"]["param_groups"]
+    assert train(cfg_for(spec), str(run), QUIET, resume=True) == 0
+    ref = tmp_path / "ref"
+    assert train(cfg_for(spec), str(ref), QUIET) == 0
+    assert weights(run)["step"] == 6 and [r["step"] for r in logged(run)] == list(range(1, 7))
+    same_start = all(torch.equal(old_state["model"][k], new_state["model"][k]) for k in old_state["model"])
+    if same_start:          # this machine rounds as the one that wrote the folder: the run must be bit-exact
+        assert_same_state(weights(run)["model"], weights(ref)["model"])
+    else:                   # another CPU or torch rounds otherwise in the last bits, from the first steps on
+        for k, v in weights(ref)["model"].items():
+            torch.testing.assert_close(weights(run)["model"][k], v)
+
+
+def test_the_training_loop_reads_in_a_few_lines():
+    """The loop over the batches stays a short list of the Run's phases (issue 22: at most 40 lines)."""
+    import inspect
+
+    from mgdsl.train import loop
+    source = inspect.getsource(loop.loop)
+    assert "for x, y in run.batches():" in source
+    assert len(source.splitlines()) <= 40, len(source.splitlines())
+
+
+def test_the_plan_is_saved_under_its_old_names():
+    from dataclasses import asdict
+
+    from mgdsl.train.loop import Plan
+    plan = Plan(total_steps=6, schedule_steps=30000, schedule_epochs=200, schedule_kind="exp", eval_every=1)
+    assert list(asdict(plan)) == ["total_steps", "schedule_steps", "schedule_epochs", "schedule_kind", "eval_every"]

@@ -15,12 +15,12 @@ import contextlib
 import json
 import logging
 import os
-import pickle
 import warnings
 from collections.abc import Mapping
 from importlib.util import find_spec as _find_spec
 
 from ..errors import UsageError
+from ..train.checkpoint import read_weights
 from ..version import __version__
 
 FORMATS = {".onnx": "ONNX", ".pt2": "torch.export program"}
@@ -50,66 +50,7 @@ def require_onnx() -> None:
                          hint=f"install them with: {ONNX_INSTALL}; a .pt2 file needs only torch")
 
 
-# -- weights ------------------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _checkpoint_globals():
-    """Let `torch.load(weights_only=True)` read the numpy RNG state a training checkpoint holds, and
-    nothing else beyond tensors and plain containers (no arbitrary pickled code runs)."""
-    import numpy as np
-    import torch
-    core = getattr(np, "_core", None) or np.core
-    allowed = [core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
-    with torch.serialization.safe_globals(allowed):
-        yield
-
-
-_SAVE_HINT = "pass a file written by torch.save(model.state_dict(), PATH), or a run's checkpoint.pt"
-
-
-def _looks_like_torch_file(path: str) -> bool:
-    """torch.save writes a zip archive (or, in its legacy format, a pickle starting with 0x80)."""
-    import zipfile
-    with open(path, "rb") as f:
-        first = f.read(1)
-    return zipfile.is_zipfile(path) or first == b"\x80"
-
-
-def read_weights(path: str | os.PathLike) -> tuple[dict, dict | None]:
-    """(state_dict, the run's `--set` parameters or None) from a state_dict file, a training run's
-    checkpoint.pt, or a run folder holding one."""
-    import torch
-
-    from ..train.checkpoint import CHECKPOINT
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, CHECKPOINT)):
-            raise UsageError(f"--weights {path}: a folder without a {CHECKPOINT}",
-                             hint="pass a state_dict file, a checkpoint.pt, or the --out folder of `mgdsl train`")
-        path = os.path.join(path, CHECKPOINT)
-    if not os.path.isfile(path):
-        raise UsageError(f"--weights {path}: no such file")
-    if not _looks_like_torch_file(path):
-        raise UsageError(f"--weights {path}: not a file written by torch.save", hint=_SAVE_HINT)
-    try:
-        with _checkpoint_globals():
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        why = (str(e).partition("WeightsUnpickler error:")[2].strip() or str(e)).split("\n")[0].split(". ")[0]
-        raise UsageError(f"--weights {path}: holds objects other than tensors, so it is not loaded ({why})",
-                         hint=_SAVE_HINT) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise UsageError(f"--weights {path}: not a readable PyTorch file ({str(e).splitlines()[0]})",
-                         hint=_SAVE_HINT) from None
-    params = None
-    if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping) and "config" in obj:
-        params = dict(obj["config"].get("params") or {}) if isinstance(obj["config"], Mapping) else None
-        obj = obj["model"]
-    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise UsageError(f"--weights {path}: neither a state_dict nor an mgdsl training checkpoint",
-                         hint=_SAVE_HINT)
-    return dict(obj), params
-
+# -- weights (files are read by mgdsl.train.checkpoint.read_weights) ------------------------------------
 
 def _strip_wrappers(state: Mapping) -> dict:
     """Keys saved from a DDP- or torch.compile-wrapped module, without the wrapper's prefix."""

@@ -4,6 +4,11 @@ bounding box record how much each occluder position changes them (impact >= 0.1 
 probe's map is normalised, cut into 10 levels and drawn in its own hue over the input."""
 from __future__ import annotations
 
+import os
+import stat
+
+from ..errors import UsageError
+
 HELP = "occlusion attention maps of a trained MNIST run (paper Fig. 7)"
 
 
@@ -23,10 +28,6 @@ MAX_IMAGE_BYTES = 64 << 20
 def check_image_file(path: str) -> None:
     """Refuse, before decoding it, an --image that is not a regular file, is over 64 MiB, or says in
     its header that it is larger than 4096 x 4096 (a small PNG can claim billions of pixels)."""
-    import os
-    import stat
-
-    from ..errors import UsageError
     try:
         st = os.stat(path)
     except OSError:
@@ -38,10 +39,10 @@ def check_image_file(path: str) -> None:
                          f"(the limit is {MAX_IMAGE_BYTES >> 20} MiB)")
     try:
         if path.endswith(".npy"):
-            import numpy as np
+            import numpy as np  # here: `mgdsl attention --help` (every `mgdsl`) needs no numpy
             shape = np.load(path, mmap_mode="r", allow_pickle=False).shape      # the header only
         else:
-            from PIL import Image
+            from PIL import Image  # here: only an --image file needs it
             with Image.open(path) as im:                                        # the header only
                 shape = im.size
     except Exception as e:            # any unreadable file is the user's to fix
@@ -52,12 +53,10 @@ def check_image_file(path: str) -> None:
 
 
 def run(args) -> int:
-    import numpy as np
+    import numpy as np  # here, like the training room: `mgdsl attention --help` needs neither numpy nor torch
     import torch
 
-    from ..errors import UsageError
-    from ..train import attention as A
-    from ..train.data_mnist import MNIST_MEAN, MNIST_STD
+    from ..train import attention as A  # imports numpy
     from ..train.loop import load_run
     if not args.image.isdigit():
         check_image_file(args.image)          # before the run is loaded
@@ -66,17 +65,16 @@ def run(args) -> int:
         raise UsageError(f"{args.run_dir} was trained on {cfg.task}; attention maps need an MNIST map task")
     target = None
     if args.image.isdigit():
-        ds = task.dataset("test")
-        i = int(args.image)
-        if i >= len(ds):
-            raise UsageError(f"--image {i}: the test set has {len(ds)} images")
-        img, tgt = ds.sample(i)
-        image, target = img[0], tgt.max(axis=0)
+        i, n = int(args.image), task.images("test")
+        if i >= n:
+            raise UsageError(f"--image {i}: the test set has {n} images")
+        img, tgt = task.examples("test", [i])
+        image, target = img[0, 0], tgt[0].max(axis=0)
     else:
-        image = A.read_image(args.image, task.canvas)
+        image = A.read_image(args.image, task.input_shape[1])
 
     def forward(batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy((batch - MNIST_MEAN) / MNIST_STD).float().to(device)
+        x = torch.from_numpy(task.input_transform(batch)).float().to(device)
         with torch.no_grad():
             return torch.sigmoid(model(x)).amax(dim=1).cpu().numpy()
 

@@ -3,6 +3,11 @@ and FN pooled over the whole split per class; error = 100 * (1 - mean per-class 
 error for CIFAR. Prints the numbers and writes RUN_DIR/eval-SPLIT.json."""
 from __future__ import annotations
 
+import json
+import os
+
+from ..atomic import write_atomic
+
 HELP = "evaluate a trained run (mean IoU / mean error, or top-1 error)"
 
 
@@ -14,11 +19,7 @@ def configure(p):
 
 
 def run(args) -> int:
-    import json
-    import os
-
-    from ..atomic import write_atomic
-    from ..train.loop import departures, evaluate, load_run
+    from ..train.loop import departures, evaluate, load_run  # here: it imports numpy, and torch to evaluate
     cfg, net, model, task, device = load_run(args.run_dir, args.device)
     res = evaluate(model, task, args.split, device, batch=max(1, args.batch_size))
     recipe = departures(cfg)

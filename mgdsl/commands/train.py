@@ -18,15 +18,19 @@ on the fly from real MNIST (--mnist DIR with the IDX files) or, by default, from
 embedded 8x8 digits upscaled to 28x28; cifar10 / cifar100 from the python archives in --data DIR."""
 from __future__ import annotations
 
+import os
+
+from ..errors import UsageError
+from ..train.registry import Names
+from .options import add_set_option, parse_sets
+
 HELP = "train a network on synthetic MNIST or CIFAR (checkpoints, resume, DDP)"
 
 
 def configure(p):
-    from ..cli import add_set_option
-    from ..train.catalog import TASK_NAMES
     p.add_argument("spec", metavar="SPEC", help="the .mg file")
-    p.add_argument("--task", required=True, choices=TASK_NAMES, metavar="TASK",
-                   help=f"one of: {', '.join(TASK_NAMES)}")
+    p.add_argument("--task", required=True, choices=Names(), metavar="TASK",   # listed when asked for
+                   help="one of: %(choices)s")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="folder for the checkpoint, log and plot")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, metavar="N",
@@ -74,17 +78,12 @@ def configure(p):
 
 
 def _positive(name, v):
-    from ..errors import UsageError
     if v is not None and v < 1:
         raise UsageError(f"--{name} must be at least 1, not {v}")
 
 
 def run(args) -> int:
-    import os
-
-    from ..cli import parse_sets
-    from ..errors import UsageError
-    from ..train.loop import RunConfig, Runtime, train
+    from ..train.loop import RunConfig, Runtime, train  # here: it imports numpy, and torch when training
     for name in ("steps", "epochs", "batch_size", "log_every", "eval_every", "ckpt_every", "train_size", "test_size",
                  "stop_at", "eval_size", "threads", "schedule_length", "overfit"):
         _positive(name.replace("_", "-"), getattr(args, name))
@@ -106,7 +105,7 @@ def run(args) -> int:
                     test_size=args.test_size, log_every=args.log_every, eval_every=args.eval_every,
                     ckpt_every=args.ckpt_every, eval_size=args.eval_size)
     if args.threads:
-        import torch
+        import torch  # here: `mgdsl train --help` needs no torch
         torch.set_num_threads(args.threads)
     rt = Runtime(device=args.device, amp=args.amp, compile=args.compile, channels_last=args.channels_last,
                  workers=args.workers, progress=not args.no_progress, stop_at=args.stop_at)

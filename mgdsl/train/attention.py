@@ -9,9 +9,11 @@ probe; an impact >= 0.1 adds impact x (occluder mask) to that probe's map."""
 from __future__ import annotations
 
 import colorsys
+import os
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..errors import UsageError
 
 OCCLUDER, STRIDE, PROBE, THRESHOLD, BOX_LEVEL, LEVELS = 8, 2, 3, 0.1, 0.4, 10
@@ -77,12 +79,10 @@ def colour(levels: np.ndarray, image: np.ndarray) -> np.ndarray:
 
 
 def figure(path: str, image, output, target, maps, box, centres, title: str = "") -> None:
-    import matplotlib
+    import matplotlib  # not at the top: slow to import, and only the figure needs it
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
-
-    from ..atomic import write_atomic
     levels = quantise(maps)
     hues = [colorsys.hsv_to_rgb(p / len(centres), 1, 1) for p in range(len(centres))]
     panels = 3 + (target is not None)
@@ -111,14 +111,13 @@ def figure(path: str, image, output, target, maps, box, centres, title: str = ""
 
 def read_image(path: str, canvas: int) -> np.ndarray:
     """A grey image in [0, 1] from a PNG (or .npy), resized to the canvas."""
-    import os
     if not os.path.isfile(path):
         raise UsageError(f"--image {path}: no such file", hint="give a test-set index or a PNG file")
     try:
         if path.endswith(".npy"):
             img = np.load(path).astype(np.float32)
         else:
-            import matplotlib.image as mpimg
+            import matplotlib.image as mpimg  # not at the top: see figure
             img = mpimg.imread(path).astype(np.float32)
     except Exception as e:            # any unreadable file is the user's to fix
         raise UsageError(f"--image {path}: cannot read it as an image ({e})") from None
@@ -129,7 +128,7 @@ def read_image(path: str, canvas: int) -> np.ndarray:
     if img.max() > 1:
         img = img / 255.0
     if img.shape != (canvas, canvas):
-        import torch
+        import torch  # not at the top: the occlusion maps themselves are numpy
         import torch.nn.functional as F
         img = F.interpolate(torch.from_numpy(img)[None, None], size=(canvas, canvas), mode="bilinear",
                             align_corners=False)[0, 0].numpy()

@@ -34,14 +34,15 @@ def append_log(run_dir: str, row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
-def plot(run_dir: str, title: str = "") -> str:
-    import matplotlib
+def plot(run_dir: str, metric_names: tuple[str, ...] = (), title: str = "") -> str:
+    """Draw the training loss and, beside it, each of the task's metrics that the log holds."""
+    import matplotlib  # not at the top: slow to import, and only the plot needs it
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     rows = read_log(run_dir)
     train = [r for r in rows if "loss" in r]
     evals = [r for r in rows if r.get("kind") == "eval"]
-    names = [k for k in ("mean_iou", "mean_error", "top1_error") if any(k in r for r in evals)]
+    names = [k for k in metric_names if any(k in r for r in evals)]
     fig, axes = plt.subplots(1, 1 + len(names), figsize=(4.5 * (1 + len(names)), 3.4), squeeze=False)
     ax = axes[0][0]
     ax.plot([r["step"] for r in train], [r["loss"] for r in train], lw=1)

@@ -9,20 +9,35 @@ from __future__ import annotations
 
 import os
 import pickle
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import UsageError
 
-CIFAR = {  # task -> (folder name inside --data, train files, test files, label key, classes)
-    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels", 10),
-    "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels", 100),
-}
+if TYPE_CHECKING:
+    import torch
+
 UPSCALE, CROP = 36, 32
 
 
-def _find(data_dir: str | None, task: str) -> str:
-    sub, train, _, _, _ = CIFAR[task]
+@dataclass(frozen=True)
+class Archive:
+    """The python version of one CIFAR data set, as unpacked from its .tar.gz."""
+    folder: str                 # its folder inside --data
+    train: tuple[str, ...]      # its files
+    test: tuple[str, ...]
+    label_key: str
+    classes: int
+
+
+CIFAR10 = Archive("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",), "labels", 10)
+CIFAR100 = Archive("cifar-100-python", ("train",), ("test",), "fine_labels", 100)
+
+
+def _find(data_dir: str | None, task: str, archive: Archive) -> str:
+    sub, train = archive.folder, archive.train
     if not data_dir:
         raise UsageError(f"{task} needs --data DIR with the python version of the data set",
                          hint=f"unpack {sub}.tar.gz (from the CIFAR home page) and pass --data to "
@@ -34,7 +49,7 @@ def _find(data_dir: str | None, task: str) -> str:
                      hint=f"pass the folder that holds {sub}/ (the unpacked python archive)")
 
 
-def _read(folder: str, names: list[str], key: str):
+def _read(folder: str, names: tuple[str, ...], key: str) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for n in names:
         path = os.path.join(folder, n)
@@ -51,27 +66,27 @@ def _read(folder: str, names: list[str], key: str):
 
 
 class CifarSet:
-    """One split held in memory as uint8; `batch(rng, indices, train)` does the augmentation."""
+    """One split held in memory as uint8; `batch(indices, rng)` does the augmentation."""
 
-    def __init__(self, task: str, data_dir: str | None, split: str):
-        folder = _find(data_dir, task)
-        _, train, test, key, self.classes = CIFAR[task]
+    def __init__(self, task: str, archive: Archive, data_dir: str | None, split: str):
+        folder = _find(data_dir, task, archive)
+        train, test, key, self.classes = archive.train, archive.test, archive.label_key, archive.classes
         tx, _ = _read(folder, train, key)
         self.mean = tx.reshape(-1, 3, 1024).mean(axis=(0, 2)).astype(np.float32) / 255
         self.std = tx.reshape(-1, 3, 1024).std(axis=(0, 2)).astype(np.float32) / 255
         self.images, self.labels = _read(folder, train if split == "train" else test, key)
         self.by_class = [np.flatnonzero(self.labels == c) for c in range(self.classes)]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.labels)
 
     def balanced_indices(self, rng: np.random.Generator, n: int) -> np.ndarray:
         classes = rng.integers(0, self.classes, n)
         return np.array([self.by_class[c][rng.integers(0, len(self.by_class[c]))] for c in classes])
 
-    def batch(self, indices, rng: np.random.Generator | None):
+    def batch(self, indices: np.ndarray, rng: np.random.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 3, 32, 32) float32 normalised images and labels; random crop + flip when `rng` is given."""
-        import torch
+        import torch  # not at the top: the task modules, which import this one, are listed without torch
         import torch.nn.functional as F
         x = torch.from_numpy(self.images[indices].astype(np.float32) / 255)
         x = F.interpolate(x, size=(UPSCALE, UPSCALE), mode="bilinear", align_corners=False)
@@ -83,5 +98,9 @@ class CifarSet:
             oy, ox, flip = rng.integers(0, span + 1, n), rng.integers(0, span + 1, n), rng.random(n) < 0.5
             x = torch.stack([(x[i, :, oy[i]:oy[i] + CROP, ox[i]:ox[i] + CROP]).flip(-1) if flip[i]
                              else x[i, :, oy[i]:oy[i] + CROP, ox[i]:ox[i] + CROP] for i in range(n)])
-        x = (x - torch.from_numpy(self.mean)[:, None, None]) / torch.from_numpy(self.std)[:, None, None]
-        return x.contiguous(), torch.from_numpy(self.labels[indices])
+        return self.normalise(x).contiguous(), torch.from_numpy(self.labels[indices])
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (N, 3, H, W) in [0, 1] with each channel scaled to the training set's mean 0 and std 1."""
+        import torch  # not at the top: see batch
+        return (x - torch.from_numpy(self.mean)[:, None, None]) / torch.from_numpy(self.std)[:, None, None]

@@ -6,10 +6,11 @@ any sample, and a resumed run sees exactly the images an uninterrupted one would
 comes from the network's input; digits keep the paper's proportions (28 px on a 64 px canvas), so a
 32 px canvas uses 14 px digits.
 
-Tasks:
-  mnist-seg  5-6 cluttered digits, 10 label maps (one per class)
-  mnist-spt  one rotated + sheared + scaled + translated digit; target: the plain digit, centred
-  mnist-rot / mnist-aff / mnist-sca / mnist-tra  the ablations of Fig. 5: one transformation each
+A `Recipe` says what one task draws; the tasks themselves, with their recipes, are registered in
+mgdsl/train/tasks/mnist.py:
+  segmentation    5-6 cluttered digits, 10 label maps (one per class): mnist-seg
+  transformation  one digit moved by some of TRANSFORMS; target: the plain digit, centred: mnist-spt
+                  (all four) and the ablations of Fig. 5, one each (mnist-rot, -aff, -sca, -tra)
 """
 from __future__ import annotations
 
@@ -18,14 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .catalog import TASKS
 from .digits import Digits
 
 LABEL_THRESHOLD = 0.3        # label maps are binarised at >= 0.3
 MAX_OVERLAP = 0.3            # a digit may share at most 30% of its nonzero pixels with earlier ones
 TRIES_PER_SCALE = 10
 SCALE_REDRAWS = 20           # give a digit up after this many scales (a crowded canvas); not in the paper
-MNIST_MEAN, MNIST_STD = 0.1141, 0.2746
+TRANSFORMS = ("rotate", "shear", "scale", "translate")    # drawn in this order
 
 _SPLIT_CODE = {"train": 0, "valid": 1, "test": 2}
 
@@ -75,10 +75,25 @@ def _fit(p: np.ndarray, canvas: int) -> np.ndarray:
     return p
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """What one synthetic MNIST task draws."""
+    maps: int                           # target maps: 10 (one per class) or 1 (the plain digit)
+    train_images: int                   # the paper's split sizes
+    test_images: int
+    segmentation: bool = False          # cluttered digits (Sec. 4.2), else one transformed digit (Sec. 4.3)
+    transforms: tuple[str, ...] = ()    # the transformation's parts, from TRANSFORMS
+
+    def __post_init__(self):
+        unknown = set(self.transforms) - set(TRANSFORMS)
+        if unknown:
+            raise ValueError(f"unknown transforms {sorted(unknown)}: use some of {TRANSFORMS}")
+
+
 @dataclass
 class MnistSet:
     """One split of one task: `sample(i)` -> (image (1, H, W), target (K, H, W)), both float32."""
-    task: str
+    recipe: Recipe
     digits: Digits
     canvas: int
     size: int
@@ -89,7 +104,7 @@ class MnistSet:
 
     @property
     def maps(self) -> int:
-        return TASKS[self.task][0]
+        return self.recipe.maps
 
     @property
     def digit_side(self) -> int:
@@ -122,7 +137,7 @@ class MnistSet:
     def sample(self, i: int, parts: list | None = None):
         if not 0 <= i < self.size:
             raise IndexError(i)
-        if self.task == "mnist-seg":
+        if self.recipe.segmentation:
             return self._segmentation(i, parts)
         return self._transformation(i, parts)
 
@@ -168,22 +183,22 @@ class MnistSet:
         rng = self._rng(13, i)
         C, base = self.canvas, self.digit_side
         src = self.digits.images[self._digit(i)]
-        task = self.task
+        moves = self.recipe.transforms
         lin = np.eye(2)
-        if task in ("mnist-spt", "mnist-rot"):
+        if "rotate" in moves:
             lin = _rotation(rng.uniform(-60, 60)) @ lin
-        if task in ("mnist-spt", "mnist-aff"):
+        if "shear" in moves:
             t = math.tan(math.radians(rng.uniform(-60, 60)))
             shear = np.array([[1, t], [0, 1]]) if rng.random() < 0.5 else np.array([[1, 0], [t, 1]])
             lin = shear @ lin
-        if task in ("mnist-spt", "mnist-sca"):
+        if "scale" in moves:
             lin = rng.uniform(0.5, 1.5) * lin
         lin = lin * (base / src.shape[0])
         corners = lin @ (np.array([[-1, -1, 1, 1], [-1, 1, -1, 1]]) * src.shape[0] / 2)
         out = int(math.ceil(np.abs(corners).max() * 2)) + 2
         patch = _fit(_crop_to_content(_normalise(warp(src, np.linalg.inv(lin), out, out))), C)
         h, w = patch.shape
-        if task in ("mnist-spt", "mnist-tra"):
+        if "translate" in moves:
             y, x = int(rng.integers(0, C - h + 1)), int(rng.integers(0, C - w + 1))
         else:
             y, x = (C - h) // 2, (C - w) // 2

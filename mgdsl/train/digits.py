@@ -80,7 +80,7 @@ def _upscale(img8: np.ndarray, side: int = 20) -> np.ndarray:
 
 def embedded_digits(split: str) -> Digits:
     """scikit-learn's 1797 digits, split 70/10/20 in a fixed shuffled order."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # not at the top: slow to import, and --mnist DIR needs none
     d = load_digits()
     order = np.random.default_rng(0).permutation(len(d.target))
     n = len(order)
