@@ -358,7 +358,6 @@ def test_failures_before_the_first_step_leave_no_files(spec, tmp_path, capsys, m
 def _overfit_iou(tmp_path, images: int, steps: int, batch: int) -> float:
     """Train U-NET-11 (canvas 32, w = 16) with the quick recipe's segmentation flags on `images`
     training images; the train mean IoU of the last evaluation, which scores those same images."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     import repro_mnist
     run = tmp_path / "overfit"
     spec = repro_mnist.spec_path("U-NET-11", "mnist-seg")

@@ -30,3 +30,4 @@ def run(args) -> int:
     write_atomic(os.path.join(args.run_dir, f"eval-{args.split}.json"),
                  json.dumps({"network": net.name, "task": cfg.task, "split": args.split, **res,
                              "trained_with": recipe}, indent=2) + "\n")
+    return 0
