@@ -84,3 +84,25 @@ def test_resume_refuses_a_huge_config(tmp_path, capsys):
     config.write_text(json.dumps(saved))
     assert main(["train", *flags, "--resume"]) == 1
     assert "more than the 1 MiB" in capsys.readouterr().err
+
+
+def test_a_run_folder_whose_checkpoint_would_run_code_is_refused_without_running_it(tmp_path):
+    # resume, eval and attention used to load a run's checkpoint.pt with full unpickling
+    import os
+    import pickle
+
+    import pytest
+
+    from mgdsl.errors import UsageError
+    from mgdsl.train import checkpoint as ckpt
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": {}, "step": 1, "evil": Evil()}, path, pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    with pytest.raises(UsageError, match="not loaded"):
+        ckpt.load(str(path))
+    assert not marker.exists()

@@ -47,13 +47,19 @@ def save(path: str, obj: dict) -> None:
 
 
 def load(path: str) -> dict:
-    """A checkpoint of this run folder, for resuming it or scoring it."""
+    """A checkpoint of this run folder, for resuming it or scoring it. Read as weights only: tensors,
+    plain containers and the numpy RNG state, so a run folder from elsewhere cannot run code here."""
     import torch  # not at the top: see the module's docstring
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with _checkpoint_globals():
+            return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UsageError(f"no checkpoint at {path}") from None
-    except (RuntimeError, EOFError, pickle.UnpicklingError, OSError) as e:
+    except pickle.UnpicklingError as e:
+        why = (str(e).partition("WeightsUnpickler error:")[2].strip() or str(e)).split("\n")[0].split(". ")[0]
+        raise UsageError(f"{path} holds objects other than tensors and plain values, so it is not loaded ({why})",
+                         hint="a checkpoint written by `mgdsl train` holds only those") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise UsageError(f"{path} is not a readable mgdsl checkpoint ({e})") from None
 
 
