@@ -25,11 +25,11 @@ def load_exported(path: str | os.PathLike):
     """A function that runs an exported file on a batch `x` (a CPU tensor) and returns a tensor, or a
     tuple of them for a network with several outputs: `.onnx` through onnxruntime's CPU provider,
     `.pt2` through `torch.export.load`."""
-    import torch
+    import torch  # here: importing mgdsl.testing costs nothing until a check runs
     path = os.fspath(path)
     if format_of(path) == ".onnx":
         try:
-            import onnxruntime as ort
+            import onnxruntime as ort  # here: importing mgdsl.testing costs nothing until a check runs
         except ImportError:
             raise UsageError("running an ONNX file needs onnxruntime", hint=f"install it with: {ONNX_INSTALL}") from None
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -51,7 +51,7 @@ def calibrate_batch_norm(model, input_shape: tuple, batches: int = 2, size: int 
     """Give fresh batch norm layers running statistics from random batches, as training would: with
     the fresh ones (mean 0, variance 1), eval-mode activations grow layer after layer (to hundreds in
     a deep residual net), far from any trained network, and float32 rounding grows with them."""
-    import torch
+    import torch  # here: importing mgdsl.testing costs nothing until a check runs
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
     for m in norms:
@@ -71,7 +71,7 @@ def _regression_targets(outputs, x, maps):
     """For each output [N, K, ...]: the input average-pooled to the output's grid (over the whole
     image for an output without one), mapped to K channels by a fixed random K x C matrix from
     `maps`, and scaled to mean 0 and variance 1 over the batch."""
-    import torch
+    import torch  # here: importing mgdsl.testing costs nothing until a check runs
     import torch.nn.functional as F
     targets = []
     for y, proj in zip(outputs, maps):
@@ -104,7 +104,7 @@ def warm_up(model, input_shape: tuple, steps: int = 10, batch: int = 2, lr: floa
     not amplify rounding (U-Net-2015, VGG-16: ~1e-6), and unnormalised layers would change their
     scale under the steps. `steps=0` only calibrates. If the loss stops being finite, the weights go
     back to where they started."""
-    import torch
+    import torch  # here: importing mgdsl.testing costs nothing until a check runs
     has_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
     if steps > 0 and has_norm:
         params = [p for p in model.parameters() if p.requires_grad]
@@ -141,7 +141,7 @@ def verify(path: str | os.PathLike, model, input_shape: tuple, batches=(1, 2), r
     """Run the exported file (loaded once) and the eager `model` (in eval mode) on the same random
     batches of each size in `batches`. Returns (every output element within atol + rtol * |eager|,
     the largest absolute error, the largest ratio of an element's error to its tolerance)."""
-    import torch
+    import torch  # here: importing mgdsl.testing costs nothing until a check runs
     run = load_exported(path)
     gen = torch.Generator().manual_seed(seed)
     worst, ratio = 0.0, 0.0

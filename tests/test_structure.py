@@ -119,3 +119,52 @@ def test_the_lowerers_call_is_a_few_named_steps():
     from mgdsl.graph.lower import Lowerer
     lines = inspect.getsource(Lowerer.call).splitlines()
     assert len(lines) <= 30, f"Lowerer.call is {len(lines)} lines"
+
+
+# what may be imported inside a function: packages that are slow to import or optional, so that
+# `mgdsl check` and every `--help` stay light and torch-free
+LATE = {"torch", "numpy", "matplotlib", "PIL", "onnx", "onnxruntime", "onnxscript", "sklearn", "tqdm", "pygls",
+        "lsprotocol"}
+
+
+def _heavy_modules(mods: dict[str, ast.Module]) -> set[str]:
+    """The package's modules that import one of LATE at their top level, directly or through another."""
+    heavy: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for m, tree in mods.items():
+            if m in heavy:
+                continue
+            for stmt in tree.body:
+                names = [a.name for a in stmt.names] if isinstance(stmt, ast.Import) else \
+                    [_resolve(m, stmt, any(x.startswith(m + ".") for x in mods))] if isinstance(stmt, ast.ImportFrom) else []
+                if any(n.split(".")[0] in LATE or n in heavy for n in names):
+                    heavy.add(m)
+                    changed = True
+                    break
+    return heavy
+
+
+def test_imports_inside_functions_are_only_the_late_ones_and_say_why():
+    mods = _modules()
+    heavy = _heavy_modules(mods)
+    for m, tree in mods.items():
+        lines = (PKG.parent / (m.replace(".", "/") + ("/__init__.py" if (PKG.parent / m.replace(".", "/")).is_dir()
+                                                       else ".py"))).read_text(encoding="utf-8").split("\n")
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            local = [n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            for n in local:
+                if isinstance(n, ast.Import):
+                    names = [a.name for a in n.names]
+                else:
+                    target = _resolve(m, n, any(x.startswith(m + ".") for x in mods))
+                    names = [f"{target}.{a.name}" if f"{target}.{a.name}" in mods else target for a in n.names]
+                late = all(x.split(".")[0] in LATE or x in heavy or m.endswith("torch_runtime") for x in names)
+                assert late, f"{m}:{n.lineno} imports {names} inside {fn.name}: nothing needs that late; import it at the top"
+            if local:
+                first = min(n.lineno for n in local)
+                said = "#" in lines[first - 1] or lines[first - 2].strip().startswith("#")
+                assert said, f"{m}:{first}: say why {fn.name} imports inside the function (a comment on the line)"

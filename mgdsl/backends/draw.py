@@ -676,7 +676,7 @@ def _with_dpi(source: str, dpi: int) -> str:
 def _png_to_pdf(png: bytes, dpi: int) -> bytes:
     """graphviz-pure writes no PDF: wrap its PNG in one, at the dpi it was drawn with."""
     try:
-        from PIL import Image
+        from PIL import Image  # here: only a PNG that must be measured needs Pillow (matplotlib's)
     except ImportError:
         raise UsageError("writing PDF without a system Graphviz needs Pillow",
                          hint="pip install pillow, or install Graphviz (apt-get install graphviz), "

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Mapping
 from importlib.util import find_spec as _find_spec
 
+from ..atomic import write_atomic
 from ..errors import UsageError
 from ..train.checkpoint import read_weights
 from ..version import __version__
@@ -116,7 +117,7 @@ def quiet():
 
 def exported_program(model, input_shape: tuple):
     """`torch.export.export` of `model` with a dynamic batch dimension (any N >= 1)."""
-    import torch
+    import torch  # here: `mgdsl export --help` and the rest of mgdsl import this module without it
     example = torch.randn(2, *input_shape)
     batch = torch.export.Dim("batch", min=1)
     with quiet(), torch.no_grad():
@@ -134,7 +135,7 @@ def supported_opsets() -> range:
     package knows. torch writes OPSET; any other is converted (by onnxscript, or onnx's own version
     converter, which knows every opset of its package), and past onnx's newest no converter can go."""
     require_onnx()
-    import onnx.defs
+    import onnx.defs  # here: `mgdsl export --help` and the rest of mgdsl import this module without it
     return range(MIN_OPSET, onnx.defs.onnx_opset_version() + 1)
 
 
@@ -157,7 +158,7 @@ def opset_of(model) -> int:
 
 def read_opset(path: str | os.PathLike) -> int:
     """The opset of an ONNX file, read back from the file."""
-    import onnx
+    import onnx  # here: `mgdsl export --help` and the rest of mgdsl import this module without it
     return opset_of(onnx.load(os.fspath(path), load_external_data=False))
 
 
@@ -175,7 +176,7 @@ def _name_batch_dimension(graph, name: str = "batch") -> None:
 def onnx_model(program, metadata: dict[str, str], opset: int = OPSET):
     """The ONNX ModelProto of an exported program (the batch dimension stays symbolic)."""
     check_opset(opset)
-    import torch
+    import torch  # here: `mgdsl export --help` and the rest of mgdsl import this module without it
     with quiet():
         onnx_program = torch.onnx.export(program, dynamo=True, opset_version=opset, verbose=False,
                                          input_names=[INPUT], output_names=[OUTPUT], external_data=False)
@@ -230,11 +231,10 @@ def export(net, path: str | os.PathLike, weights=None, *, opset: int = OPSET) ->
 def write_program(program, path: str, metadata: dict[str, str], opset: int = OPSET) -> int | None:
     """Write an exported program to `path` (atomically) in the format its suffix names. Returns the
     ONNX opset written (None for .pt2)."""
-    from ..atomic import write_atomic
     if format_of(path) == ".onnx":
         proto = onnx_model(program, metadata, opset)
         write_atomic(path, proto.SerializeToString())
         return opset_of(proto)
-    import torch
+    import torch  # here: `mgdsl export --help` and the rest of mgdsl import this module without it
     write_atomic(path, writer=lambda f: torch.export.save(program, f, extra_files={"mgdsl.json": json.dumps(metadata)}))
     return None

@@ -16,6 +16,7 @@ import stat
 from ..backends.export import MIN_OPSET, OPSET, check_opset, format_of
 from ..errors import UsageError
 from ..network import load
+from ..train.checkpoint import CHECKPOINT
 from .options import add_set_option, parse_sets, print_warnings
 
 HELP = "export a network as ONNX (.onnx) or a torch.export program (.pt2)"
@@ -61,7 +62,6 @@ def check_weights_file(weights: str, net) -> None:
     """Refuse, before torch reads it, a --weights file far larger than this network's weights could
     make: a state_dict or a training checkpoint (weights, their momentum buffers and a little more)
     holds at most 16 bytes a parameter (float64 weights and momenta) and some MiB besides."""
-    from ..train.checkpoint import CHECKPOINT  # the training room, loaded only when --weights is given
     path = os.path.join(weights, CHECKPOINT) if os.path.isdir(weights) else weights
     try:
         st = os.stat(path)

@@ -20,6 +20,6 @@ def run(args) -> int:
     except ImportError:
         print("mgdsl lsp needs pygls, an optional dependency: pip install 'mgdsl[lsp]'", file=sys.stderr)
         return 1
-    from ..lsp import serve
+    from ..lsp import serve  # here: it imports pygls, which only the server needs
     serve()
     return 0
