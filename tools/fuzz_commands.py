@@ -13,7 +13,9 @@ what is wrong with each outcome:
                         CSV that parse, and groups that add up to the totals
   draw                  .svg (XML), .png (a PNG), .dot (a digraph); the check's error for a bad spec
   compile -o FILE.py    Python that compiles; when the network is small enough (sampled), its
-                        build() loaded with the weights of mgdsl's build() gives the same outputs
+                        build() loaded with the weights of mgdsl's build() gives the same outputs,
+                        and so does build(optimize=False), whose parameters and MACs (torch's
+                        counters) are exactly what `cost` says
   export                .pt2 and .onnx (sampled): loaded with torch.export and onnxruntime, the same
                         outputs as mgdsl's build() with the same weights, in eval mode
   fmt                   idempotent (fmt of the result changes nothing, and `fmt --check` agrees),
@@ -387,12 +389,38 @@ def run_exported(path: str, x):
         return module(x)
 
 
+def plain_build(net, model, x, y, tol: float) -> str | None:
+    """build(optimize=False), one op per node, with the same weights: the same outputs as build(), and
+    exactly the parameters and MACs that `cost` counts (torch's parameter count and FLOP counter)."""
+    torch = _torch()
+    from torch.utils.flop_counter import FlopCounterMode
+    plain = net.build(optimize=False)
+    plain.load_state_dict(model.state_dict())
+    plain.eval()
+    with torch.no_grad():
+        why = compare(plain(x), y, tol)
+        if why:
+            return f"build(optimize=False) and build() disagree: {why}"
+        params = sum(p.numel() for p in plain.parameters())
+        if params != net.num_params:
+            return f"cost counts {net.num_params} parameters, the module has {params}"
+        with FlopCounterMode(display=False) as counter:
+            plain(x[:1])
+    macs = counter.get_total_flops() // 2
+    if macs != net.macs:
+        return f"cost counts {net.macs} MACs, torch's FLOP counter {macs} (batch 1, build(optimize=False))"
+    return None
+
+
 def helper_task(req: dict) -> dict:
     """One torch step, in the helper process: {why, err, argv, rc}."""
     import traceback
     try:
         if req["do"] == "compile_run":
-            _, model, x, y = reference(req["path"], req["sets"], req["seed"])
+            net, model, x, y = reference(req["path"], req["sets"], req["seed"])
+            why = plain_build(net, model, x, y, req["tol"])
+            if why:
+                return {"why": why}
             try:
                 got = run_compiled(req["source"], model.state_dict(), x)
             except Exception as e:      # the code mgdsl wrote does not build, load the weights or run
@@ -636,7 +664,8 @@ class Runner:
         picks = [("json", None)] + self.rng.sample([c for c in combos if c != ("json", None)],
                                                    min(self.cfg.cost_formats, len(combos) - 1))
         for fmt, by in picks:
-            res = self.run("cost", ["cost", path, "--format", fmt] + (["--by", by] if by else []))
+            extra = self.rng.choice([[], [], [], ["--batch", "3"], ["--dtype", "float16"], ["--dtype", "int8"]])
+            res = self.run("cost", ["cost", path, "--format", fmt] + (["--by", by] if by else []) + extra)
             why = _rc_problem(res.rc, res.err)
             if not why:
                 if text["rc"] == 0 and res.rc != 0:

@@ -42,8 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "tools") not in sys.path:       # the sibling tools (fuzz_commands, gen_specs), however this is run
+if str(ROOT / "tools") not in sys.path:       # the sibling tools, however this is run or imported
     sys.path.insert(0, str(ROOT / "tools"))
+import fuzz_commands  # noqa: E402
+import gen_specs  # noqa: E402
+
 PRELUDE = "<prelude>"
 
 # -- seeds ---------------------------------------------------------------------------------------------
@@ -426,7 +429,6 @@ def worker_main(base: str, memory_mb: int):
     base = Path(base)
     tree = _worker_tree(base)
     os.chdir(base)
-    import fuzz_commands
     set_prelude = fuzz_commands.prelude_seam()
     helper = [None]                     # the torch helper, started by the first step that needs it
     out_dir = base / "out"
@@ -470,7 +472,7 @@ def worker_main(base: str, memory_mb: int):
 
 def _other_commands(task, results, target, base, out_dir, start, set_prelude, helper, memory_mb) -> list[dict]:
     """Every command but the text check on the task's file (tools/fuzz_commands.py); their outcomes."""
-    import fuzz_commands as fc
+    fc = fuzz_commands
     cfg = fc.Sampling(**task.get("sampling", {}))
     runner = fc.Runner(base, cfg, start, random.Random(f"{task['seed']}-{task['index']}-{task.get('source')}-commands"),
                        prelude=lambda: task["text"] if target is None else None, helper=helper[0],
@@ -691,7 +693,6 @@ GENERATED_FILE = "gen.mg"       # where a generated spec is written in the worke
 
 
 def make_generated(seed: int, index: int) -> Mutant:
-    import gen_specs
     text = gen_specs.generate(random.Random(f"{seed}-{index}-generated"))
     return Mutant(index, GENERATED_FILE, ["generated"], text, set(), False, "generated")
 
@@ -909,7 +910,6 @@ def summary(stats: Stats, budget: int = 0) -> str:
 
 
 def main(argv=None) -> int:
-    import fuzz_commands
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 epilog="Exit status 0 when no case is bad.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
