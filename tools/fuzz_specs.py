@@ -609,6 +609,8 @@ def classify_generated(m: Mutant, res: dict) -> tuple[str, str]:
     line, col = int(e["line"]), int(e["col"])
     if not 1 <= line <= max(len(lines), 1) or not 1 <= col <= len(lines[line - 1]) + 1:
         return "bad", f"error at {line}:{col}, outside the file ({len(lines)} lines)"
+    if lines[line - 1].endswith(gen_specs.SURE):
+        return "bad", f"refused a line that must check: {e['msg'][:80]}"
     block = err[e.end():].split("\n")
     if len(block) > 1 and " | " in block[1]:
         quoted = block[1].split(" | ", 1)[1]

@@ -27,6 +27,8 @@ ODD_SIZES = [15, 225, 200, 7, 9, 17, 31, 33, 28, 100]
 EVEN_SIZES = [8, 16, 32, 64, 12, 24, 48]
 PLAIN_NAMES = ["a", "b", "c", "x1", "skip", "h", "low", "p2", "e1", "mid", "branch", "s"]
 ACTIVE_SELECTORS = ["finest", "coarsest", "coarsest 2", "finest 2"]
+# ends a generated line that must check whenever the lines before it do (an error there is a wrong refusal)
+SURE = "# must check"
 
 
 # -- the vocabulary, from the registries ---------------------------------------------------------------------------
@@ -356,10 +358,11 @@ class Gen:
 
     def line(self, in_unit: bool = False) -> str:
         if not in_unit and not self.pyr.flat and self.chance(0.08):
-            name = self.save_name()                            # a strided step and its projected shortcut
+            name = self.r.choice(PLAIN_NAMES)                  # a strided step and its projected shortcut
             self.saved[name] = Pyramid(list(self.pyr.sizes))
             self.effect("conv", "conv stride=2")
-            return f"{name} = bn\nconv {self.width()} stride=2\nadd {name} shortcut=proj"
+            sure = f"  {SURE}" if self.wild == 0 else ""      # torch builds this whatever the grid's size
+            return f"{name} = bn\nconv {self.r.choice([4, 8, 12])} stride=2\nadd {name} shortcut=proj{sure}"
         steps = [self.step(in_unit) for _ in range(self.r.choice([1, 1, 1, 2, 3]))]
         text = "; ".join(steps)
         if self.chance(0.1):
