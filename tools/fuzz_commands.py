@@ -262,7 +262,10 @@ def judge_sarif(out: bytes, json_out: bytes, schema: str | None) -> str | None:
 
 # -- cost -------------------------------------------------------------------------------------------------------
 def judge_cost(fmt: str, by: str | None, out: bytes) -> str | None:
-    text = out.decode("utf-8")
+    try:
+        text = out.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"output that is not UTF-8: {e}"
     if not text.strip():
         return "printed nothing"
     if fmt == "json":

@@ -625,6 +625,7 @@ def classify_generated(m: Mutant, res: dict) -> tuple[str, str]:
 # -- the driver ---------------------------------------------------------------------------------------
 def signature(cmd: str, why: str) -> str:
     """A bad outcome's class: its command and reason with the numbers and quoted parts taken out."""
+    why = _shown(why)
     why = re.sub(r"'[^']*'|\"[^\"]*\"|\([^)]*\)", "…", why)
     return f"{cmd}: " + re.sub(r"\d+(\.\d+)?", "N", why)[:90]
 
@@ -691,12 +692,20 @@ def _paths_for(m: Mutant, users: dict[str, list[str]], rng: random.Random) -> li
     return own + [os.path.join("specs", u) for u in use]
 
 
-GENERATED_FILE = "gen.mg"       # where a generated spec is written in the worker's copy of specs/
+# where a generated spec is written in the worker's copy of specs/: mostly gen.mg, sometimes a name with a
+# space, non-ASCII letters, brackets, or a byte that is not UTF-8 (as Python shows it: a lone surrogate)
+GENERATED_FILES = ["gen.mg"] * 12 + ["gen space.mg", "gén🙂.mg", "[gen].mg", "gen\udcff.mg"]
 
 
 def make_generated(seed: int, index: int) -> Mutant:
-    text = gen_specs.generate(random.Random(f"{seed}-{index}-generated"))
-    return Mutant(index, GENERATED_FILE, ["generated"], text, set(), False, "generated")
+    rng = random.Random(f"{seed}-{index}-generated")
+    text = gen_specs.generate(rng)
+    return Mutant(index, rng.choice(GENERATED_FILES), ["generated"], text, set(), False, "generated")
+
+
+def _shown(s: str) -> str:
+    """A path or message as printable UTF-8 (a file name that is not UTF-8 holds lone surrogates)."""
+    return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _interleave(a: list, b: list) -> list:
@@ -739,17 +748,18 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
         sig = signature(cmd, why)
         cls = stats.classes.setdefault(sig, {"n": 0, "first": f"{m.source} {m.index}"})
         cls["n"] += 1
-        stats.bad.append({"index": m.index, "source": m.source, "file": m.file, "kinds": m.kinds, "why": why,
-                          "path": path, "cmd": cmd, "class": sig})
+        stats.bad.append({"index": m.index, "source": m.source, "file": _shown(m.file), "kinds": m.kinds,
+                          "why": _shown(why), "path": _shown(path), "cmd": cmd, "class": sig})
         if outdir is None:
             return
         d = outdir / f"bad-{'' if m.source == 'mutant' else m.source[:4] + '-'}{m.index:06d}"
         d.mkdir(parents=True, exist_ok=True)
         name = "prelude.mg" if m.file == PRELUDE else m.file.replace("/", "__")
-        (d / name).write_text(m.text, encoding="utf-8", newline="", errors="surrogatepass")
+        with open(d / name, "w", encoding="utf-8", newline="", errors="surrogatepass") as f:
+            f.write(m.text)
         again = {"generated": f"--only-generated {m.index}", "original": "--originals --budget 0"}.get(
             m.source, f"--only {m.index}")
-        with open(d / "README.txt", "a", encoding="utf-8") as f:
+        with open(d / "README.txt", "a", encoding="utf-8", errors="backslashreplace") as f:
             f.write(f"{m.source} {m.index} of seed {seed} ({', '.join(m.kinds)}) of {m.file}; changed lines "
                     f"{sorted(m.changed)}\n"
                     f"outcome: {why} [{cmd}: {path}]\n"
