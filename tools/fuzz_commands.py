@@ -710,8 +710,8 @@ class Runner:
             if text["rc"] != 0:
                 break
 
-    def compile(self, path: str, text: dict, out_dir: Path, index: int) -> dict | None:
-        """compile -o FILE.py; returns the --set values for running it (None: too big or not sampled)."""
+    def compile(self, path: str, text: dict, out_dir: Path) -> dict | None:
+        """compile -o FILE.py with options drawn at random; returns them when the code is fine (to run it)."""
         target = out_dir / "net_fuzz.py"
         with contextlib.suppress(FileNotFoundError):
             target.unlink()
@@ -798,8 +798,8 @@ class Runner:
             return
         # idempotent
         again = self.run("fmt", ["fmt", "--check", path])
-        self.bad(_rc_problem(again.rc, again.err, (0,)) and "fmt --check after fmt: " +
-                 (_rc_problem(again.rc, again.err, (0,)) or ""), again.err[:500])
+        problem = _rc_problem(again.rc, again.err, (0,))
+        self.bad(problem and f"fmt --check after fmt: {problem}", again.err[:500])
         res2 = self.run("fmt", ["fmt", path])
         self.bad(_rc_problem(res2.rc, res2.err, (0,)) or ("fmt is not idempotent: formatting the result changes it"
                                                           if p.read_bytes() != after else None))
@@ -856,7 +856,7 @@ def judge_all(runner: Runner, task: dict, paths: list[str], checks: list[dict], 
         if "draw" in commands:
             runner.draw(main, text, out_dir)
         if "compile" in commands or "export" in commands:
-            plan = runner.compile(main, text, out_dir, index)
+            plan = runner.compile(main, text, out_dir)
             if plan is not None:
                 sets = None
                 want_run = "compile" in commands and runner.rng.random() < runner.cfg.compile_run
