@@ -487,6 +487,10 @@ def helper_main(memory_mb: int) -> None:
         proto.write(json.dumps(reply) + "\n")
 
 
+HELPER_CALLS = 100          # a helper is replaced after this many steps (torch's caches and arenas only grow)
+EXHAUSTED = re.compile(r"memory|allocat|could not create a primitive|died|MemoryError", re.I)
+
+
 class TorchHelper:
     """A process beside the worker for the steps that need torch (running compiled code, export), so
     that the worker never imports torch: torch alone maps about 650 MB of address space, which would
@@ -500,6 +504,7 @@ class TorchHelper:
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                   text=True, cwd=base)
         self.ready = self.dead = False
+        self.calls = 0
 
     def _read(self, timeout: float, cpu_limit: float | None) -> str | None:
         """A line from the helper, or None when it dies, hangs or goes over the CPU limit (it is then killed)."""
@@ -522,6 +527,7 @@ class TorchHelper:
                 self.close()
                 return {"why": "the torch helper did not start"}
             self.ready = True
+        self.calls += 1
         self.p.stdin.write(json.dumps(req) + "\n")
         self.p.stdin.flush()
         c0, t0 = _cpu_seconds(self.p.pid), time.monotonic()
@@ -754,9 +760,18 @@ class Runner:
         import time
         self.start(f"{cmd}: {label}")
         t0 = time.perf_counter()
-        if self.helper is None or self.helper.dead:
-            self.helper = TorchHelper(self.base, self.limit, self.memory_mb)
-        reply = self.helper.call({**request, "tol": self.cfg.tolerance, "prelude": self.prelude()})
+        request = {**request, "tol": self.cfg.tolerance, "prelude": self.prelude()}
+        for fresh in (False, True):
+            if fresh:
+                self.start(f"{cmd}: {label} (again, in a fresh helper)")      # restarts the caller's clock
+            if self.helper is None or self.helper.dead or self.helper.calls >= HELPER_CALLS or fresh:
+                if self.helper is not None:
+                    self.helper.close()
+                self.helper = TorchHelper(self.base, self.limit, self.memory_mb)
+            reply = self.helper.call(request)
+            # memory a long-lived helper has gathered is not the case's: judge that only in a fresh helper
+            if not reply["why"] or self.helper.calls == 1 or not EXHAUSTED.search(reply["why"] + reply.get("err", "")):
+                break
         self.outcomes.append(Outcome(cmd, reply.get("argv") or [label], reply.get("rc", 0), reply["why"],
                                      reply.get("err", "")[-6000:], reply.get("cpu", 0.0), time.perf_counter() - t0))
 
