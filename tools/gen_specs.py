@@ -456,8 +456,10 @@ class Gen:
                 body.append(f"section {r.choice(['stem', 'body', 'mid', 's9', 'head2'])}")
             body.append(self.line())
         body += self.ending()
-        lines = head + units + body
-        return "\n".join(lines) + "\n"
+        text = "\n".join(head + units + body)
+        if text.endswith(SURE):                   # the last line also answers for how the network ends
+            text = text[:-len(SURE)].rstrip()
+        return text + "\n"
 
     def ending(self) -> list[str]:
         r, p = self.r.random(), self.pyr
