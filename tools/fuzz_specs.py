@@ -42,6 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "tools") not in sys.path:       # the sibling tools, however this is run or imported
+    sys.path.insert(0, str(ROOT / "tools"))
+import fuzz_commands  # noqa: E402
+import gen_specs  # noqa: E402
+
 PRELUDE = "<prelude>"
 
 # -- seeds ---------------------------------------------------------------------------------------------
@@ -343,6 +348,7 @@ class Mutant:
     text: str
     changed: set[int]             # 1-based lines of the new text
     same_meaning: bool
+    source: str = "mutant"        # or "generated" (tools/gen_specs.py): no changed line to be on
 
 
 def make_mutant(texts: dict[str, str], files: list[str], seed: int, index: int) -> Mutant:
@@ -414,58 +420,82 @@ def _check(path: str) -> tuple[int, str]:
     return rc, err.getvalue()
 
 
-class _Prelude:
-    """Stands in for importlib.resources in the loader, so the prelude can be mutated."""
-    text = None
-
-    def files(self, _pkg):
-        return self
-
-    def joinpath(self, _name):
-        return self
-
-    def read_text(self, encoding="utf-8"):
-        return self.text
-
-
 def worker_main(base: str, memory_mb: int):
-    if memory_mb:
-        limit = memory_mb << 20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if memory_mb:                       # the soft limit only: the torch helper sets its own
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, resource.getrlimit(resource.RLIMIT_AS)[1]))
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     base = Path(base)
     tree = _worker_tree(base)
     os.chdir(base)
-    import mgdsl.lang.loader as loader_mod
-    prelude = _Prelude()
-    real_prelude = (ROOT / "mgdsl" / "lang" / "prelude.mg").read_text(encoding="utf-8")
-    loader_mod.resources = prelude
+    set_prelude = fuzz_commands.prelude_seam()
+    helper = [None]                     # the torch helper, started by the first step that needs it
+    out_dir = base / "out"
+    out_dir.mkdir()
+
+    def start(label: str):
+        proto.write(json.dumps({"start": label}) + "\n")
+
     for line in sys.stdin:
         task = json.loads(line)
-        prelude.text = real_prelude
-        target = None
+        set_prelude(None)
+        target, original = None, None
         if task["file"] == PRELUDE:
-            prelude.text = task["text"]
+            set_prelude(task["text"])
         else:
             target = tree / task["file"]
-            original = target.read_bytes()
+            original = target.read_bytes() if target.exists() else None
             with open(target, "w", encoding="utf-8", newline="", errors="surrogatepass") as f:
                 f.write(task["text"].replace("__self__", target.name))
-        results = []
+        results, outcomes = [], []
         try:
             for path in task["checks"]:
-                proto.write(json.dumps({"start": path}) + "\n")
+                start(path)
                 t0, c0 = time.perf_counter(), time.process_time()
                 rc, err = _check(path)
                 results.append({"path": path, "rc": rc, "err": err[-20000:], "secs": time.perf_counter() - t0,
                                 "cpu": time.process_time() - c0})
+            if set(task.get("commands", ["check"])) - {"check"}:
+                outcomes = _other_commands(task, results, target, base, out_dir, start, set_prelude, helper,
+                                           memory_mb)
         finally:
             if target is not None:
-                target.write_bytes(original)
+                if original is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    target.write_bytes(original)
+                    os.chmod(target, 0o644)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        proto.write(json.dumps({"done": results, "rss_kb": rss}) + "\n")
+        proto.write(json.dumps({"done": results, "commands": outcomes, "rss_kb": rss}) + "\n")
+
+
+def _other_commands(task, results, target, base, out_dir, start, set_prelude, helper, memory_mb) -> list[dict]:
+    """Every command but the text check on the task's file (tools/fuzz_commands.py); their outcomes."""
+    fc = fuzz_commands
+    cfg = fc.Sampling(**task.get("sampling", {}))
+    runner = fc.Runner(base, cfg, start, random.Random(f"{task['seed']}-{task['index']}-{task.get('source')}-commands"),
+                       prelude=lambda: task["text"] if target is None else None, helper=helper[0],
+                       limit=task.get("limit", 10.0), memory_mb=memory_mb)
+    commands = set(task["commands"])
+    own = None if target is None else os.path.join("specs", task["file"])
+    text_lines = _norm_lines(task["text"] if own is None else task["text"].replace("__self__", target.name))
+    is_network = any(ln.startswith("network ") for ln in text_lines)
+    lines = {os.path.normpath(own if own else "mgdsl/prelude.mg"): text_lines}
+    paths = [r["path"] for r in results]
+    run_on = paths if is_network or own is None else [p for p in paths if p != own] or paths
+    meaning_paths = ([own] if is_network else run_on[:1]) if own else run_on[:1]
+    fmt_path, apply = own, None
+    if own is None:                       # the prelude: format a copy, and read the copy as the prelude
+        fmt_path = str(base / "prelude-fmt.mg")
+        Path(fmt_path).write_text(task["text"], encoding="utf-8", newline="", errors="surrogatepass")
+        apply = set_prelude
+    try:
+        fc.judge_all(runner, task, run_on, results, lines, commands, out_dir, fmt_path, meaning_paths, apply)
+    finally:
+        set_prelude(task["text"] if own is None else None)
+        helper[0] = runner.helper
+    return [o.__dict__ for o in runner.outcomes]
 
 
 # -- classification -----------------------------------------------------------------------------------
@@ -556,17 +586,65 @@ def classify(m: Mutant, res: dict, original: dict | None, base: Path) -> tuple[s
     return "bad", f"error at line {line}, the mutation changed {sorted(m.changed)}"
 
 
+def classify_generated(m: Mutant, res: dict) -> tuple[str, str]:
+    """A generated spec has no changed line: it checks, or its first error is located inside the file
+    (or in the prelude with a note inside the file) and quotes the line it names."""
+    rc, err = res["rc"], res["err"]
+    if rc == 0:
+        return "valid", ""
+    if rc != 1:
+        return "bad", f"exit {rc}"
+    heads = list(HEAD.finditer(err))
+    errors = [h for h in heads if h["kind"] == "error"]
+    if not errors:
+        return "bad", "an error without a location" if err.startswith("mgdsl: error:") else "no located error"
+    e = errors[0]
+    mine = os.path.normpath(os.path.join("specs", m.file))
+    lines = lines_of(m)
+    notes = [h for h in heads[heads.index(e) + 1:] if h["kind"] == "note"]
+    if os.path.normpath(e["path"]) != mine:
+        if any(os.path.normpath(h["path"]) == mine for h in notes):
+            return "located", ""
+        return "bad", f"error in {e['path']} with no note in the spec"
+    line, col = int(e["line"]), int(e["col"])
+    if not 1 <= line <= max(len(lines), 1) or not 1 <= col <= len(lines[line - 1]) + 1:
+        return "bad", f"error at {line}:{col}, outside the file ({len(lines)} lines)"
+    if lines[line - 1].endswith(gen_specs.SURE):
+        return "bad", f"refused a line that must check: {e['msg'][:80]}"
+    block = err[e.end():].split("\n")
+    if len(block) > 1 and " | " in block[1]:
+        quoted = block[1].split(" | ", 1)[1]
+        want = lines[line - 1].expandtabs(1)
+        q = quoted[3:] if quoted.startswith("...") else quoted
+        q = q[:-3] if q.endswith("...") and not want.endswith("...") else q
+        if q not in want:
+            return "bad", f"quoted line {quoted[:60]!r} is not line {line} ({want[:60]!r})"
+    return "located", ""
+
+
 # -- the driver ---------------------------------------------------------------------------------------
+def signature(cmd: str, why: str) -> str:
+    """A bad outcome's class: its command and reason with the numbers and quoted parts taken out."""
+    why = _shown(why)
+    why = re.sub(r"'[^']*'|\"[^\"]*\"|\([^)]*\)", "…", why)
+    return f"{cmd}: " + re.sub(r"\d+(\.\d+)?", "N", why)[:90]
+
+
 @dataclass
 class Stats:
     outcomes: dict = field(default_factory=lambda: {"valid": 0, "located": 0, "explained": 0, "bad": 0})
+    generated: dict = field(default_factory=lambda: {"valid": 0, "located": 0, "bad": 0})
+    originals: dict = field(default_factory=lambda: {"valid": 0, "located": 0, "explained": 0, "bad": 0})
     checks: int = 0
     bad: list = field(default_factory=list)
     peak_rss_kb: int = 0
     slowest: float = 0.0            # wall-clock seconds of one check (inflated on a busy machine)
     slowest_cpu: float = 0.0        # CPU seconds of one check: what --time-limit bounds
     by_kind: dict = field(default_factory=dict)
+    commands: dict = field(default_factory=dict)    # command -> {"n", "bad", "cpu"} over every run of it
+    classes: dict = field(default_factory=dict)     # signature() -> {"n", "first": case}
     stopped_early: bool = False
+    wall: float = 0.0
 
 
 class Worker:
@@ -581,9 +659,10 @@ class Worker:
         self.buf, self.eof = b"", False
         self.cpu_at_start = 0.0
 
-    def send(self, mutant: Mutant, checks: list[str], limit: float):
+    def send(self, mutant: Mutant, checks: list[str], limit: float, extra: dict):
         self.task = (mutant, checks)
-        self.p.stdin.write(json.dumps({"file": mutant.file, "text": mutant.text, "checks": checks}) + "\n")
+        self.p.stdin.write(json.dumps({"file": mutant.file, "text": mutant.text, "checks": checks,
+                                       "index": mutant.index, "source": mutant.source, **extra}) + "\n")
         self.p.stdin.flush()
         self.deadline = time.monotonic() + max(3 * limit, 120) + 30   # the first check also covers the start
         self.current = None
@@ -613,17 +692,48 @@ def _paths_for(m: Mutant, users: dict[str, list[str]], rng: random.Random) -> li
     return own + [os.path.join("specs", u) for u in use]
 
 
+# where a generated spec is written in the worker's copy of specs/: mostly gen.mg, sometimes a name with a
+# space, non-ASCII letters, brackets, or a byte that is not UTF-8 (as Python shows it: a lone surrogate)
+GENERATED_FILES = ["gen.mg"] * 12 + ["gen space.mg", "gén🙂.mg", "[gen].mg", "gen\udcff.mg"]
+
+
+def make_generated(seed: int, index: int) -> Mutant:
+    rng = random.Random(f"{seed}-{index}-generated")
+    text = gen_specs.generate(rng)
+    return Mutant(index, rng.choice(GENERATED_FILES), ["generated"], text, set(), False, "generated")
+
+
+def _shown(s: str) -> str:
+    """A path or message as printable UTF-8 (a file name that is not UTF-8 holds lone surrogates)."""
+    return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _interleave(a: list, b: list) -> list:
+    """The items of both lists, spread evenly (so that a run stopped early has done some of each)."""
+    tagged = [((i + 0.5) / len(a), 0, x) for i, x in enumerate(a)] + [((i + 0.5) / len(b), 1, x) for i, x in enumerate(b)]
+    return [x for _, _, x in sorted(tagged, key=lambda t: (t[0], t[1]))]
+
+
 def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_mb: int = 1024,
         out: str | None = None, progress: bool = True, only: list[int] | None = None,
-        max_minutes: float | None = None) -> Stats:
+        max_minutes: float | None = None, commands=("check",), generate: int = 0,
+        only_generated: list[int] | None = None, sampling: dict | None = None, originals: bool = False) -> Stats:
+    """Fuzz: `budget` mutants (or those of `only`) and `generate` generated specs (or those of
+    `only_generated`), each through `check` and every other command named in `commands`; with
+    `originals`, first every seed file as it is (all of them must pass every command)."""
     texts = seeds()
     files = sorted(texts)
     users = consumers(texts)
     stats = Stats()
     baseline: dict[str, dict] = {}        # the unmutated outcome of each checked path
-    indices = list(only) if only else list(range(budget))
-    todo = iter(indices)                  # mutants are made as workers free up: memory stays flat
-    left = len(indices)
+    mutants = list(only) if only else ([] if only_generated else list(range(budget)))
+    gens = list(only_generated) if only_generated else ([] if only else list(range(generate)))
+    cases = _interleave([("mutant", i) for i in mutants], [("generated", i) for i in gens])
+    if originals:
+        cases = [("original", i) for i in range(len(files))] + cases
+    todo = iter(cases)                    # cases are made as workers free up: memory stays flat
+    left = len(cases)
+    extra = {"seed": seed, "commands": sorted(set(commands) | {"check"}), "sampling": sampling or {}, "limit": limit}
     workers = [Worker(memory_mb) for _ in range(max(1, jobs))]
     sel = selectors.DefaultSelector()
     for w in workers:
@@ -631,30 +741,43 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
     pending = 0
     t0 = time.monotonic()
     outdir = Path(out) if out else None
+    flags = f"--seed {seed} --commands {','.join(extra['commands'])}" + "".join(
+        f" --{k.replace('_', '-')} {v}" for k, v in (sampling or {}).items())
 
-    def record_bad(m: Mutant, why: str, err: str, path: str):
-        stats.bad.append({"index": m.index, "file": m.file, "kinds": m.kinds, "why": why, "path": path})
+    def record_bad(m: Mutant, why: str, err: str, path: str, cmd: str = "check"):
+        sig = signature(cmd, why)
+        cls = stats.classes.setdefault(sig, {"n": 0, "first": f"{m.source} {m.index}"})
+        cls["n"] += 1
+        stats.bad.append({"index": m.index, "source": m.source, "file": _shown(m.file), "kinds": m.kinds,
+                          "why": _shown(why), "path": _shown(path), "cmd": cmd, "class": sig})
         if outdir is None:
             return
-        d = outdir / f"bad-{m.index:06d}"
+        d = outdir / f"bad-{'' if m.source == 'mutant' else m.source[:4] + '-'}{m.index:06d}"
         d.mkdir(parents=True, exist_ok=True)
         name = "prelude.mg" if m.file == PRELUDE else m.file.replace("/", "__")
-        (d / name).write_text(m.text, encoding="utf-8", newline="", errors="surrogatepass")
-        (d / "README.txt").write_text(
-            f"mutant {m.index} of seed {seed} ({', '.join(m.kinds)}) of {m.file}; changed lines {sorted(m.changed)}\n"
-            f"outcome: {why} while checking {path}\n"
-            f"reproduce: python tools/fuzz_specs.py --seed {seed} --only {m.index} --jobs 1 --out DIR\n"
-            f"or copy {name} over specs/{m.file} (the prelude: mgdsl/lang/prelude.mg) and run: mgdsl check {path}\n\n"
-            f"{err}\n", encoding="utf-8")
+        with open(d / name, "w", encoding="utf-8", newline="", errors="surrogatepass") as f:
+            f.write(m.text)
+        again = {"generated": f"--only-generated {m.index}", "original": "--originals --budget 0"}.get(
+            m.source, f"--only {m.index}")
+        with open(d / "README.txt", "a", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(f"{m.source} {m.index} of seed {seed} ({', '.join(m.kinds)}) of {m.file}; changed lines "
+                    f"{sorted(m.changed)}\n"
+                    f"outcome: {why} [{cmd}: {path}]\n"
+                    f"reproduce: python tools/fuzz_specs.py {flags} {again} --jobs 1 --out DIR\n"
+                    f"or copy {name} to specs/{m.file} (the prelude: mgdsl/lang/prelude.mg) and run: "
+                    f"{path if path.startswith('mgdsl ') else 'mgdsl check ' + path}\n\n{err}\n\n")
 
-    def finish(w: Worker, results: list[dict] | None, failure: str | None):
+    rank = {"valid": 0, "explained": 1, "located": 2, "bad": 3}
+
+    def finish(w: Worker, results: list[dict] | None, outcomes: list[dict] | None, failure: str | None):
         m, checks = w.task
         stats.by_kind.setdefault("+".join(m.kinds), {"n": 0, "bad": 0})["n"] += 1
         worst = "valid"
-        rank = {"valid": 0, "explained": 1, "located": 2, "bad": 3}
         if failure:
             worst = "bad"
-            record_bad(m, failure, "", w.current or checks[0])
+            label = w.current or checks[0]
+            cmd = label.split(":", 1)[0] if ": " in label else "check"
+            record_bad(m, failure, "", label, cmd)
         else:
             for r in results:
                 stats.checks += 1
@@ -662,12 +785,27 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
                 stats.slowest_cpu = max(stats.slowest_cpu, r["cpu"])
                 if r["cpu"] > limit:
                     kind, why = "bad", f"took {r['cpu']:.1f}s of CPU time"
+                elif m.source == "original":
+                    kind, why = ("valid", "") if r["rc"] == 0 else ("bad", f"exit {r['rc']} on a spec of the project")
+                elif m.source == "generated":
+                    kind, why = classify_generated(m, r)
                 else:
                     kind, why = classify(m, r, baseline.get(r["path"]), Path(w.dir))
                 if kind == "bad":
                     record_bad(m, why, r["err"], r["path"])
                 worst = max(worst, kind, key=rank.get)
-        stats.outcomes[worst] += 1
+            for o in outcomes or []:
+                c = stats.commands.setdefault(o["cmd"], {"n": 0, "bad": 0, "cpu": 0.0})
+                c["n"] += 1
+                c["cpu"] = max(c["cpu"], o["cpu"])
+                why = o["bad"] or (f"took {o['cpu']:.1f}s of CPU time" if o["cpu"] > limit else None)
+                if why:
+                    c["bad"] += 1
+                    record_bad(m, why, o["err"], "mgdsl " + " ".join(o["argv"]), o["cmd"])
+                    worst = "bad"
+        tally = stats.generated if m.source == "generated" else stats.outcomes if m.source == "mutant" else \
+            stats.originals
+        tally["located" if worst == "explained" and m.source == "generated" else worst] += 1
         if worst == "bad":
             stats.by_kind["+".join(m.kinds)]["bad"] += 1
 
@@ -691,9 +829,18 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
                 stats.stopped_early = True
             for w in workers:
                 if w.task is None and left:
-                    m = make_mutant(texts, files, seed, next(todo))
+                    source, i = next(todo)
                     left -= 1
-                    w.send(m, _paths_for(m, users, random.Random(f"{seed}-{m.index}-users")), limit)
+                    if source == "generated":
+                        m = make_generated(seed, i)
+                        paths = [os.path.join("specs", m.file)]
+                    elif source == "original":
+                        m = Mutant(i, files[i], ["original"], texts[files[i]], set(), True, "original")
+                        paths = _paths_for(m, users, random.Random(f"{seed}-{m.index}-users"))
+                    else:
+                        m = make_mutant(texts, files, seed, i)
+                        paths = _paths_for(m, users, random.Random(f"{seed}-{m.index}-users"))
+                    w.send(m, paths, limit, extra)
                     pending += 1
             now = time.monotonic()
             timeout = max(0.0, min((w.deadline for w in workers if w.task), default=now + 1) - now)
@@ -713,13 +860,13 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
                         w.cpu_at_start = _cpu_seconds(w.p.pid)
                         continue
                     stats.peak_rss_kb = max(stats.peak_rss_kb, msg["rss_kb"])
-                    finish(w, msg["done"], None)
+                    finish(w, msg["done"], msg.get("commands"), None)
                     w.task = None
                     pending -= 1
                     done += 1
-                    if progress and done % 1000 == 0:
+                    if progress and done % 200 == 0:
                         rate = done / (time.monotonic() - t0)
-                        print(f"  {done}/{len(indices)} mutants, {stats.outcomes['bad']} bad, {rate:.0f}/s",
+                        print(f"  {done}/{len(cases)} cases, {len(stats.bad)} bad outcomes, {rate:.1f}/s",
                               file=sys.stderr, flush=True)
             now = time.monotonic()
             for i, w in enumerate(workers):
@@ -729,7 +876,7 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
                     why = (f"over {limit:.0f}s of CPU time" if over else
                            f"over {hang:.0f}s of wall-clock time (hung)" if not dead else
                            f"worker died (exit {w.p.returncode}; memory limit {memory_mb} MB?)")
-                    finish(w, None, why)
+                    finish(w, None, None, why)
                     pending -= 1
                     done += 1
                     sel.unregister(w.p.stdout)
@@ -745,20 +892,30 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
     return stats
 
 
-def summary(stats: Stats, budget: int) -> str:
-    o = stats.outcomes
+def summary(stats: Stats, budget: int = 0) -> str:
+    o, g = stats.outcomes, stats.generated
     errors = o["located"] + o["explained"] + o["bad"]
-    lines = [f"{sum(o.values())} mutants{' (stopped by --max-minutes)' if stats.stopped_early else ''} "
-             f"({stats.checks} checks) in {stats.wall:.0f}s: "
-             f"{o['valid']} valid, {o['located']} errors on a changed line, {o['explained']} errors on a line the "
-             f"change feeds, {o['bad']} bad",
+    lines = [(f"{sum(stats.originals.values())} project specs as they are, {stats.originals['bad']} bad; "
+              if sum(stats.originals.values()) else "") + f"{sum(o.values())} mutants and {sum(g.values())} generated specs"
+             f"{' (stopped by --max-minutes)' if stats.stopped_early else ''} ({stats.checks} checks) in "
+             f"{stats.wall:.0f}s",
+             f"mutants: {o['valid']} valid, {o['located']} errors on a changed line, {o['explained']} errors on a "
+             f"line the change feeds, {o['bad']} bad",
+             f"generated: {g['valid']} valid, {g['located']} located errors, {g['bad']} bad",
              f"errors located on a changed line: {o['located'] / max(errors, 1):.1%}; slowest check "
              f"{stats.slowest_cpu:.2f}s CPU ({stats.slowest:.2f}s wall); peak worker memory "
              f"{stats.peak_rss_kb / 1024:.0f} MB"]
+    if stats.commands:
+        lines.append("commands: " + "; ".join(f"{k} {v['n']} runs, {v['bad']} bad, slowest {v['cpu']:.2f}s CPU"
+                                              for k, v in sorted(stats.commands.items())))
+    if stats.classes:
+        lines.append("bad outcomes by class (count, first case):")
+        for sig, c in sorted(stats.classes.items(), key=lambda kv: -kv[1]["n"]):
+            lines.append(f"  {c['n']:5d}  {sig}   [{c['first']}]")
     if stats.bad:
         lines.append("bad:")
         for b in stats.bad[:30]:
-            lines.append(f"  #{b['index']} {b['file']} ({'+'.join(b['kinds'])}): {b['why']} [{b['path']}]")
+            lines.append(f"  {b['source']} #{b['index']} {b['file']} ({'+'.join(b['kinds'])}): {b['why']} [{b['path']}]")
         if len(stats.bad) > 30:
             lines.append(f"  ... and {len(stats.bad) - 30} more")
     return "\n".join(lines)
@@ -766,32 +923,68 @@ def summary(stats: Stats, budget: int) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                epilog="Exit status 0 when no mutant is bad.",
+                                epilog="Exit status 0 when no case is bad.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", type=int, default=1000, help="number of mutants (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed; mutant i of a seed is always the same")
     p.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)), help="worker processes")
     p.add_argument("--time-limit", type=float, default=10.0,
-                   help="CPU seconds one check may take (default 10); a check is killed as hung after "
+                   help="CPU seconds one command may take (default 10); one is killed as hung after "
                         "max(3x that, 120) seconds of wall-clock time")
     p.add_argument("--memory-mb", type=int, default=1024, help="address-space limit of a worker (default 1024)")
     p.add_argument("--out", default="fuzz-bad", help="folder for the bad cases (default fuzz-bad/)")
     p.add_argument("--only", type=int, nargs="+", metavar="I", help="run only these mutant indices")
+    p.add_argument("--only-generated", type=int, nargs="+", metavar="I", help="run only these generated specs")
     p.add_argument("--max-minutes", type=float, metavar="M",
-                   help="start no new mutant after M minutes (the summary says how many ran)")
+                   help="start no new case after M minutes (the summary says how many ran)")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+    p.add_argument("--commands", default="check", metavar="LIST",
+                   help="comma-separated commands to run on every case besides check: "
+                        f"{','.join(fuzz_commands.COMMANDS)}, or all (default: check)")
+    p.add_argument("--generate", type=int, default=0, metavar="N",
+                   help="also write N new specs with the grammar-aware generator (tools/gen_specs.py)")
+    d = fuzz_commands.Sampling()
+    p.add_argument("--cost-formats", type=int, default=d.cost_formats, metavar="K",
+                   help=f"cost format/--by combinations per case besides json (default {d.cost_formats} of 19)")
+    p.add_argument("--draw-formats", type=int, default=d.draw_formats, metavar="K",
+                   help=f"draw formats per case, of svg, png, dot (default {d.draw_formats})")
+    p.add_argument("--compile-run", type=float, default=d.compile_run, metavar="P",
+                   help=f"share of small valid cases whose compiled code runs against build() (default {d.compile_run})")
+    p.add_argument("--export", type=float, default=d.export, metavar="P",
+                   help=f"share of small valid cases exported (.pt2 or .onnx) and run (default {d.export})")
+    p.add_argument("--max-macs", type=float, default=d.max_macs, metavar="N",
+                   help=f"'small' for running: at most N MACs after shrinking with --set (default {d.max_macs:g})")
+    p.add_argument("--max-params", type=float, default=d.max_params, metavar="N",
+                   help=f"... and at most N parameters (default {d.max_params:g})")
+    p.add_argument("--tolerance", type=float, default=d.tolerance, metavar="T",
+                   help=f"outputs may differ by T times the largest |output| (default {d.tolerance:g})")
+    p.add_argument("--originals", action="store_true",
+                   help="first run every spec of the project and the prelude, unchanged, through the commands")
+    p.add_argument("--sarif-schema", metavar="FILE", help="validate SARIF against this JSON schema (jsonschema)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:
         worker_main(a.worker, a.memory_mb)
         return 0
-    stats = run(a.budget, a.seed, a.jobs, a.time_limit, a.memory_mb, a.out, only=a.only, max_minutes=a.max_minutes)
+    commands = set(fuzz_commands.COMMANDS) if a.commands == "all" else {c.strip() for c in a.commands.split(",") if c}
+    unknown = commands - set(fuzz_commands.COMMANDS)
+    if unknown:
+        p.error(f"unknown commands: {', '.join(sorted(unknown))} (known: {', '.join(fuzz_commands.COMMANDS)})")
+    sampling = {k: getattr(a, k) for k in ("cost_formats", "draw_formats", "compile_run", "export", "max_macs",
+                                           "max_params", "tolerance", "sarif_schema") if getattr(a, k) != getattr(d, k)}
+    stats = run(a.budget, a.seed, a.jobs, a.time_limit, a.memory_mb, a.out, only=a.only, max_minutes=a.max_minutes,
+                commands=commands, generate=a.generate, only_generated=a.only_generated, sampling=sampling,
+                originals=a.originals)
     print(summary(stats, a.budget))
+    print("sampling: " + ", ".join(f"{k}={v}" for k, v in {**d.__dict__, **sampling}.items()))
     if a.json:
-        Path(a.json).write_text(json.dumps({"outcomes": stats.outcomes, "checks": stats.checks,
+        Path(a.json).write_text(json.dumps({"outcomes": stats.outcomes, "generated": stats.generated,
+                                            "checks": stats.checks, "commands": stats.commands,
+                                            "classes": stats.classes, "sampling": {**d.__dict__, **sampling},
                                             "wall_s": stats.wall, "peak_rss_kb": stats.peak_rss_kb,
-                                            "slowest_s": stats.slowest, "slowest_cpu_s": stats.slowest_cpu, "bad": stats.bad,
-                                            "by_kind": stats.by_kind, "budget": a.budget, "seed": a.seed,
+                                            "slowest_s": stats.slowest, "slowest_cpu_s": stats.slowest_cpu,
+                                            "bad": stats.bad, "by_kind": stats.by_kind, "budget": a.budget,
+                                            "generate": a.generate, "seed": a.seed,
                                             "mutants": sum(stats.outcomes.values()),
                                             "stopped_early": stats.stopped_early}, indent=1))
     if stats.bad and a.out:
