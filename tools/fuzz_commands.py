@@ -113,11 +113,17 @@ def cli(argv: list[str], stdin: bytes | None = None) -> Result:
     return Result(rc, out_bytes.getvalue(), err.getvalue())
 
 
+def shown_path(path: str) -> str:
+    """A path as mgdsl prints it: a byte of the name that is not UTF-8 (a lone surrogate in Python) as \\xNN."""
+    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in path)
+
+
 def first_error(report: str) -> tuple[str, int, int, str] | None:
-    """(path, line, column, message) of the first error in a text report."""
+    """(path, line, column, message) of the first error in a text report (captured in this process, where
+    a name that is not UTF-8 is still held as surrogates: shown as mgdsl's own output shows it)."""
     for h in HEAD.finditer(report):
         if h["kind"] == "error":
-            return os.path.normpath(h["path"]), int(h["line"]), int(h["col"]), h["msg"]
+            return os.path.normpath(shown_path(h["path"])), int(h["line"]), int(h["col"]), h["msg"]
     return None
 
 
@@ -566,30 +572,13 @@ def _cpu_seconds(pid: int) -> float:
 
 
 # -- the prelude ------------------------------------------------------------------------------------------------
-class _Prelude:
-    """Stands in for importlib.resources in the loader, so that the prelude can be mutated."""
-    text: str | None = None
-
-    def files(self, _pkg):
-        return self
-
-    def joinpath(self, _name):
-        return self
-
-    def read_text(self, encoding="utf-8"):
-        return self.text
-
-
 def prelude_seam() -> Callable[[str | None], None]:
-    """Make the prelude replaceable in this process; returns a function that sets its text (None: the
-    real one). The one place that reaches into the loader's internals (mgdsl.lang.loader.resources)."""
-    import mgdsl.lang.loader as loader_mod
-    prelude = _Prelude()
-    real = (Path(loader_mod.__file__).parent / "prelude.mg").read_text(encoding="utf-8")
-    loader_mod.resources = prelude
+    """A function that sets the prelude every new Loader of this process reads (None: the packaged one),
+    through the loader's public seam, `Loader.default_prelude`."""
+    from mgdsl.lang.loader import Loader
 
     def use(text: str | None):
-        prelude.text = real if text is None else text
+        Loader.default_prelude = text
     use(None)
     return use
 

@@ -63,33 +63,23 @@ class Vocabulary:
     param_by_name: dict[str, ParamInfo] = field(default_factory=dict)
 
 
-def _kind(p, layer_doc: str) -> str:
-    from mgdsl.graph.layers import REQUIRED
-    doc = (p.doc or "").lower()
-    if "saved pyramid" in doc:
+def _kind(p) -> str:
+    """The generator's kind of a parameter, read from the registry's typed kind (mgdsl.graph.layer_api)."""
+    from mgdsl.graph import layer_api as api
+    k = p.kind
+    if isinstance(k, api.Saved):
         return "tensor"
-    if p.choices and not isinstance(p.default, bool):
+    if isinstance(k, api.Choice):
         return "choice"
-    if "channels" in doc and "multiple" not in doc:
+    if isinstance(k, api.PerGrid) and p.name == "widths":
         return "widths"
-    if isinstance(p.default, bool) or re.search(r"\bmode\b.*default: on|\bon\b for", doc):
+    if isinstance(k, api.Switch):
         return "switch"
-    if p.choices:
-        return "choice"
-    if "probability" in doc:
-        return "prob"
-    if isinstance(p.default, int) or p.default is None or p.default is REQUIRED:
-        return "int"
-    return "word"
-
-
-def _doc_words(doc: str) -> set[str]:
-    """Words a parameter's help offers as values: `a | b | c` alternatives and `or WORD`."""
-    words = set(re.findall(r"\|\s*([A-Za-z_]\w*)", doc)) | set(re.findall(r"\bor ([A-Za-z_]\w*)", doc))
-    first = re.match(r"(?:[^|:]*:\s*)?([A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*\|", doc)   # `a | b`, `x: a | b`
-    if first:
-        words.add(first.group(1))
-    return {w for w in words if w not in ("default", "the", "a", "an")}
+    if isinstance(k, api.Real):
+        return "prob" if k.hi <= 1 else "real"
+    if isinstance(k, api.WholeOr):
+        return "int+word"
+    return "int"
 
 
 @lru_cache(maxsize=1)
@@ -98,16 +88,13 @@ def vocabulary() -> Vocabulary:
     from importlib import resources
 
     from mgdsl.errors import Source
-    from mgdsl.graph.layers import LAYERS, SWITCH
+    from mgdsl.graph.layer_api import LAYERS, SWITCH
     from mgdsl.lang.parser import parse
     layers, words, by_name = {}, set(SWITCH), {}
     for name, lt in LAYERS.items():
         params = []
         for p in lt.params:
-            info = ParamInfo(p.name, p.default, tuple(p.choices), p.doc or "", _kind(p, lt.doc))
-            info.choices = tuple(dict.fromkeys([*info.choices, *sorted(_doc_words(info.doc) - {"on", "off"})]))
-            if info.kind == "int" and info.choices:
-                info.kind = "int+word"
+            info = ParamInfo(p.name, p.default, tuple(p.choices), p.doc or "", _kind(p))
             params.append(info)
             by_name.setdefault(p.name, info)
             words |= set(info.choices)
@@ -215,7 +202,7 @@ class Gen:
         first = params[0] if params else None
         given = dict(extra or {})
         if first is not None and first.name not in given and (first.default is not None or self.chance(0.7)):
-            from mgdsl.graph.layers import REQUIRED
+            from mgdsl.graph.layer_api import REQUIRED
             if first.default is REQUIRED or first.kind in ("widths", "tensor") or self.chance(0.3):
                 parts.append(self.value(first, positional=True))
                 if self.chance(self.wild * 0.1):

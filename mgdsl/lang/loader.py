@@ -70,15 +70,24 @@ def read_spec(p: Path, shown: str, span: Span | None) -> bytes:
 
 
 class Loader:
-    """Parses each file once and resolves what it imports."""
+    """Parses each file once and resolves what it imports.
 
-    def __init__(self, unsaved: dict[str, str] | None = None):
+    `unsaved` maps resolved paths to text an editor holds, read instead of the files; `prelude` is the
+    text of the prelude to use instead of the packaged one. `Loader.default_prelude`, when set, is that
+    text for every Loader made without one: a tool that mutates the prelude (tools/fuzz_specs.py) sets
+    it, and every front end, `mgdsl check` included, then reads that prelude."""
+
+    default_prelude: str | None = None
+
+    def __init__(self, unsaved: dict[str, str] | None = None, prelude: str | None = None):
         self.modules: dict[str, A.Module] = {}
-        self.unsaved = unsaved or {}     # resolved path -> text an editor holds, read instead of the file
+        self.unsaved = unsaved or {}
+        self.prelude_text = prelude if prelude is not None else Loader.default_prelude
 
     def prelude(self) -> A.Module:
         if PRELUDE not in self.modules:
-            text = resources.files("mgdsl.lang").joinpath("prelude.mg").read_text(encoding="utf-8")
+            text = self.prelude_text if self.prelude_text is not None else \
+                resources.files("mgdsl.lang").joinpath("prelude.mg").read_text(encoding="utf-8")
             mod = parse(Source(PRELUDE_PATH, text))
             self._bind_units(mod, {})
             self.modules[PRELUDE] = mod
