@@ -7,6 +7,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -109,8 +110,28 @@ def test_deep_nesting_and_long_chains(depth, piece):
 def test_empty_and_huge_files():
     only_our_errors("")
     only_our_errors("\n" * 100_000)
-    only_our_errors('network "N"\ninput 3 @ 8x8\n' + "conv 4\n" * 60_000 + "fc 2\n")
     only_our_errors("#" * 2_000_000)
+
+
+def _stops_at_the_node_limit(convs: int):
+    from mgdsl.graph import lower
+    text = 'network "N"\ninput 3 @ 8x8\n' + "conv 4\n" * convs + "fc 2\n"
+    with pytest.raises(MgError, match=f"more than {lower.MAX_NODES} ops") as info:
+        mgdsl.loads(text, "fuzz.mg")
+    assert info.value.report()
+
+
+def test_a_long_network_stops_at_the_node_limit(monkeypatch):
+    """The short version of the test below: the same limit, lowered, is reached after a few hundred lines."""
+    from mgdsl.graph import lower
+    monkeypatch.setattr(lower, "MAX_NODES", 300)
+    _stops_at_the_node_limit(600)
+
+
+@pytest.mark.slow
+def test_a_huge_network_stops_at_the_node_limit():
+    """60,000 lines (420 KB, under the size limit) are parsed, then lowered until the real node limit."""
+    _stops_at_the_node_limit(60_000)
 
 
 def _tool(name):

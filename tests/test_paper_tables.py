@@ -123,7 +123,10 @@ def test_checked_errata_are_checked(tables):
             wrong = replace(how, rounding="truncate" if how.rounding == "round" else "round", decimals=None)
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(paper.compare, "errata", partial(_errata_with, e, wrong))
-            row = next(r for t in reproduce(SPECS) for r in t.rows if (r.table, r.method) == (e.table, e.method))
+            # the erratum's row alone: each row is counted on its own, so the others need not be
+            mp.setattr(paper.compare, "paper_rows", lambda e=e: [r for r in ROWS if (r["table"], r["method"]) ==
+                                                                 (e.table, e.method)])
+            (row,) = (r for t in reproduce(SPECS) for r in t.rows)
         assert row.status == "UNEXPLAINED", (e.method, wrong, row.notes)
         assert any("no longer holds" in n for n in row.notes)
 
