@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -24,21 +25,68 @@ def _repo_cwd(monkeypatch):
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true",
-                     help="also run the tests marked slow (CI runs a shorter version of each)")
+                     help="also run the tests marked slow (.ci/run runs them; a shorter version of each runs always)")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: a long version of a check whose short version always runs; "
-                                       "run it with --run-slow or MGDSL_SLOW=1")
+    config.addinivalue_line("markers", "slow(reason): a long version of a check whose short version always runs "
+                                       "(say which in `reason`); run it with --run-slow or MGDSL_SLOW=1")
 
 
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--run-slow") or os.environ.get("MGDSL_SLOW") == "1":
         return
-    skip = pytest.mark.skip(reason="slow: run with --run-slow (a shorter version of it runs always)")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        mark = item.get_closest_marker("slow")
+        if mark is not None:
+            why = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "a shorter version of it runs always")
+            item.add_marker(pytest.mark.skip(reason=f"slow ({why}): run with --run-slow, as .ci/run does"))
+
+
+# -- sweeps with a short version -----------------------------------------------------------------------------
+# A sweep over every spec runs a representative subset by default and the rest as slow tests. The subset is
+# written down; a test of each sweep computes a feature set per spec (the statements its generated code is
+# made of, the kinds of its nodes, ...) and asserts that the subset has every feature the whole zoo has, so
+# a spec that brings something new fails that test until it joins the subset.
+def short_sweep(items, subset, ids=None):
+    """pytest params for every item of `items`; those outside `subset` are marked slow."""
+    unknown = set(subset) - set(items)
+    if unknown:
+        raise ValueError(f"the representative subset names what the sweep does not have: {sorted(unknown)}")
+    reason = "outside the sweep's representative subset, which runs always"
+    return [pytest.param(x, id=None if ids is None else ids(x), marks=() if x in subset else pytest.mark.slow(reason=reason))
+            for x in items]
+
+
+def assert_covers(subset, items, features, what: str):
+    """Every feature of any item is a feature of some item of `subset`; the message names what is missing
+    and which items have it."""
+    feats = {x: features(x) for x in items}
+    have = set().union(*(feats[x] for x in subset))
+    missing: dict = {}
+    for x in items:
+        for f in sorted(feats[x] - have, key=str):
+            missing.setdefault(f, []).append(str(x))
+    assert not missing, (f"the representative subset misses {len(missing)} {what}; add a spec that has them:\n" +
+                         "\n".join(f"  {f}  (in {', '.join(xs[:3])}{' ...' if len(xs) > 3 else ''})"
+                                    for f, xs in list(missing.items())[:20]))
+
+
+def code_shapes(src: str) -> set[str]:
+    """The statements of generated Python source with their particulars (names, numbers, comments) blanked:
+    two specs whose code has the same shapes ran the same emitters and runtime sections."""
+    if src.startswith('"""'):
+        src = src.split('"""', 2)[2]               # the module docstring names the spec
+    out = set()
+    for line in src.splitlines():
+        line = re.sub(r"\s+#.*$", "", line)
+        line = re.sub(r'"[^"]*"', '""', line)                                   # module paths
+        line = re.sub(r"(?<!=)'[^']*'", "''", line)                   # names; keyword values (mode='...') stay
+        line = re.sub(r"\bt\d+\b", "t", line)                                # temporaries t1, t2, ...
+        line = re.sub(r"\b\d+(\.\d+)?(e-?\d+)?\b", "N", line).strip()
+        if line:
+            out.add(line)
+    return out
 
 
 # The zoo beyond the paper (specs/beyond) counts at its references' input sizes; tests that run real

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import small_params
+from conftest import assert_covers, code_shapes, short_sweep, small_params
 
 import mgdsl
 from mgdsl.backends.draw import KINDS, LEGEND
@@ -138,12 +138,38 @@ def _cheap_weights(model):
     return model.eval()
 
 
-@pytest.mark.parametrize("path", NETWORKS)
+# the specs whose portable and plain code together have every statement shape the zoo's code has
+# (test_the_portable_sweeps_subset_writes_every_statement_the_zoo_does); the rest run with --run-slow
+PORTABLE_SUBSET = {"specs/r-mg-sm-12.mg", "specs/beyond/mobilenet-v2.mg", "specs/beyond/efficientnet-b0.mg",
+                   "specs/beyond/fpn-resnet-18.mg", "specs/beyond/unet-2015.mg", "specs/beyond/hrnet-w18-small.mg",
+                   "specs/beyond/deeplabv3-resnet50.mg"}
+
+
+def _private_api(src: str) -> list[str]:
+    return sorted(set(re.findall(r"torch\.ops\.\w+|torch\._\w+", src)))
+
+
+def _statements(path: str) -> set:
+    net = net_of(path)
+    return ({("portable", s) for s in code_shapes(net.python_source())} |
+            {("plain", s) for s in code_shapes(generate(net.graph, optimize=False, target="cpu"))})
+
+
+def test_the_portable_sweeps_subset_writes_every_statement_the_zoo_does():
+    """The short version of the sweep below stands for the whole zoo: its specs' code has every statement
+    shape (emitter, runtime section, pass output) of every spec's portable and plain code. And no spec's
+    portable code uses private torch API."""
+    for path in NETWORKS:
+        assert not _private_api(net_of(path).python_source()), path
+    assert_covers(PORTABLE_SUBSET, NETWORKS, _statements, "statement shapes of generated code")
+
+
+@pytest.mark.parametrize("path", short_sweep(NETWORKS, PORTABLE_SUBSET))
 def test_portable_code_uses_public_api_and_computes_the_plain_lowering(path, tmp_path):
     net = net_of(path)
     src = net.python_source()
-    private = re.findall(r"torch\.ops\.\w+|torch\._\w+", src)
-    assert not private, f"private torch API in portable code: {sorted(set(private))}"
+    private = _private_api(src)
+    assert not private, f"private torch API in portable code: {private}"
     assert "_check_target" not in src and "warnings" not in src
     plain = _cheap_weights(net.build(device="meta", optimize=False))
     model = _load_source(src, tmp_path, "portable_net").build("meta")
