@@ -25,16 +25,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import NEW_LAYERS  # noqa: E402
+from conftest import NEW_LAYERS, assert_covers, code_shapes, short_sweep  # noqa: E402
 
 import mgdsl  # noqa: E402
+from mgdsl.backends.torch_source import generate  # noqa: E402
 from mgdsl.graph.cost import cost_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted(p for p in (ROOT / "specs").rglob("*.mg") if "families" not in p.parts)
-# fvcore traces a real CPU forward, seconds per spec on 2 cores: by default it checks the shallowest
-# member of each CIFAR family (the deeper ones repeat the same units), the MNIST nets and the two
-# multigrid ImageNet nets; MGDSL_FULL_CROSSCHECK=1 runs it on every spec.
+# fvcore traces a real CPU forward, seconds per spec on 2 cores: of the specs the sweep below checks, it
+# checks the shallowest member of each CIFAR family (the deeper ones repeat the same units), the MNIST nets
+# and the two multigrid ImageNet nets; MGDSL_FULL_CROSSCHECK=1 runs it on every spec the sweep checks.
 FVCORE_SPECS = {"vgg-6.mg", "mg-6.mg", "mg-sm-6.mg", "pmg-9.mg", "pmg-sm-9.mg", "res-12.mg", "r-mg-12.mg",
                 "r-mg-sm-12.mg", "r-pmg-16.mg", "r-pmg-sm-16.mg", "r-mg-34.mg", "r-pmg-30-seg.mg"}
 
@@ -110,7 +111,26 @@ def _check(net, fvcore: bool):
         assert sum(ops.get(k, 0) for k in FVCORE_OPS) == c.live_macs, ops
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=[str(p.relative_to(ROOT / "specs")) for p in SPECS])
+# the specs whose plain code has every statement shape of the zoo's plain code, and whose members checked
+# with fvcore have every statement shape of all the specs fvcore checks (asserted below); the others run
+# with --run-slow
+SUBSET = {ROOT / "specs" / p for p in ("vgg-6.mg", "mg-sm-6.mg", "res-12.mg", "imagenet/r-mg-34.mg",
+                                       "mnist/u-net-11-spt.mg", "beyond/deeplabv3-resnet50.mg",
+                                       "beyond/efficientnet-b0.mg", "beyond/fpn-resnet-18.mg",
+                                       "beyond/hrnet-w18-small.mg", "beyond/mobilenet-v2.mg", "beyond/unet-2015.mg")}
+
+
+def _plain_statements(spec: Path) -> set[str]:
+    return code_shapes(generate(mgdsl.load(spec).graph, optimize=False, target="cpu"))
+
+
+def test_the_sweeps_subset_has_every_statement_the_counters_see():
+    assert_covers(SUBSET, SPECS, _plain_statements, "statement shapes of plain code")
+    fvcore = [p for p in SPECS if _fvcore_wanted(p)]
+    assert_covers(SUBSET & set(fvcore), fvcore, _plain_statements, "statement shapes of plain code checked by fvcore")
+
+
+@pytest.mark.parametrize("spec", short_sweep(SPECS, SUBSET, ids=lambda p: str(p.relative_to(ROOT / "specs"))))
 def test_spec_against_built_module(spec):
     _check(mgdsl.load(spec), fvcore=_fvcore_wanted(spec))
 
