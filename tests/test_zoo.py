@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import assert_covers, code_shapes, short_sweep
 
 import mgdsl
+from mgdsl.backends.torch_source import generate
 from mgdsl.lang.loader import Loader
 from mgdsl.paper import paper_rows
 
@@ -78,7 +80,25 @@ def expected_output(path: Path, net) -> tuple:
     return (1000,) if "imagenet" in path.parts else (100,)
 
 
-@pytest.mark.parametrize("path", NETWORKS, ids=_id)
+# networks whose CPU code has every statement shape of the others' and that have each kind of output
+# (asserted below); the others are slow tests
+MODULE_SUBSET = {SPECS / p for p in ("res-12.mg", "imagenet/resnet-34.mg", "mnist/u-mg-11-seg.mg", "mnist/sg-11-spt.mg")}
+
+
+def _output_kind(path: Path) -> str:
+    return ("mnist-spt" if path.stem.endswith("-spt") else "mnist") if "mnist" in path.parts else \
+        "imagenet" if "imagenet" in path.parts else "cifar"
+
+
+def _module_features(path: Path) -> set:
+    return code_shapes(generate(net_of(path).graph, target="cpu")) | {("output", _output_kind(path))}
+
+
+def test_the_module_sweeps_subset_has_every_statement_and_output_kind():
+    assert_covers(MODULE_SUBSET, NETWORKS, _module_features, "statement shapes of CPU code or output kinds")
+
+
+@pytest.mark.parametrize("path", short_sweep(NETWORKS, MODULE_SUBSET, ids=_id))
 def test_module_matches_graph(path):
     """Built on the meta device: no weight memory, no init; only sizes and shapes are checked."""
     torch = pytest.importorskip("torch")
