@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import assert_covers, short_sweep
 
 import mgdsl
 from mgdsl.backends import draw
@@ -26,6 +27,16 @@ def net_of(path: str, **params):
     if key not in _NETS:
         _NETS[key] = mgdsl.load(ROOT / path, loader=_LOADER, **params)
     return _NETS[key]
+
+
+_DIAGRAMS: dict = {}
+
+
+def diagram_of(path: str, expand: bool = False) -> str:
+    """The layers diagram of a spec (several tests read each)."""
+    if (path, expand) not in _DIAGRAMS:
+        _DIAGRAMS[path, expand] = draw.diagram(net_of(path).graph, expand=expand)
+    return _DIAGRAMS[path, expand]
 
 
 def networks():
@@ -53,10 +64,36 @@ def pinned_boxes(source: str):
     return out
 
 
-@pytest.mark.parametrize("path", networks())
+_TEXT = {"label", "tooltip", "xlabel", "headlabel", "taillabel"}
+
+
+def dot_shapes(source: str) -> set:
+    """The DOT vocabulary of a diagram: each statement's form (node or edge) with its attribute names and
+    values, numbers and text blanked, and each character other than letters and digits in its text."""
+    out: set = set()
+    for line in source.splitlines():
+        attrs = re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line)
+        out |= {("text", c) for k, v in attrs if k in _TEXT for c in v if not c.isalnum() and c != " "}
+        form = re.sub(r'"(?:[^"\\]|\\.)*"', '""', line.split("[")[0]).strip()
+        out.add((form, tuple(sorted((k, "" if k in _TEXT else "N" if re.fullmatch(r"[-+\d.,! ]+", v) else v)
+                                    for k, v in attrs))))
+    return out
+
+
+# the specs whose diagrams have the DOT vocabulary of all the others' (asserted below); the rest are slow tests
+RENDER_SUBSET = {"specs/imagenet/r-mg-34.mg", "specs/mnist/families/pmg.mg", "specs/beyond/fpn-resnet-18.mg",
+                 "specs/beyond/deeplabv3-resnet50.mg"}
+
+
+def test_the_render_sweeps_subset_has_the_whole_zoos_dot_vocabulary():
+    assert_covers(RENDER_SUBSET, networks(), lambda p: dot_shapes(diagram_of(p)),
+                  "DOT statement forms or text characters")
+
+
+@pytest.mark.parametrize("path", short_sweep(networks(), RENDER_SUBSET))
 def test_every_spec_renders_to_svg_and_png(path):
     G = net_of(path).graph
-    source = draw.diagram(G)
+    source = diagram_of(path)
     svg = draw.render(source, "svg")
     root = ET.fromstring(svg)
     assert root.tag.endswith("svg")
@@ -69,7 +106,7 @@ def test_every_spec_renders_to_svg_and_png(path):
 def test_no_two_pinned_nodes_overlap(path):
     """Labels clear of boxes, boxes clear of each other: the picture stays readable."""
     for expand in (False, True):
-        nodes = pinned_boxes(draw.diagram(net_of(path).graph, expand=expand))
+        nodes = pinned_boxes(diagram_of(path, expand))
         nodes.sort(key=lambda r: r[1])
         for i, a in enumerate(nodes):
             for b in nodes[i + 1:]:
@@ -297,11 +334,12 @@ def test_a_png_over_the_pixel_limit_is_drawn_at_a_lower_resolution(tmp_path, mon
     assert "instead of 200" in capsys.readouterr().out
 
 
-def test_a_long_diagram_is_drawn_no_wider_than_viewers_open(spec_file, tmp_path, capsys):
-    """999 columns: 61,000 pixels wide at 110 dpi, past the 32,767 that many viewers and libraries open."""
-    path = spec_file('network "W"\ninput 3 @ 8x8\n' + "".join(f"conv {4 + i % 2}\n" for i in range(998)) + "fc 10\n")
-    source = draw.diagram(mgdsl.load(path).graph)
-    assert len(source) < 1 << 20                   # the DOT (and so the SVG) stays small at the box limit
+def _long_spec(spec_file, columns: int) -> str:
+    return spec_file('network "W"\ninput 3 @ 8x8\n' + "".join(f"conv {4 + i % 2}\n" for i in range(columns - 1)) +
+                     "fc 10\n")
+
+
+def _drawn_no_wider_than_the_side_limit(path: str, tmp_path, capsys):
     out = tmp_path / "w.png"
     assert main(["draw", path, "-o", str(out)]) == 0
     w, h = png_size(out.read_bytes())
@@ -309,8 +347,26 @@ def test_a_long_diagram_is_drawn_no_wider_than_viewers_open(spec_file, tmp_path,
     assert "instead of 110" in capsys.readouterr().out
 
 
+def test_the_dot_of_a_diagram_at_the_box_limit_is_small(spec_file):
+    source = draw.diagram(mgdsl.load(_long_spec(spec_file, 999)).graph)
+    assert len(source) < 1 << 20                   # the DOT (and so the SVG) stays small at the box limit
+
+
+def test_a_long_diagram_is_drawn_no_wider_than_the_side_limit(spec_file, tmp_path, capsys, monkeypatch):
+    """The short version of the test below: 100 columns are 6,100 pixels wide at 110 dpi, past a side limit
+    lowered to 3,000."""
+    monkeypatch.setattr(draw, "MAX_PNG_SIDE", 3000)
+    _drawn_no_wider_than_the_side_limit(_long_spec(spec_file, 100), tmp_path, capsys)
+
+
+@pytest.mark.slow(reason="a 61,000-pixel layout; the same rule with a lowered limit runs always")
+def test_a_long_diagram_is_drawn_no_wider_than_viewers_open(spec_file, tmp_path, capsys):
+    """999 columns: 61,000 pixels wide at 110 dpi, past the 32,767 that many viewers and libraries open."""
+    _drawn_no_wider_than_the_side_limit(_long_spec(spec_file, 999), tmp_path, capsys)
+
+
 def test_diagrams_of_the_shipped_specs_are_drawn_at_full_resolution():
     for path in networks():
         for expand in (False, True):
-            source = draw.diagram(net_of(path).graph, expand=expand)
+            source = diagram_of(path, expand)
             assert draw.png_dpi(source, draw.PNG_DPI) == draw.PNG_DPI, path
