@@ -17,6 +17,14 @@ from handwritten import BASELINES  # noqa: E402
 import mgdsl  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """bench.main sets torch's thread count for the whole process; the tests after these keep theirs."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("spec", bench.DEFAULT_SPECS)
 def test_each_baseline_is_its_spec_written_by_hand(spec):
     net = mgdsl.load(ROOT / spec)
@@ -28,7 +36,7 @@ def test_each_baseline_is_its_spec_written_by_hand(spec):
 def test_a_saved_run_replays_to_the_same_tables(tmp_path, capsys):
     saved = tmp_path / "run.jsonl"
     args = [str(ROOT / "specs/mnist/pmg-11-seg.mg"), "--repeats", "1", "--warmup", "0", "--no-memory",
-            "--no-latency", "--ablate", "--json", str(saved)]
+            "--no-latency", "--ablate", "--threads", "1", "--json", str(saved)]      # one thread: no timing is checked
     assert bench.main(args) == 0
     live = capsys.readouterr().out
     assert bench.main(["--report", str(saved)]) == 0
@@ -53,7 +61,7 @@ def test_latency_only_times_specs_without_a_baseline(capsys):
     table alone."""
     spec = str(ROOT / "specs/mnist/sg-11-seg.mg")          # a spec without a hand-written baseline
     assert Path(spec).name not in BASELINES
-    assert bench.main([spec, "--latency-only"]) == 0
+    assert bench.main([spec, "--latency-only", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "latency only" in out and "Training step" not in out
     assert f"| {spec} | " in out and "| load + build |" in out
