@@ -139,18 +139,29 @@ def _tool(name):
 
 
 # -- every command (tools/fuzz_commands.py) and generated specs (tools/gen_specs.py) ----------------------------------
-def test_every_command_on_mutated_and_generated_specs(tmp_path):
-    """A small budget of `tools/fuzz_specs.py --commands all --generate`: mutants and new specs through check
-    (text, JSON, SARIF), cost in every format, draw, compile (its code run against build() when small),
+def _every_command(tmp_path, cases: range):
+    """Mutants and generated specs numbered `cases` of `tools/fuzz_specs.py --commands all --generate`: through
+    check (text, JSON, SARIF), cost in every format, draw, compile (its code run against build() when small),
     export (a few) and fmt; none may give a traceback, break a limit, disagree with check or with build(),
     or (fmt) change the network, the file it could not format, or itself when run twice."""
     fz = _fuzzer()
     fc = _tool("fuzz_commands")
-    n = int(os.environ.get("MGDSL_FUZZ_ALL", "100"))
-    stats = fz.run(budget=n, generate=n, seed=20261204, jobs=2, out=str(tmp_path), progress=False,
-                   commands=set(fc.COMMANDS), sampling={"export": 0.03})
+    stats = fz.run(budget=0, only=list(cases), only_generated=list(cases), seed=20261204, jobs=2, out=str(tmp_path),
+                   progress=False, commands=set(fc.COMMANDS), sampling={"export": 0.03})
     assert stats.commands["compile-run"]["n"] > 0 and stats.generated["valid"] > 0
     assert not stats.bad, fz.summary(stats)
+
+
+SHORT_FUZZ_ALL = 25         # the cases the default run fuzzes every command with; CI's slow tests fuzz up to 100
+
+
+def test_every_command_on_mutated_and_generated_specs(tmp_path):
+    _every_command(tmp_path, range(int(os.environ.get("MGDSL_FUZZ_ALL", SHORT_FUZZ_ALL))))
+
+
+@pytest.mark.slow(reason="cases 25 to 99; the first 25 run always")
+def test_every_command_on_more_mutated_and_generated_specs(tmp_path):
+    _every_command(tmp_path, range(SHORT_FUZZ_ALL, 100))
 
 
 def test_the_command_oracles_tell_bad_outputs_from_good_ones():

@@ -94,29 +94,43 @@ def test_a_summing_mg_conv_is_an_octave_conv():
     assert net.num_params == per_path * (8 + 8 + 4 + 4) + 2 * (8 + 4)
 
 
-@pytest.mark.parametrize("suffix", [".pt2", ".onnx"])
-def test_the_new_layers_export_and_compute_what_the_eager_module_does(tmp_path, suffix):
-    from conftest import NEW_LAYERS
+def _exported(text: str):
+    """(network, its module in eval mode with calibrated batch norm, one torch.export trace of it)."""
+    from mgdsl.backends import export as E
+    net = mgdsl.loads(text)
+    torch.manual_seed(1)
+    model = T.calibrate_batch_norm(T.module_for_export(net, None), net.input_shape)
+    return net, model, E.exported_program(model, net.input_shape)
 
+
+@pytest.fixture(scope="module")
+def new_layers_exported():
+    from conftest import NEW_LAYERS
+    return _exported(NEW_LAYERS)
+
+
+@pytest.fixture(scope="module")
+def two_exported():
+    return _exported(TWO)
+
+
+@pytest.mark.parametrize("suffix", [".pt2", ".onnx"])
+def test_the_new_layers_export_and_compute_what_the_eager_module_does(tmp_path, suffix, new_layers_exported):
     from mgdsl.backends import export as E
     if suffix == ".onnx" and not (E._find_spec("onnx") and E._find_spec("onnxscript") and E._find_spec("onnxruntime")):
         pytest.skip("onnx, onnxscript or onnxruntime not installed")
-    net = mgdsl.loads(NEW_LAYERS)
-    torch.manual_seed(1)
-    model = T.calibrate_batch_norm(T.module_for_export(net, None), net.input_shape)
+    net, model, program = new_layers_exported
     path = tmp_path / f"net{suffix}"
-    E.write_program(E.exported_program(model, net.input_shape), str(path), E.metadata(net, "fresh"))
+    E.write_program(program, str(path), E.metadata(net, "fresh"))
     ok, err, ratio = T.verify(path, model, net.input_shape, (1, 2), 1e-3, 1e-4)
     assert ok, f"max abs error {err:.2e}"
 
 
-def test_several_outputs_export_as_a_tuple(tmp_path):
+def test_several_outputs_export_as_a_tuple(tmp_path, two_exported):
     from mgdsl.backends import export as E
-    net = mgdsl.loads(TWO)
-    torch.manual_seed(1)
-    model = T.calibrate_batch_norm(T.module_for_export(net, None), net.input_shape)
+    net, model, program = two_exported
     path = tmp_path / "net.pt2"
-    E.write_program(E.exported_program(model, net.input_shape), str(path), E.metadata(net, "fresh"))
+    E.write_program(program, str(path), E.metadata(net, "fresh"))
     x = torch.randn(2, *net.input_shape)
     with torch.no_grad():
         got, want = T.load_exported(path)(x), model(x)
@@ -124,13 +138,10 @@ def test_several_outputs_export_as_a_tuple(tmp_path):
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
-def test_several_outputs_export_to_onnx_and_verify_every_output(tmp_path):
+def test_several_outputs_export_to_onnx_and_verify_every_output(tmp_path, two_exported):
     pytest.importorskip("onnxruntime")
     from mgdsl.backends import export as E
-    net = mgdsl.loads(TWO)
-    torch.manual_seed(1)
-    model = T.calibrate_batch_norm(T.module_for_export(net, None), net.input_shape)
-    program = E.exported_program(model, net.input_shape)
+    net, model, program = two_exported
     for name in ("net.onnx", "net.pt2"):
         path = tmp_path / name
         E.write_program(program, str(path), E.metadata(net, "fresh"))
