@@ -152,14 +152,14 @@ def _every_command(tmp_path, cases: range):
     assert not stats.bad, fz.summary(stats)
 
 
-SHORT_FUZZ_ALL = 25         # the cases the default run fuzzes every command with; CI's slow tests fuzz up to 100
+SHORT_FUZZ_ALL = 10         # the cases the default run fuzzes every command with; CI's slow tests fuzz up to 100
 
 
 def test_every_command_on_mutated_and_generated_specs(tmp_path):
     _every_command(tmp_path, range(int(os.environ.get("MGDSL_FUZZ_ALL", SHORT_FUZZ_ALL))))
 
 
-@pytest.mark.slow(reason="cases 25 to 99; the first 25 run always")
+@pytest.mark.slow(reason=f"cases {SHORT_FUZZ_ALL} to 99; the first {SHORT_FUZZ_ALL} run always")
 def test_every_command_on_more_mutated_and_generated_specs(tmp_path):
     _every_command(tmp_path, range(SHORT_FUZZ_ALL, 100))
 
