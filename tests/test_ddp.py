@@ -26,6 +26,7 @@ maps maps kernel=3  bn=off
 """
 
 
+@pytest.mark.slow(reason="two torchrun processes; the sharding of the global batch is tested always")
 def test_two_process_ddp_matches_one_process(tmp_path):
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available")

@@ -92,6 +92,11 @@ def deeplab():
     return net, fresh, warmed
 
 
+DEEPLAB_SLOW = pytest.mark.slow(reason="DeepLabV3-ResNet50 trained 10 steps and exported; warm_up's mechanics and "
+                                       "the exports of smaller networks run always")
+
+
+@DEEPLAB_SLOW
 def test_warm_up_stops_a_deep_network_amplifying_float32_rounding(deeplab):
     """With random weights and calibrated batch norm, DeepLabV3's float32 output is itself several times
     the export tolerance away from its float64 value, so no float32 runtime could match the eager module
@@ -101,6 +106,7 @@ def test_warm_up_stops_a_deep_network_amplifying_float32_rounding(deeplab):
     assert _float32_vs_float64(net, warmed) < 0.5
 
 
+@DEEPLAB_SLOW
 def test_a_deep_dilated_network_exports_to_onnx_within_tolerance(deeplab, tmp_path):
     """The check tools/check_export.py makes, on a network that failed it with random weights."""
     pytest.importorskip("onnxruntime")

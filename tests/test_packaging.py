@@ -49,6 +49,8 @@ def _venv_bin(venv: Path, name: str) -> Path:
     return venv / ("Scripts" if os.name == "nt" else "bin") / name
 
 
+@pytest.mark.slow(reason="builds and installs a wheel; the package and data listings it depends on are "
+                         "checked always")
 def test_installed_wheel_reproduces_the_paper_without_the_checkout(tmp_path):
     """Built offline with the setuptools at hand, installed with --no-deps into a fresh environment
     (which sees this one's dependencies), `mgdsl cost --paper` run from an empty folder finds the
