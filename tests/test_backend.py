@@ -1,7 +1,9 @@
 """The torch back end: modules with the paper's parameter counts, the right outputs, trainable,
 and a standalone source file that agrees with them weight for weight."""
 import importlib.util
+from pathlib import Path
 
+import bench  # tools/
 import pytest
 import torch
 
@@ -32,7 +34,13 @@ def test_params_match_the_paper_and_the_module(built, name):
     assert round(net.num_params / 1e6, 2) == paper_params()[name]
 
 
-@pytest.mark.parametrize("name", FIVE)
+# tests/test_bench_tool.py runs the full-size forward of the networks tools/bench.py benchmarks and compares it
+# with a hand-written module's; here the others run always and those as slow tests
+BENCHED = {Path(s).stem for s in bench.DEFAULT_SPECS}
+SLOW_FORWARD = pytest.mark.slow(reason="test_bench_tool's baseline test runs this forward against a hand-written net")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=SLOW_FORWARD) if FIVE[n] in BENCHED else n for n in FIVE])
 def test_forward_gives_logits(built, name):
     net, model = built[name]
     with torch.no_grad():
