@@ -5,6 +5,8 @@ import html
 import shutil
 
 import pytest
+from conftest import assert_covers, short_sweep
+from test_draw import diagram_of, dot_shapes, net_of
 
 import mgdsl
 from mgdsl.backends import draw
@@ -24,7 +26,23 @@ def test_every_paper_spec_is_covered():
     assert len(NETWORKS) >= 60 and "specs/r-pmg-30.mg" in NETWORKS and "specs/imagenet/resnet-50.mg" in NETWORKS
 
 
-@pytest.mark.parametrize("path", NETWORKS)
+# the specs whose diagrams have the whole zoo's DOT vocabulary and whose names and section names have every
+# character other than letters and digits that the others' have (asserted below); the rest are slow tests
+SUBSET = {"specs/imagenet/r-mg-34.mg", "specs/imagenet/wrn-34-2.0.mg", "specs/mnist/families/pmg.mg",
+          "specs/beyond/fpn-resnet-18.mg", "specs/beyond/deeplabv3-resnet50.mg"}
+
+
+def _features(path: str) -> set:
+    net = net_of(path)                 # test_draw's networks and diagrams, made once for both files
+    return dot_shapes(diagram_of(path)) | {("name or section character", c)
+                                           for c in net.name + "".join(sections(net)) if not c.isalnum()}
+
+
+def test_the_sweeps_subset_has_every_dot_form_and_name_character():
+    assert_covers(SUBSET, NETWORKS, _features, "DOT forms, text or name characters")
+
+
+@pytest.mark.parametrize("path", short_sweep(NETWORKS, SUBSET))
 def test_svg_and_html(path):
     net = mgdsl.load(path)
     assert [f for f, _ in draw.find_renderers()] == ["graphviz-pure"]
