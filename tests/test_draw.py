@@ -296,17 +296,30 @@ def test_every_layer_type_has_a_legend_entry():
 
 
 # -- bounds on the layout work and on the size of what is written -------------------------------------------
-def test_a_diagram_with_too_many_boxes_is_refused_where_it_passes_the_limit(spec_file, tmp_path, capsys):
-    """3000 columns (--expand) would take Graphviz minutes and a 53-megapixel PNG; tens of thousands
-    took all the memory there is. Refused before any layout program runs, whatever the format."""
-    path = spec_file('network "W"\ninput 3 @ 8x8\nconv 4\n3000 × conv 8\nfc 10\n')
+def _too_many_boxes_refused(spec_file, tmp_path, capsys, repeats: int):
+    path = spec_file(f'network "W"\ninput 3 @ 8x8\nconv 4\n{repeats} × conv 8\nfc 10\n')
+    column = len(f"{repeats} × ") + 1
     for out in ("w.dot", "w.svg", "w.png"):
         assert main(["draw", path, "-o", str(tmp_path / out), "--expand"]) == 1
         err = capsys.readouterr().err
-        assert err.startswith(f"{path}:4:8: error: the diagram would have more than {draw.MAX_BOXES} boxes"), err
+        assert err.startswith(f"{path}:4:{column}: error: the diagram would have more than {draw.MAX_BOXES} boxes"), err
         assert "without --expand" in err and "--set" in err
     assert not [p for p in os.listdir(tmp_path) if p.startswith("w.")]
-    assert main(["draw", path, "-o", str(tmp_path / "w.svg")]) == 0      # one column for the run of 3000
+    assert main(["draw", path, "-o", str(tmp_path / "w.svg")]) == 0      # one column for the whole run
+
+
+def test_a_diagram_with_too_many_boxes_is_refused_where_it_passes_a_lowered_limit(spec_file, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """The short version of the test below: 300 columns against a limit lowered to 100."""
+    monkeypatch.setattr(draw, "MAX_BOXES", 100)
+    _too_many_boxes_refused(spec_file, tmp_path, capsys, 300)
+
+
+@pytest.mark.slow(reason="3,000 columns lowered four times; the same rule with a lowered limit runs always")
+def test_a_diagram_with_too_many_boxes_is_refused_where_it_passes_the_limit(spec_file, tmp_path, capsys):
+    """3000 columns (--expand) would take Graphviz minutes and a 53-megapixel PNG; tens of thousands
+    took all the memory there is. Refused before any layout program runs, whatever the format."""
+    _too_many_boxes_refused(spec_file, tmp_path, capsys, 3000)
 
 
 def test_an_ops_diagram_with_too_many_ops_is_refused_where_it_passes_the_limit(spec_file, tmp_path, capsys):
