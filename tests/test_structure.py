@@ -168,3 +168,10 @@ def test_imports_inside_functions_are_only_the_late_ones_and_say_why():
                 first = min(n.lineno for n in local)
                 said = "#" in lines[first - 1] or lines[first - 2].strip().startswith("#")
                 assert said, f"{m}:{first}: say why {fn.name} imports inside the function (a comment on the line)"
+
+
+def test_no_test_reaches_into_sys_path():
+    """Tools are importable through pytest's pythonpath (pyproject.toml), not by editing sys.path."""
+    needle = "sys.path." + "insert"
+    offenders = [p.name for p in (ROOT / "tests").rglob("*.py") if needle in p.read_text(encoding="utf-8")]
+    assert not offenders, offenders
