@@ -17,6 +17,7 @@ from pathlib import Path
 from .errors import MgError, Source, Span, SpecWarning
 from .graph.cost import cost_of, macs_of, params_of
 from .graph.layer_api import LAYERS
+from .graph.receptive import layer_fields
 from .graph.values import size_label
 from .lang import ast as A
 from .lang.format import comments
@@ -97,6 +98,11 @@ class Analysis:
         """Where completion takes names (units, saved pyramids, grids) from: this analysis, or while
         the text is broken mid-edit, the last one that worked."""
         return self if self.net is not None or self.fallback is None else self.fallback
+
+    @cached_property
+    def layer_fields(self) -> dict:
+        """Top-level layer path -> {grid: receptive field} (mgdsl.graph.receptive)."""
+        return layer_fields(self.net.graph) if self.net is not None else {}
 
     @cached_property
     def layer_costs(self) -> dict:
@@ -233,7 +239,13 @@ def _layer_hover(a: Analysis, recs: list) -> str:
            f"before  {pyramid_text(pyramid_before(recs[0]))}",
            f"after   {pyramid_text(pyramid_after(recs[-1]))}",
            f"params  {_m(params)}",
-           f"MACs    {_m(macs)}", "```"]
+           f"MACs    {_m(macs)}"]
+    fields = a.layer_fields.get(recs[-1].path, {})
+    if fields:
+        out.append("receptive field (input pixels a central position sees; jump)")
+        out += [f"  {grid:<7} {f.size[0]}x{f.size[1]}{'  (the whole input)' if f.covers else ''}"
+                f"  jump {_jump(f.jump)}" for grid, f in fields.items()]
+    out.append("```")
     first = recs[0]
     if first.type not in LAYERS:
         out += [f"each use of `{first.type}` expands to (grid:channels after each layer):", "```"]
@@ -242,6 +254,11 @@ def _layer_hover(a: Analysis, recs: list) -> str:
         doc = LAYERS[first.type].doc.split("\n\n")[0]
         out.append(" ".join(doc.split()))
     return "\n".join(out)
+
+
+def _jump(j: tuple[float, float]) -> str:
+    text = [f"{v:g}" for v in j]
+    return text[0] if text[0] == text[1] else "x".join(text)
 
 
 def _expansion(a: Analysis, layer_path: str) -> list[str]:
