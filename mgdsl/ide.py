@@ -17,7 +17,7 @@ from pathlib import Path
 from .errors import MgError, Source, Span, SpecWarning
 from .graph.cost import cost_of, macs_of, params_of
 from .graph.layer_api import LAYERS
-from .graph.receptive import layer_fields
+from .graph.receptive import fields_of
 from .graph.values import size_label
 from .lang import ast as A
 from .lang.format import comments
@@ -98,11 +98,6 @@ class Analysis:
         """Where completion takes names (units, saved pyramids, grids) from: this analysis, or while
         the text is broken mid-edit, the last one that worked."""
         return self if self.net is not None or self.fallback is None else self.fallback
-
-    @cached_property
-    def layer_fields(self) -> dict:
-        """Top-level layer path -> {grid: receptive field} (mgdsl.graph.receptive)."""
-        return layer_fields(self.net.graph) if self.net is not None else {}
 
     @cached_property
     def layer_costs(self) -> dict:
@@ -240,7 +235,7 @@ def _layer_hover(a: Analysis, recs: list) -> str:
            f"after   {pyramid_text(pyramid_after(recs[-1]))}",
            f"params  {_m(params)}",
            f"MACs    {_m(macs)}"]
-    fields = a.layer_fields.get(recs[-1].path, {})
+    fields = fields_of(a.net.graph, recs[-1].path) if a.net is not None else {}
     if fields:
         out.append("receptive field (input pixels a central position sees; jump)")
         out += [f"  {grid:<7} {f.size[0]}x{f.size[1]}{'  (the whole input)' if f.covers else ''}"

@@ -197,8 +197,23 @@ def _cached_jumps(G: Graph) -> dict[str, tuple[float, float]]:
     return _jumps(G)
 
 
+# Each field walks back over the nodes before it: a network of L layers and N ops costs about 4 L N steps
+# (about two microseconds each). Past this many, the fields of every layer are not computed (a network at the op
+# limit would take minutes); one layer's still are (the editor's hover).
+MAX_STEPS = 1_000_000
+
+
+def walk_steps(G: Graph) -> int:
+    """About how many steps the fields of every layer take to compute."""
+    _, index = _order(G)
+    return sum(4 * (index[o] + 1) for rec in G.info.layers for o in rec.outputs)
+
+
 def layer_fields(G: Graph) -> dict[str, dict[str, Field]]:
-    """Every top-level layer's field on each grid it leaves: {layer path: {grid label: Field}}."""
+    """Every top-level layer's field on each grid it leaves: {layer path: {grid label: Field}}; empty
+    for a network whose fields would take more than MAX_STEPS steps."""
+    if walk_steps(G) > MAX_STEPS:
+        return {}
     jumps = _cached_jumps(G)
     out: dict[str, dict[str, Field]] = {}
     for rec in G.info.layers:
@@ -210,10 +225,19 @@ def layer_fields(G: Graph) -> dict[str, dict[str, Field]]:
     return out
 
 
+def fields_of(G: Graph, path: str) -> dict[str, Field]:
+    """One top-level layer's field on each grid it leaves."""
+    rec = next(r for r in G.info.layers if r.path == path)
+    jumps = _cached_jumps(G)
+    return {G.node(o).grid: field(G, o, jumps) for o in rec.outputs}
+
+
 def first_covering(G: Graph) -> tuple[int, str] | None:
     """(1-based index, path) of the first top-level layer one of whose grids has a central position
-    that sees the whole input; None when no layer's does."""
-    for i, (path, grids) in enumerate(layer_fields(G).items(), 1):
+    that sees the whole input; None when no layer's does, or the network is too large to tell
+    (`walk_steps` over MAX_STEPS)."""
+    fields = layer_fields(G)
+    for i, (path, grids) in enumerate(fields.items(), 1):
         if any(f.covers for f in grids.values()):
             return i, path
     return None
