@@ -85,6 +85,8 @@ def _group_dict(c, key, batch, b, G) -> dict:
                "activation_bytes": t.activations * batch * b} for g, t in c.by(key).items()}
     if key == "layer":
         for path, grids in layer_fields(G).items():
+            if path not in out:                 # a layer that makes no op (drop, use) has no row
+                continue
             out[path]["receptive_field"] = {grid: {"size": list(f.size), "jump": list(f.jump),
                                                    "offset": list(f.offset), "covers_input": f.covers}
                                             for grid, f in grids.items()}
