@@ -17,6 +17,7 @@ from pathlib import Path
 from .errors import MgError, Source, Span, SpecWarning
 from .graph.cost import cost_of, macs_of, params_of
 from .graph.layer_api import LAYERS
+from .graph.receptive import fields_of
 from .graph.values import size_label
 from .lang import ast as A
 from .lang.format import comments
@@ -233,7 +234,13 @@ def _layer_hover(a: Analysis, recs: list) -> str:
            f"before  {pyramid_text(pyramid_before(recs[0]))}",
            f"after   {pyramid_text(pyramid_after(recs[-1]))}",
            f"params  {_m(params)}",
-           f"MACs    {_m(macs)}", "```"]
+           f"MACs    {_m(macs)}"]
+    fields = fields_of(a.net.graph, recs[-1].path) if a.net is not None else {}
+    if fields:
+        out.append("receptive field (input pixels a central position sees; jump)")
+        out += [f"  {grid:<7} {f.size[0]}x{f.size[1]}{'  (the whole input)' if f.covers else ''}"
+                f"  jump {_jump(f.jump)}" for grid, f in fields.items()]
+    out.append("```")
     first = recs[0]
     if first.type not in LAYERS:
         out += [f"each use of `{first.type}` expands to (grid:channels after each layer):", "```"]
@@ -242,6 +249,11 @@ def _layer_hover(a: Analysis, recs: list) -> str:
         doc = LAYERS[first.type].doc.split("\n\n")[0]
         out.append(" ".join(doc.split()))
     return "\n".join(out)
+
+
+def _jump(j: tuple[float, float]) -> str:
+    text = [f"{v:g}" for v in j]
+    return text[0] if text[0] == text[1] else "x".join(text)
 
 
 def _expansion(a: Analysis, layer_path: str) -> list[str]:

@@ -243,9 +243,11 @@ def build(device="cpu"):
 
 
 def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool = False,
-             target: str = "portable", **flags) -> str:
+             target: str = "portable", taps: bool = False, **flags) -> str:
     """Standalone PyTorch source for graph `G`, for `target` ("portable", "cpu" or "cuda"; see
-    `TARGETS` and `OPTIMIZATIONS` for `optimize` and the flags)."""
+    `TARGETS` and `OPTIMIZATIONS` for `optimize` and the flags). With `taps`, every forward also keeps
+    each node's output in `module.taps` (node id -> tensor), for tools and tests that look inside a
+    network (with `optimize=False` no op overwrites a value afterwards)."""
     opts = resolve_options(optimize, target, **flags)
     P = run_passes(G, opts, inference)
     recs = [r for r in P.records() if r.kind != "input"]            # graph order is topological
@@ -300,6 +302,8 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
             free.append(v)
         var[r.id] = v
         body.append(f"        {v} = {expr}  # {r.id}")
+        if taps:
+            body.append(f"        self.taps[{r.id!r}] = {v}")
     if P.info.outputs:        # several outputs: a tuple, in declared order
         body.append(f"        return ({', '.join(var[o] for o in P.info.outputs)},)")
     else:
@@ -313,6 +317,8 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
         forward += ("        if x.device.type != TARGET:\n"
                     "            _check_target(self, x, NETWORK, TARGET)\n")
     forward += "        m = self._m\n"
+    if taps:
+        forward += "        self.taps = {'input': x}\n"
     if inference:
         end = _INFERENCE_END.format(fold="\n".join(fold) or "        pass")
         forward += "        f = self._fold_all() if self._folded is None else self._folded\n"
