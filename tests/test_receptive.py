@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import assert_covers, short_sweep
 
 import mgdsl
 from mgdsl.graph.receptive import field, first_covering, input_box, layer_fields
@@ -80,7 +81,39 @@ def _params(path: Path) -> dict:
     return {}
 
 
-@pytest.mark.parametrize("path", PAPER + BEYOND, ids=[str(p.relative_to(ROOT / "specs")) for p in PAPER + BEYOND])
+# the specs that use every rule the others use (asserted below); the others are slow tests
+FIELD_SUBSET = {ROOT / "specs" / p for p in ("res-12.mg", "mg-6.mg", "mnist/pmg-11-seg.mg", "beyond/deeplabv3-resnet50.mg",
+                                             "beyond/efficientnet-b0.mg", "beyond/fpn-resnet-18.mg",
+                                             "beyond/hrnet-w18-small.mg", "beyond/unet-2015.mg")}
+_RULE_ATTRS = ("kernel", "stride", "pad", "dilation", "ceil", "factor", "mode")
+
+
+def _rules(path: Path) -> set:
+    """What a network's fields depend on: each op kind with the attributes its rule reads, the ops where
+    paths meet, 1 x 1 gates spread over a grid, and strided windows over grids of odd and even size."""
+    G = mgdsl.load(path, _params(path)).graph
+    out: set = set()
+    for r in G.records():
+        out.add((r.kind, *((k, r.attrs[k]) for k in _RULE_ATTRS if k in r.attrs)))
+        if len(r.inputs) > 1:
+            out.add(("paths meet at", r.kind))
+        for i in r.inputs:
+            shape = G.node(i).shape
+            if len(shape) == 3 and len(r.shape) == 3:
+                if shape[1:] == (1, 1) and r.shape[1:] != (1, 1):
+                    out.add(("1 x 1 spread by", r.kind))
+                if r.kind in ("conv", "maxpool", "avgpool") and r.attrs["stride"] > 1:
+                    out.add((r.kind, "strided over an odd side" if shape[1] % 2 else "strided over an even side",
+                             r.attrs.get("ceil")))
+    return out
+
+
+def test_the_field_sweeps_subset_uses_every_rule_the_zoo_does():
+    checked = [p for p in PAPER + BEYOND if "imagenet" not in p.parts]
+    assert_covers(FIELD_SUBSET, checked, _rules, "receptive-field rules")
+
+
+@pytest.mark.parametrize("path", short_sweep(PAPER + BEYOND, FIELD_SUBSET, ids=lambda p: str(p.relative_to(ROOT / "specs"))))
 def test_every_layers_field_is_what_the_network_reads(path, monkeypatch):
     if "imagenet" in path.parts:
         pytest.skip("ImageNet specs: see the slow test")
