@@ -79,11 +79,11 @@ def code_shapes(src: str) -> set[str]:
         src = src.split('"""', 2)[2]               # the module docstring names the spec
     out = set()
     for line in src.splitlines():
-        line = re.sub(r"\s+#.*$", "", line)
-        line = re.sub(r'"[^"]*"', '""', line)                                   # module paths
-        line = re.sub(r"(?<!=)'[^']*'", "''", line)                   # names; keyword values (mode='...') stay
-        line = re.sub(r"\bt\d+\b", "t", line)                                # temporaries t1, t2, ...
-        line = re.sub(r"\b\d+(\.\d+)?(e-?\d+)?\b", "N", line).strip()
+        line = re.sub(r"\s+#.*$", "", line)                               # comments
+        line = re.sub(r'"[^"]*"', '""', line)                             # module paths
+        line = re.sub(r"(?<!=)'[^']*'", "''", line)                       # names; keyword values (mode='...') stay
+        line = re.sub(r"\bt\d+\b", "t", line)                             # temporaries t1, t2, ...
+        line = re.sub(r"\b\d+(\.\d+)?(e-?\d+)?\b", "N", line).strip()     # numbers
         if line:
             out.add(line)
     return out
