@@ -32,7 +32,13 @@ def _eager(name):
     return net, T.warm_up(T.module_for_export(net, None), net.input_shape)
 
 
-@pytest.fixture(scope="module", params=list(CASES))
+# the segmentation net's case is a slow test: the residual multigrid classifier's runs always, and so do
+# tests/test_outputs.py's exports of networks with map outputs
+SEG_SLOW = pytest.mark.slow(reason="the multigrid segmentation net; the classifier here and test_outputs' networks "
+                                   "with map outputs export always")
+
+
+@pytest.fixture(scope="module", params=[pytest.param(c, marks=SEG_SLOW) if c == "pmg-11-seg" else c for c in CASES])
 def exported(request, tmp_path_factory):
     """(network, eager module, {suffix: file}) for each case: one trace written as .pt2 and, where the
     ONNX packages are installed, as .onnx, the way `Network.export` writes them."""
