@@ -24,6 +24,7 @@ COMMANDS = {
     "export": "export",
     "fmt": "fmt",
     "lsp": "lsp",
+    "serve": "serve",
 }
 
 
