@@ -202,3 +202,14 @@ def test_the_fields_of_a_huge_network_are_bounded(spec_file, monkeypatch, capsys
     assert main(["cost", "--rf", path]) == 1
     net = mgdsl.load(path)
     assert receptive.fields_of(net.graph, net.graph.info.layers[-2].path)     # one layer's: still there
+
+
+def test_cost_json_of_every_spec_has_the_fields_of_layers_that_make_ops(capsys):
+    # a layer that makes no op (drop, use) has fields but no cost row: cost --format json crashed on it
+    import json
+
+    from mgdsl.cli import main
+    for path in ("specs/mnist/pmg-11-spt.mg", "specs/beyond/fpn-resnet-18.mg"):
+        assert main(["cost", path, "--format", "json"]) == 0
+        (obj,) = json.loads(capsys.readouterr().out)
+        assert any("receptive_field" in v for v in obj["by_layer"].values())

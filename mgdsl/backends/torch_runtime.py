@@ -84,7 +84,7 @@ def _normal_fill(tensors):
     if total < 1 << 20:
         fill(tensors, seeds[0])
     else:
-        import threading  # inside the section: a generated file's only top-level imports are torch's
+        import threading
         worker = threading.Thread(target=fill, args=(tensors[split:], seeds[1]))
         worker.start()
         fill(tensors[:split], seeds[0])
@@ -132,7 +132,7 @@ def _check_target(module, x, network, target):
     kind = x.device.type
     if kind in ("cpu", "cuda") and not getattr(module, "_target_warned", False) and not torch.compiler.is_compiling():
         module._target_warned = True
-        import warnings  # inside the section, like threading in _init
+        import warnings
         warnings.warn(f"{network} was generated for {target} and runs on {kind}, where "
                       f"its code is slower (up to 2x, measured on CUDA): build it with device='{kind}' or "
                       f"`mgdsl compile --target {kind}`", stacklevel=3)

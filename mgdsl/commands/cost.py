@@ -17,8 +17,9 @@ from __future__ import annotations
 import sys
 
 from ..errors import MgError, UsageError
+from ..graph import receptive
 from ..graph.cost import DTYPE_BYTES, GROUPINGS, cost_of
-from ..graph.receptive import MAX_STEPS, conv_depth, first_covering, layer_fields, walk_steps
+from ..graph.receptive import conv_depth, first_covering, layer_fields, too_large, walk_steps
 from ..lang.loader import Loader
 from ..network import load
 from ..paper import report as paper_report
@@ -90,6 +91,8 @@ def _group_dict(c, key, batch, b, G) -> dict:
                "activation_bytes": t.activations * batch * b} for g, t in c.by(key).items()}
     if key == "layer":
         for path, grids in layer_fields(G).items():
+            if path not in out:                 # a layer that makes no op (drop, use) has no row
+                continue
             out[path]["receptive_field"] = {grid: field_json(f) for grid, f in grids.items()}
     return out
 
@@ -166,7 +169,7 @@ def _breakdown(path, c, G, by, batch, dtype) -> Table:
         footer = ("receptive field: the input pixels a central position sees on each grid the layer leaves, "
                   "finest first (docs/receptive-fields.md)") if fields or not G.info.layers else \
             (f"receptive fields are not computed for a network this large (about {walk_steps(G):,} steps; the limit "
-             f"is {MAX_STEPS:,})")
+             f"is {receptive.MAX_STEPS:,})")
     return Table(columns, rows, align=align, title=f"{c.name} ({path}) by {by}", footer=footer)
 
 
@@ -192,9 +195,9 @@ def _coverage(costs, fmt: str) -> str:
     """`--rf`: where each network first sees its whole input."""
     found = []
     for path, c, G in costs:
-        if walk_steps(G) > MAX_STEPS:
+        if too_large(G):
             raise UsageError(f"{path} is too large for receptive fields (about {walk_steps(G):,} steps; the limit is "
-                             f"{MAX_STEPS:,})", hint="try it with fewer layers, e.g. a smaller n with --set")
+                             f"{receptive.MAX_STEPS:,})", hint="try it with fewer layers, e.g. a smaller n with --set")
         first = first_covering(G)
         index = first[0] if first else 0
         rec = G.info.layers[index - 1] if first else None

@@ -209,10 +209,15 @@ def walk_steps(G: Graph) -> int:
     return sum(4 * (index[o] + 1) for rec in G.info.layers for o in rec.outputs)
 
 
+def too_large(G: Graph) -> bool:
+    """Whether the fields of every layer would take more than MAX_STEPS steps."""
+    return walk_steps(G) > MAX_STEPS
+
+
 def layer_fields(G: Graph) -> dict[str, dict[str, Field]]:
     """Every top-level layer's field on each grid it leaves: {layer path: {grid label: Field}}; empty
     for a network whose fields would take more than MAX_STEPS steps."""
-    if walk_steps(G) > MAX_STEPS:
+    if too_large(G):
         return {}
     jumps = _cached_jumps(G)
     out: dict[str, dict[str, Field]] = {}
