@@ -141,7 +141,8 @@ export function badge(status) {
   return el("span", { class: `badge badge-${status}` }, words[status] || status);
 }
 
-/** Listen to the server's change events; `onChange(path)` for every .mg file written under the root.
+/** Listen to the server's change events; `onChange(path, affected)` for every .mg file written under the
+ * root (`affected`: the specs the server knows to read that file, itself included).
  * The browser reconnects by itself; `onState(true|false)` tells whether the stream is open. */
 export function listen(onChange, onState = () => {}) {
   if (!("EventSource" in window)) return null;
@@ -149,9 +150,9 @@ export function listen(onChange, onState = () => {}) {
   src.addEventListener("open", () => onState(true));
   src.addEventListener("error", () => onState(false));
   src.addEventListener("change", (ev) => {
-    let path = null;
-    try { path = JSON.parse(ev.data).path; } catch (e) { return; }
-    onChange(path);
+    let data = null;
+    try { data = JSON.parse(ev.data); } catch (e) { return; }
+    onChange(data.path, data.affected || [data.path]);
   });
   return src;
 }

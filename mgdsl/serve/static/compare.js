@@ -95,7 +95,8 @@ function card(side, d) {
 
 function diffCell(d, base) {
   const pct = base ? ` (${d > 0 ? "+" : d < 0 ? "−" : ""}${Math.abs(100 * d / base).toFixed(1)}%)` : "";
-  return el("td", { class: `num delta ${d > 0 ? "up" : d < 0 ? "down" : "same"}`, title: `${d > 0 ? "+" : ""}${exact(d)}` },
+  return el("td", { class: `num delta ${d > 0 ? "up" : d < 0 ? "down" : "same"}`, title: `${d > 0 ? "+" : ""}${exact(d)}`,
+    "data-value": d },
     signed(d), el("span", { class: "muted small" }, d ? pct : ""));
 }
 
@@ -166,9 +167,9 @@ function start() {
     fillPickers().then(() => $("pick").requestSubmit());
   });
   load();
-  listen((changed) => {
-    const mine = [state.a, state.b].includes(changed) || !state.data
-      || [state.data.a, state.data.b].some((d) => !d.files || d.files.includes(changed));
+  listen((changed, affected) => {
+    const mine = [state.a, state.b].some((p) => p === changed || affected.includes(p)) || !state.data
+      || [state.data.a, state.data.b].some((d) => !d.ok || !d.imports || d.imports.includes(changed));
     if (mine) load();
   });
 }

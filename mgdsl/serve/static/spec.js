@@ -129,6 +129,10 @@ function renderParams(data) {
     const set = Object.prototype.hasOwnProperty.call(state.sets, p.name);
     if (document.activeElement !== input) input.value = set ? state.sets[p.name] : p.value;
     input.classList.toggle("changed", set);
+    const bad = (data.diagnostics || []).find((d) => [d, ...(d.notes || [])].some((x) =>
+      x.option && x.option.startsWith(`--set ${p.name}=`)));
+    input.setAttribute("aria-invalid", bad ? "true" : "false");
+    input.title = bad ? `${bad.message}${bad.hint ? ` (hint: ${bad.hint})` : ""}` : "";
     box.querySelector(`#${CSS.escape(`param-${p.name}-note`)}`).textContent =
       set ? `default ${p.default}` : (p.value !== p.default ? `= ${p.default}` : "");
   }
@@ -204,7 +208,9 @@ async function renderSource(markLine = null) {
       d.line && here ? el("a", { href: `#L${d.line}`, onclick: (ev) => { ev.preventDefault(); markSource(file, d.line, true); } }, where)
         : el("span", {}, where),
       where ? ": " : "", d.message, d.code ? el("span", { class: "muted" }, ` [${d.code}]`) : null,
-      d.hint ? el("div", { class: "muted small" }, `hint: ${d.hint}`) : null);
+      d.hint ? el("div", { class: "muted small" }, `hint: ${d.hint}`) : null,
+      ...(d.notes || []).map((n) => el("div", { class: "muted small" },
+        `note${n.line ? ` (line ${n.line}${samePath(n.path, path) ? "" : ` of ${n.path}`})` : ""}: ${n.message}${n.option ? ` [${n.option}]` : ""}`)));
   }));
   for (const d of diags) {
     if (!d.line || !samePath(d.path, file)) continue;
@@ -534,10 +540,10 @@ function start() {
   });
   wireDiagram();
   refresh();
-  listen((changed) => {
-    // the server may say which files the spec reads; a spec that does not compile may be waiting for any
+  listen((changed, affected) => {
+    // refetch when the spec reads the file; a spec that does not compile may be waiting for any file
     const reads = state.data && state.data.ok && state.data.imports;
-    if (reads && changed !== path && !reads.includes(changed)) return;
+    if (reads && changed !== path && !reads.includes(changed) && !affected.includes(path)) return;
     refresh(`updated: ${changed} changed`);
   }, (open) => {
     const live = $("live");
