@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 import webbrowser
-from importlib.util import find_spec
 
 from ..errors import UsageError
 from ..serve.security import new_token
@@ -86,16 +85,18 @@ def _open_when_up(server, url: str) -> None:
 
 
 def run(args) -> int:
-    missing = [m for m in NEEDS if find_spec(m) is None]
-    if missing:
-        print(f"mgdsl serve needs {', '.join(missing)}, optional dependencies: pip install 'mgdsl[serve]'",
+    try:
+        import starlette  # noqa: F401  (here: the optional dependencies; `mgdsl serve --help` works without them)
+        import uvicorn
+        import watchfiles  # noqa: F401
+    except ImportError:
+        print(f"mgdsl serve needs {', '.join(NEEDS)}, optional dependencies: pip install 'mgdsl[serve]'",
               file=sys.stderr)
         return 1
-    import uvicorn  # here: the web server is an optional dependency, and `mgdsl serve --help` works without it
-
     from ..serve.app import create_app  # here: it imports starlette, an optional dependency
 
     root, reals = served_root(args.paths or ["."])
+    os.chdir(root)                   # messages then name files as `mgdsl check` run in the root does
     sock = _listen(args.host, args.port)
     port = sock.getsockname()[1]
     token = new_token()

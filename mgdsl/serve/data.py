@@ -31,7 +31,7 @@ from ..backends.draw import Layout, analyse, diagram, render
 from ..commands.cost import as_csv, as_json, field_json
 from ..commands.options import parse_sets
 from ..diagnostics import record
-from ..errors import MgError, Span
+from ..errors import MgError, Span, SpecWarning
 from ..graph.cost import Cost, Totals, cost_of
 from ..graph.receptive import Field, layer_fields
 from ..graph.values import size_label
@@ -201,15 +201,17 @@ class Workspace:
         real = os.path.realpath(p)
         return rel_path(real, self.root) if inside(real, self.root) else p
 
+    def record(self, diag: MgError | SpecWarning, rel: str) -> dict:
+        """`mgdsl check --format json`'s record of a diagnostic of the spec at `rel`, its paths (and its
+        notes') relative to the root; one without a place in a file is the spec's."""
+        rec = record(diag, rel)
+        for where, span in [(rec, diag.span)] + list(zip(rec["notes"], (sp for _, sp in diag.notes))):
+            if span is not None and where["path"] != rel:
+                where["path"] = self._shown(where["path"])
+        return rec
+
     def records(self, res: Result) -> list[dict]:
-        out = []
-        for d in res.checked.diagnostics:
-            rec = record(d, res.rel)
-            rec["path"] = self._shown(rec["path"])
-            for note in rec["notes"]:
-                note["path"] = self._shown(note["path"])
-            out.append(rec)
-        return out
+        return [self.record(d, res.rel) for d in res.checked.diagnostics]
 
     def result(self, rel: str, sets: dict[str, str] | None = None, text: str | None = None) -> Result:
         """The spec at `rel` checked with `sets`; `text`: unsaved text checked as if it were that file."""
@@ -244,7 +246,7 @@ class Workspace:
         except MgError as e:
             checked = Checked([e])
         else:
-            checked = check_spec(real, params, loader=loader)
+            checked = check_spec(_as_named(real), params, loader=loader)
         main = loader.unsaved.get(real, text if text is not None else "")
         deps = dict(loader.read)
         version = hashlib.sha256(json.dumps([sorted(deps.items()), _sets_key(sets)]).encode()).hexdigest()[:16]
@@ -274,9 +276,7 @@ class Workspace:
                 dot = diagram(G)
                 svg = render(dot, "svg").decode("utf-8")
             except MgError as e:
-                rec = record(e, res.rel)
-                rec["path"] = self._shown(rec["path"])
-                return {"error": rec}
+                return {"error": self.record(e, res.rel)}
             return {"layout": analyse(G), "dot": dot, "svg": svg}
         assert res.net is not None
         return res.once("drawing", make)
@@ -467,6 +467,13 @@ class Workspace:
         else:
             data = res.once("onnx", lambda: _onnx(net))
         return data, media, name
+
+
+def _as_named(real: str) -> str:
+    """A spec's path as `mgdsl check` run here would name it: relative to the working folder when the
+    file is under it (`mgdsl serve` works in the root), so messages quote the same paths."""
+    rel = os.path.relpath(real)
+    return real if rel.startswith("..") else rel
 
 
 def _add(t: Totals, other: Totals) -> None:
