@@ -442,7 +442,6 @@ def test_readme_screenshots(page, served):
     col = next(c for c in reversed(lay.columns) if c.section == "s3")
     box = min((b for b in col.boxes if b.size is not None), key=lambda b: b.size[0])
     page.click(f'#diagram g.box[data-box="{box.id}"]')      # its line marked in the family's source
-    page.locator("#main").evaluate("m => window.scrollTo(0, m.querySelector('.panes').offsetTop - 8)")
     page.hover(f'#diagram g.box[data-box="{box.id}"]')
     page.wait_for_timeout(200)
     page.screenshot(path=str(figures / "serve-spec.png"))

@@ -129,6 +129,7 @@ async function load() {
     for (const p of [...state.picked]) if (!state.specs.some((s) => s.path === p)) state.picked.delete(p);
     render();
     say("");
+    if (!document.body.dataset.ready) performance.mark("mgdsl:gallery-ready");   // tools/serve_latency.py reads it
     document.body.dataset.ready = "1";
   } catch (e) {
     say(e.message, "error");

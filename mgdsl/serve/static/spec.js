@@ -355,7 +355,8 @@ function tipRows(b) {
     ["shape", `${shapeText(b.shape)} (channels × height × width)`],
   ];
   if (layer && layer.grids_in && layer.grids_in.length) rows.push(["input", layer.grids_in.map(hwc).join(", ")]);
-  rows.push(["params", `${exact(b.params)} (${short(b.params)})`], ["MACs", `${exact(b.macs)} (${short(b.macs)})`],
+  const count2 = (n) => (Math.abs(n) < 1000 ? exact(n) : `${exact(n)} (${short(n)})`);
+  rows.push(["params", count2(b.params)], ["MACs", count2(b.macs)],
     ["receptive field", f ? rfLong(f) : names[0] === "input" ? "– (the input image, pooled to this grid)"
       : d.receptive_fields === false ? "not computed for a network this large" : "–"]);
   if (b.line) rows.push(["source", `line ${b.line}${fileOf(b) === path ? "" : ` of ${fileOf(b)}`}`]);
@@ -372,9 +373,10 @@ function showTip(g, x, y) {
     el("dl", {}, ...tipRows(b).map(([k, v]) => [el("dt", {}, k), el("dd", { class: k === "receptive field" ? "tip-rf" : null }, v)])),
     b.line ? el("div", { class: "muted small" }, "click: find its line in the source") : null);
   tip.hidden = false;
+  // beside the pointer, never over the box: to its right, or to its left near the window's edge
   const r = tip.getBoundingClientRect();
-  const left = Math.min(Math.max(8, x + 14), innerWidth - r.width - 8);
-  const top = y + 16 + r.height > innerHeight ? Math.max(8, y - r.height - 12) : y + 16;
+  const left = x + 18 + r.width <= innerWidth - 8 ? x + 18 : Math.max(8, x - 18 - r.width);
+  const top = Math.min(Math.max(8, y - r.height / 2), innerHeight - r.height - 8);
   tip.style.left = `${left}px`;
   tip.style.top = `${top}px`;
 }
