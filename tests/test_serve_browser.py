@@ -30,6 +30,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 COPIED = ["r-pmg-30.mg", "families/r-pmg.mg", "pmg-16.mg", "families/pmg.mg", "vgg-6.mg", "families/vgg.mg"]
 # a small self-contained spec per test that edits its file, so that no test sees another's edit
 SMALL = 'network "{name}" (n = 1, w = 16)\ninput 3 @ 32x32\ngrids 32x32, 16x16\nconv w, w\nn × mgconv\npool merge\nfc 10\n'
+BROKEN_FIRST = SMALL.format(name="First").replace("conv w, w", "conv w, w, w")     # 3 widths for 2 grids
 TIMEOUT_MS = 20_000
 RUN_DOWNLOADED = """import importlib.util, json, sys, torch
 spec = importlib.util.spec_from_file_location("downloaded", sys.argv[1])
@@ -82,6 +83,7 @@ def served(tmp_path_factory):
         shutil.copyfile(ROOT / "specs" / rel, folder / rel)
     for name in ("live", "broken"):
         (folder / f"{name}.mg").write_text(SMALL.format(name=name.title()), encoding="utf-8")
+    (folder / "first.mg").write_text(BROKEN_FIRST, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
            "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "mgdsl", "serve", str(folder), "--port", "0"], cwd=folder, env=env,
@@ -145,6 +147,14 @@ def wait_version_after(pg, version: str):
     pg.wait_for_selector(f'body[data-version]:not([data-version="{version}"])', state="attached")
 
 
+def disk(folder: Path) -> tuple[list[str], set[str], dict]:
+    """The specs in the folder now: their paths, those with errors, `mgdsl cost` of the others."""
+    on_disk = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.mg"))
+    broken = {d["path"] for d in mg_json("check", *on_disk, cwd=folder) if d["severity"] == "error"}
+    costs = {Path(c["spec"]).as_posix(): c for c in mg_json("cost", *sorted(set(on_disk) - broken), cwd=folder)}
+    return on_disk, broken, costs
+
+
 def _layout(path: Path, sets: dict | None = None):
     """The diagram's columns and boxes as the draw back end lays them out (independently of the server)."""
     from mgdsl.backends.draw import analyse
@@ -155,23 +165,28 @@ def _layout(path: Path, sets: dict | None = None):
 # -- the gallery ------------------------------------------------------------------------------------------------
 def test_gallery_lists_every_spec(page, served):
     folder, _, _ = served
-    on_disk = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.mg"))
+    on_disk, broken, costs = disk(folder)
+    assert broken <= {"first.mg"}                          # broken until its test fixes it
     rows = page.eval_on_selector_all("#specs tbody tr", "rs => rs.map(r => r.dataset.path)")
     assert sorted(rows) == on_disk
     assert page.inner_text("#count") == f"{len(on_disk)} specs"
     # every row names its spec, links to its page and shows its counts as `mgdsl cost` has them
-    costs = {Path(c["spec"]).as_posix(): c for c in mg_json("cost", *on_disk, cwd=folder)}
     for rel in on_disk:
         row = page.locator(f'#specs tbody tr[data-path="{rel}"]')
         assert row.locator(".col-name a").get_attribute("href") == f"/spec/{rel}"
+        if rel in broken:
+            assert row.locator(".badge").inner_text() == "error"
+            assert row.locator("td.num").first.inner_text() == "–"
+            continue
         assert row.locator("td.num").first.get_attribute("title") == f"{costs[rel]['params']:,} parameters"
         assert row.locator(".badge").inner_text() == "ok"
 
 
 def test_gallery_sorts_by_every_column_and_filters(page, served):
     folder, _, _ = served
-    costs = {Path(c["spec"]).as_posix(): c for c in mg_json("cost", *sorted(
-        p.relative_to(folder).as_posix() for p in folder.rglob("*.mg")), cwd=folder)}
+    on_disk, broken, costs = disk(folder)
+    for rel in broken:
+        costs[rel] = {"params": -1}                        # no count: sorted below every number
     titles = page.eval_on_selector_all("#specs thead th button.sort", "bs => bs.map(b => b.dataset.key)")
     assert titles == ["grids", "name", "path", "params", "macs", "outputs", "status"]
     page.click('button.sort[data-key="params"]')           # numbers sort largest first on the first click
@@ -334,6 +349,24 @@ def test_a_broken_edit_shows_the_error_at_its_line_and_keeps_the_diagram(page, s
     want = mg_json("cost", "broken.mg", cwd=folder)[0]
     page.wait_for_selector(f'#sum-params[data-value="{want["params"]}"]', state="attached")
     assert not page.is_visible("#stale") and page.locator("#source .has-error").count() == 0
+
+
+def test_a_spec_broken_from_the_start_shows_its_error_then_its_diagram_once_fixed(page, served):
+    folder, _, _ = served
+    spec = folder / "first.mg"
+    spec.write_text(BROKEN_FIRST, encoding="utf-8")
+    diag = mg_json("check", "first.mg", cwd=folder)[0]
+    open_spec(page, "first.mg")
+    assert page.get_attribute("body", "data-state") == "error"
+    page.wait_for_selector(f"#source #L{diag['line']}.has-error")
+    assert diag["message"] in page.inner_text(f"#source #L{diag['line']} + .diag-msg")
+    assert page.locator("#diagram g.box").count() == 0 and "does not compile" in page.inner_text("#diagram")
+    assert not page.is_visible("#layers-section") and not page.is_visible("#stale")
+    spec.write_text(SMALL.format(name="First"), encoding="utf-8")
+    page.wait_for_selector("#diagram svg g.box")
+    assert page.get_attribute("body", "data-state") == "ok" and page.is_visible("#layers-section")
+    want = mg_json("cost", "first.mg", cwd=folder)[0]
+    assert page.get_attribute("#sum-params", "data-value") == str(want["params"])
 
 
 def test_changing_n_gives_the_params_of_cost_set(page, served):

@@ -54,17 +54,23 @@ async function refresh(why = "") {
 
 async function show(data, why) {
   state.data = data;
-  if (data.ok) state.good = data;
+  const units = data.ok && !data.summary;           // a file of unit definitions: no network to show
+  if (data.ok && data.summary) state.good = data;
+  else if (units) state.good = null;
   for (const f of [...state.sources.keys()]) state.sources.delete(f);   // other files may have changed too
   document.title = `${data.name || path} · mgdsl`;
   $("name").textContent = data.name || path;
   const errors = (data.diagnostics || []).filter((d) => d.severity === "error");
   const warnings = (data.diagnostics || []).filter((d) => d.severity === "warning");
-  $("badge").replaceChildren(badge(!data.ok || errors.length ? "error" : warnings.length ? "warning" : "ok"));
+  $("badge").replaceChildren(badge(!data.ok || errors.length ? "error" : units ? "units"
+    : warnings.length ? "warning" : "ok"));
   $("path").textContent = path;
   renderParams(data);
   renderDownloads(data);
   const good = state.good;
+  for (const id of ["rf", "charts-section", "layers-section", "downloads"]) $(id).hidden = !good;
+  $("diagram-pane").hidden = units;
+  $("howto").hidden = units;
   if (good) {
     $("summary").replaceChildren(...summary(good));
     renderDiagram(good);
@@ -72,7 +78,12 @@ async function show(data, why) {
     renderCharts(good);
     renderLayers(good);
   } else {
-    $("summary").replaceChildren();
+    const names = (data.units || []).join(", ");
+    $("summary").replaceChildren(units ? `· defines the unit${(data.units || []).length === 1 ? "" : "s"} ${names}; `
+      + "a spec that imports this file uses them" : "");
+    drawnSvg = null;
+    $("diagram").replaceChildren(el("p", { class: "muted" }, units ? ""
+      : "No diagram: the spec does not compile (see the errors beside). It appears with the first save that does."));
   }
   const stale = $("stale");
   if (!data.ok) {
@@ -434,10 +445,9 @@ function renderRf(d) {
     layers.some((l) => l.section === s && l.receptive_field && Object.keys(l.receptive_field).length));
   const grids = [...new Set(layers.flatMap((l) => Object.keys(l.receptive_field || {})))].sort(gridOrder);
   const table = $("rf-table");
-  if (!sections.length) {
-    table.replaceChildren(el("caption", {}, "receptive fields are not computed for this network"));
-    return;
-  }
+  $("rf-none").hidden = sections.length > 0;
+  table.hidden = !sections.length;
+  if (!sections.length) return;
   // per section and grid: the field at the last layer of the section that leaves that grid
   const cell = {};
   for (const l of layers) {
