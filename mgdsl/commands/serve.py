@@ -104,8 +104,13 @@ def run(args) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{shown}:{port}/?token={token}"
     print(f"mgdsl serve: {url}", flush=True)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            app.state.hub.close_soon()        # end the live-update streams, or the server would wait for them
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    server = Server(config)
     if args.open:
         _open_when_up(server, url)
     server.run(sockets=[sock])

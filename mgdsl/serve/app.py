@@ -147,15 +147,32 @@ class Hub:
 
     def __init__(self) -> None:
         self.queues: set[asyncio.Queue] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
 
     def subscribe(self) -> asyncio.Queue:
+        self.loop = asyncio.get_running_loop()
         q: asyncio.Queue = asyncio.Queue()
+        if self.closed:
+            q.put_nowait(None)
         self.queues.add(q)
         return q
 
     def publish(self, message: dict | None) -> None:
         for q in list(self.queues):
             q.put_nowait(message)
+
+    def close(self) -> None:
+        """End every stream (the server is stopping: it waits for open responses to finish)."""
+        self.closed = True
+        self.publish(None)
+
+    def close_soon(self) -> None:
+        """`close`, from any thread or a signal handler."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.close)
+        else:
+            self.closed = True
 
 
 async def _watch(ws: Workspace, hub: Hub, stop: asyncio.Event) -> None:
@@ -164,8 +181,8 @@ async def _watch(ws: Workspace, hub: Hub, stop: asyncio.Event) -> None:
     async for changes in watchfiles.awatch(ws.root, watch_filter=only_specs, debounce=DEBOUNCE_MS, step=25,
                                            stop_event=stop, ignore_permission_denied=True):
         for rel in sorted({rel_path(p, ws.root) for _, p in changes if inside(os.path.abspath(p), ws.root)}):
-            affected = await run_in_threadpool(ws.dependents, rel)
-            hub.publish({"path": rel, "affected": affected})
+            hub.publish({"path": rel, "affected": ws.dependents(rel)})
+            await run_in_threadpool(ws.refresh, rel)     # the page's request then waits for this, not longer
 
 
 # -- the application ---------------------------------------------------------------------------------------------
@@ -301,11 +318,13 @@ def create_app(root: str, paths: list[str] | None, *, token: str, host: str = "1
     async def lifespan(app):
         stop = asyncio.Event()
         task = asyncio.create_task(_watch(ws, hub, stop)) if watch else None
+        warm = asyncio.create_task(run_in_threadpool(ws.gallery))    # the gallery is ready when it is first asked for
         try:
             yield
         finally:
+            warm.cancel()
             stop.set()
-            hub.publish(None)
+            hub.close()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

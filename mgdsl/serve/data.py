@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -41,7 +42,9 @@ from ..network import Checked, Network, check_spec
 from ..pygments_lexer import MgLexer
 from .security import ConfinedLoader, Refused, confine, current_hash, inside, rel_path, text_hash
 
-MAX_RESULTS = 256                 # results kept (a spec with its parameters, or one unsaved text)
+MAX_RESULTS = 64                  # results kept (a spec with its parameters, or one unsaved text)
+REFRESH_RECENT = 600.0            # seconds: results used this recently are redone as soon as a file they read changes
+REFRESH_MAX = 4                   # ... at most this many, the most recently used first
 THUMB_WIDTH = 240                 # pixels: the gallery's diagrams
 DOWNLOADS = {"svg": "image/svg+xml", "png": "image/png", "csv": "text/csv; charset=utf-8",
              "json": "application/json", "py": "text/x-python; charset=utf-8", "onnx": "application/octet-stream"}
@@ -142,8 +145,11 @@ class Result:
     sets: dict[str, str]
     text: str
     checked: Checked
-    deps: dict[str, str]                          # real path of every file read -> sha256 of its bytes
+    deps: dict[str, str | None]                   # real path of every file read -> sha256 of its bytes (None:
+                                                  # it could not be read)
     version: str                                  # hash of the files read and the parameters
+    unsaved: bool = False                         # checked from text an editor holds (POST /api/preview)
+    used: float = 0.0                             # time.monotonic() of its last request
     base: ConfinedLoader | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     parts: dict[str, Any] = field(default_factory=dict)
@@ -227,16 +233,15 @@ class Workspace:
                                           if text is None or p != real):
                 with self._lock:
                     self._results.move_to_end(key)
+                cached.used = time.monotonic()
                 return cached
             res = self._check(rel, real, sets, text)
+            res.used = time.monotonic()
             with self._lock:
-                if res.checked.ok:                # errors are not kept: a missing import may appear
-                    self._results[key] = res
-                    while len(self._results) > MAX_RESULTS:
-                        old, _ = self._results.popitem(last=False)
-                        self._key_locks.pop(old, None)
-                else:
-                    self._results.pop(key, None)
+                self._results[key] = res
+                while len(self._results) > MAX_RESULTS:
+                    old, _ = self._results.popitem(last=False)
+                    self._key_locks.pop(old, None)
             return res
 
     def _check(self, rel: str, real: str, sets: dict[str, str], text: str | None) -> Result:
@@ -250,14 +255,29 @@ class Workspace:
         main = loader.unsaved.get(real, text if text is not None else "")
         deps = dict(loader.read)
         version = hashlib.sha256(json.dumps([sorted(deps.items()), _sets_key(sets)]).encode()).hexdigest()[:16]
-        return Result(rel, sets, main, checked, deps, version, loader)
+        return Result(rel, sets, main, checked, deps, version, loader, unsaved=text is not None)
+
+    def _readers(self, rel: str) -> list[Result]:
+        """The cached results that read (or tried to read) the file at `rel`, the most recently used first."""
+        real = os.path.realpath(os.path.join(self.root, rel))
+        with self._lock:
+            found = [r for r in self._results.values() if real in r.deps]
+        return sorted(found, key=lambda r: -r.used)
 
     def dependents(self, rel: str) -> list[str]:
         """The specs whose cached results read the file at `rel` (itself included when it is a spec)."""
-        real = os.path.realpath(os.path.join(self.root, rel))
-        with self._lock:
-            found = {r.rel for r in self._results.values() if real in r.deps}
-        return sorted(found | {rel})
+        return sorted({r.rel for r in self._readers(rel)} | {rel})
+
+    def refresh(self, rel: str) -> list[str]:
+        """After the file at `rel` changed: redo the few results read from it that were used lately (the
+        spec a page shows), so that the page's next request finds them done; then `dependents`."""
+        now = time.monotonic()
+        for r in [r for r in self._readers(rel) if not r.unsaved and now - r.used < REFRESH_RECENT][:REFRESH_MAX]:
+            try:
+                self.spec_json(r.rel, r.sets)
+            except Refused:                       # removed
+                pass
+        return self.dependents(rel)
 
     # -- the parts of a result --------------------------------------------------------------------------
     def cost(self, res: Result) -> Cost:

@@ -82,7 +82,8 @@ class ConfinedLoader(Loader):
     def __init__(self, root: str, unsaved: dict[str, str] | None = None):
         super().__init__(unsaved)
         self.root = root
-        self.read: dict[str, str] = {}         # real path -> sha256 of the bytes (or unsaved text) read
+        self.read: dict[str, str | None] = {}  # real path -> sha256 of the bytes (or unsaved text) read; None:
+                                               # it could not be read (missing, a folder, too large)
 
     def load(self, path: str | os.PathLike, span: Span | None = None, chain: tuple[str, ...] = ()) -> A.Module:
         real = os.path.realpath(path)
@@ -97,7 +98,11 @@ class ConfinedLoader(Loader):
             if key in self.unsaved:
                 self.read[key] = text_hash(self.unsaved[key].encode("utf-8"))
             else:
-                data = read_spec(Path(real), shown, span)       # a located error when it cannot be read
+                try:
+                    data = read_spec(Path(real), shown, span)   # a located error when it cannot be read
+                except MgError:
+                    self.read[key] = None         # so that a result is redone once the file can be read
+                    raise
                 self.read[key] = text_hash(data)
                 try:
                     self.unsaved[key] = data.decode("utf-8")
@@ -108,7 +113,7 @@ class ConfinedLoader(Loader):
 
 def current_hash(real: str, root: str) -> str | None:
     """The hash of a file's bytes now (None when it cannot be read), to tell whether a cached result is
-    still the file's. Only paths that a ConfinedLoader read come here."""
+    still the file's. Only paths that a ConfinedLoader tried to read come here."""
     if not inside(real, root):
         return None
     try:
