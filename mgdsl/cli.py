@@ -23,6 +23,7 @@ COMMANDS = {
     "draw": "draw",
     "export": "export",
     "fmt": "fmt",
+    "port": "port",
     "lsp": "lsp",
     "serve": "serve",
 }

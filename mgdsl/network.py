@@ -9,6 +9,7 @@ from functools import cached_property
 
 from .backends.draw import diagram, render
 from .backends.export import export
+from .backends.port import port_weights
 from .backends.torch_source import build_module, generate
 from .errors import MgError, Span, SpecNameError, SpecValueError, SpecWarning
 from .graph.bind import check_names, network_values
@@ -78,6 +79,11 @@ class Network:
         refused here (`ResourceError`), before anything is allocated."""
         check_fits(self.graph, device)
         return build_module(self.graph, device=device, **options)
+
+    def port_weights(self, state_dict, key_map=None) -> dict:
+        """This network's state_dict filled from the same network's weights written elsewhere
+        (torchvision, timm, plain torch), matched in order and shape (`mgdsl.backends.port`)."""
+        return port_weights(self, state_dict, key_map)
 
     def export(self, path, weights=None, **options) -> dict:
         """Write the network as ONNX (`path` ending in .onnx) or a torch.export program (.pt2), with a

@@ -124,6 +124,8 @@ CALLS = {
     "gap": ["gap on coarsest"], "upconv": ["upconv"], "concat": ["concat s", "conv 8 pad=0 on finest; concat s crop=on"],
     "add": ["add s", "add s shortcut=proj", "conv 16, 8 stride=2; add s shortcut=proj"], "relu": ["relu"],
     "fc": ["pool merge; fc 4", "drop; fc 4", "fc 4 pool=avg on finest"], "maps": ["drop; maps 3"], "outputs": ["outputs s"],
+    "ln": ["ln"], "gn": ["gn 2"], "layerscale": ["layerscale"], "droppath": ["droppath 0.1"], "shuffle": ["shuffle 2"],
+    "flatten": ["drop; flatten"],
 }
 # A shortcut says how to bridge a change of shape; where the shapes match there is nothing to bridge,
 # and units rely on that (ResNet's bottleneck projects only in the blocks that change the shape).
@@ -137,7 +139,8 @@ SAME_AS_DEFAULT = {("*", "act", "relu"), ("*", "stride", "2"), ("pool", "ceil", 
 VALUES = {"widths": ["16", "8, 8"], "kernel": ["1", "5"], "stride": ["2", "1", "3"], "pad": ["0", "2"],
           "dilation": ["2"], "groups": ["2", "depthwise"], "expand": ["2", "0.5"], "count": ["1", "2"],
           "factor": ["4"], "to": ["s"], "reach": ["2", "all"], "upkernel": ["1", "5"], "classes": ["7"],
-          "p": ["0.25"], "tensor": ["s"], "crop": ["on"], "fn": ["relu", "silu"]}
+          "p": ["0.25"], "tensor": ["s"], "crop": ["on"], "fn": ["relu", "silu"], "eps": ["0.001"],
+          "momentum": ["0.01"], "init": ["0.5"]}
 
 
 def _alternatives(call, p):
@@ -158,7 +161,7 @@ def test_every_layer_type_has_calls_here():
 def test_every_option_changes_the_graph_or_is_refused_where_it_is_written(spec_file, ltype):
     tried = 0
     for call in CALLS[ltype]:
-        head = "" if LAYERS[ltype].head else "\nfc 2 pool=avg on finest"
+        head = "" if LAYERS[ltype].head else "\nfc 2" if ltype == "flatten" else "\nfc 2 pool=avg on finest"
         base = _records(mgdsl.load(spec_file(CONTEXT + call + head)))
         for p in LAYERS[ltype].params:
             if p.default is REQUIRED or (call, p.name) in SHAPE_DEPENDENT:

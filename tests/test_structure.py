@@ -125,7 +125,7 @@ def test_the_lowerers_call_is_a_few_named_steps():
 # `mgdsl check` and every `--help` stay light and torch-free
 LATE = {"torch", "numpy", "matplotlib", "PIL", "onnx", "onnxruntime", "onnxscript", "sklearn", "tqdm", "pygls",
         "starlette", "uvicorn", "watchfiles",
-        "lsprotocol"}
+        "lsprotocol", "safetensors"}
 
 
 def _heavy_modules(mods: dict[str, ast.Module]) -> set[str]:

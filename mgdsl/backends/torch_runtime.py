@@ -126,6 +126,43 @@ def _draw(t, std, gen):
 # ---- end
 
 
+# ---- section norms
+class _LayerScale(nn.Module):
+    """A learnable scale per channel (ConvNeXt's layer scale): x times a C x 1 x 1 weight."""
+
+    def __init__(self, channels, init=1e-6, device=None):
+        super().__init__()
+        self.init = init
+        self.weight = nn.Parameter(torch.empty(channels, 1, 1, device=device))
+
+    def reset_parameters(self):
+        nn.init.constant_(self.weight, self.init)
+
+    def forward(self, x):
+        return x * self.weight
+
+
+def _init_norms(modules):
+    """Layer norm and group norm start at scale 1 and shift 0, a layer scale at its init value."""
+    with torch.no_grad():
+        for m in modules:
+            if isinstance(m, (nn.LayerNorm, nn.GroupNorm, _LayerScale)):
+                m.reset_parameters()
+# ---- end
+
+
+# ---- section droppath
+def _drop_path(x, p, training):
+    """Stochastic depth: in training, each sample's tensor is kept with probability 1 - p and then
+    scaled by 1 / (1 - p); the identity in eval mode."""
+    if not training or p == 0.0:
+        return x
+    keep = 1.0 - p
+    mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
+    return x * mask / keep
+# ---- end
+
+
 # ---- section target_check
 def _check_target(module, x, network, target):
     """Warn once when the module runs on a device its code was not tuned for."""

@@ -56,12 +56,17 @@ def _spread(a) -> str:
     return "".join(f", {k}={a[k]}" for k in ("dilation", "groups") if a.get(k, 1) != 1)
 
 
+def _norm_args(a, prefix: str = "") -> str:
+    """A norm's eps and momentum arguments, those the spec gave (none: torch's defaults)."""
+    return "".join(f", {k}={a[prefix + k]!r}" for k in ("eps", "momentum") if prefix + k in a)
+
+
 def _conv_modules(r: Node) -> list[tuple[str, str, str]]:
     a = r.attrs
     mods = [(r.id, "nn.Conv2d", f"{a['cin']}, {a['cout']}, {a['kernel']}, stride={a['stride']}, "
                                 f"padding={a['pad']}{_spread(a)}, bias={a['bias']}")]
     if a.get("bn"):
-        mods.append((a["bn"], "nn.BatchNorm2d", f"{a['cout']}"))
+        mods.append((a["bn"], "nn.BatchNorm2d", f"{a['cout']}{_norm_args(a, 'bn_')}"))
     return mods
 
 
@@ -105,7 +110,8 @@ def _module_call(r: Node, x: list[str], c: Refs) -> str:
 
 # the torch call of each activation of ops.ACTIVATIONS
 ACT_CALLS = {"relu6": "F.relu6({})", "silu": "F.silu({})", "gelu": "F.gelu({})", "sigmoid": "torch.sigmoid({})",
-             "hardswish": "F.hardswish({})", "leaky": "F.leaky_relu({}, 0.01)", "tanh": "torch.tanh({})"}
+             "hardswish": "F.hardswish({})", "leaky": "F.leaky_relu({}, 0.01)", "tanh": "torch.tanh({})",
+             "hardsigmoid": "F.hardsigmoid({})", "mish": "F.mish({})"}
 
 
 def _conv_bn(r: Node, x: list[str], c: Refs) -> str:
@@ -134,7 +140,16 @@ EMITTERS: dict[str, Emitter] = {
     "conv": Emitter(_module_call, _conv_modules),
     "convT": Emitter(_module_call, lambda r: [(r.id, "nn.ConvTranspose2d", (
         f"{r.attrs['cin']}, {r.attrs['cout']}, {r.attrs['kernel']}, stride={r.attrs['stride']}, bias={r.attrs['bias']}"))]),
-    "bn": Emitter(_module_call, lambda r: [(r.id, "nn.BatchNorm2d", f"{r.attrs['channels']}")]),
+    "bn": Emitter(_module_call, lambda r: [(r.id, "nn.BatchNorm2d", f"{r.attrs['channels']}{_norm_args(r.attrs)}")]),
+    "ln": Emitter(lambda r, x, c: f"{c.m[0]}({x[0]}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)",
+                  lambda r: [(r.id, "nn.LayerNorm", f"{r.attrs['channels']}{_norm_args(r.attrs)}")], runtime=("norms",)),
+    "gn": Emitter(_module_call, lambda r: [(r.id, "nn.GroupNorm",
+                                            f"{r.attrs['groups']}, {r.attrs['channels']}{_norm_args(r.attrs)}")],
+                  runtime=("norms",)),
+    "layerscale": Emitter(_module_call, lambda r: [(r.id, "_LayerScale", f"{r.attrs['channels']}, {r.attrs['init']!r}")],
+                          runtime=("norms",)),
+    "droppath": Emitter(lambda r, x, c: f"_drop_path({x[0]}, {r.attrs['p']!r}, self.training)", runtime=("droppath",)),
+    "shuffle": Emitter(lambda r, x, c: f"{x[0]}.unflatten(1, ({r.attrs['groups']}, -1)).transpose(1, 2).flatten(1, 2)"),
     "relu": Emitter(lambda r, x, c: f"F.relu({x[0]})"),
     "act": Emitter(lambda r, x, c: ACT_CALLS[r.attrs["fn"]].format(x[0])),
     "dropout": Emitter(lambda r, x, c: f"F.dropout({x[0]}, {r.attrs['p']}, self.training)"),
@@ -324,6 +339,8 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
         forward += "        f = self._fold_all() if self._folded is None else self._folded\n"
     else:
         end = _INIT_END
+    if "norms" in needed:                   # modules _init does not know: layer norm, group norm, layer scale
+        end = end.replace("        _init(self._m)\n", "        _init(self._m)\n        _init_norms(self._m)\n", 1)
     consts = (f"\n\nNETWORK, TARGET = {info.name!r}, {target!r}    # TARGET: the device type this code is tuned for\n"
               if checked else "")
     return (head + runtime_sections()["imports"] + "\n\n\n" + _runtime(needed) + consts

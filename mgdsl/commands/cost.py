@@ -131,8 +131,9 @@ def as_csv(costs, by: str | None, batch: int = 1, dtype: str = "float32") -> str
         return csv_text(["spec", "name", "params", "macs", "flops", "other_ops", "weight_bytes", "activation_bytes",
                      "peak_bytes"], rows)
     if by == "layer":
+        fields = {path: layer_fields(G) for path, _, G in costs}
         rows = [[path, c.name, g, t.params, t.macs, t.flops, t.other, t.activations * batch * b,
-                 _rf_text(layer_fields(G).get(g, {}))] for path, c, G in costs for g, t in c.by(by).items()]
+                 _rf_text(fields[path].get(g, {}))] for path, c, G in costs for g, t in c.by(by).items()]
         return csv_text(["spec", "name", by, "params", "macs", "flops", "other_ops", "activation_bytes",
                          "receptive_field"], rows)
     rows = [[path, c.name, g, t.params, t.macs, t.flops, t.other, t.activations * batch * b]

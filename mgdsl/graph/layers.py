@@ -43,6 +43,9 @@ _BN, _RELU, _BIAS = Param("bn", True, "batch norm after the conv", Switch()), \
 _ACT = Param("act", None, "the activation at the end (default: relu, or none with relu=off)", Choice(ACTS))
 _GROUPS = Param("groups", 1, "grouped conv: N groups, or depthwise (one per input channel)",
                 WholeOr(1, MAX_WIDTH, ("depthwise",)))
+_EPS = Param("eps", None, "batch norm's epsilon (default 0.00001, torch's)", Real(1e-12, 1))
+_MOMENTUM = Param("momentum", None, "batch norm's momentum for its running statistics (default 0.1, torch's)",
+                  Real(0, 1))
 
 
 # -- pieces several layer types use ----------------------------------------------------------------
@@ -54,16 +57,25 @@ def one_grid(ctx: LayerCtx, pyr: Pyramid, what: str) -> Grid:
 
 
 def conv_bn_relu(ctx: LayerCtx, g: Grid | str, x: Grid, cout: int, k: int, stride=1, bn=True, relu=True, bias=True,
-                 groups=1, dilation=1, pad=None) -> Grid:
-    """conv (+ BN) (+ activation: `relu` is True/False or an activation's name)."""
+                 groups=1, dilation=1, pad=None, norm: dict | None = None) -> Grid:
+    """conv (+ BN, with `norm`'s eps and momentum) (+ activation: `relu` is True/False or an activation's name)."""
     attrs = dict(cin=x.channels, cout=cout, kernel=k, stride=stride, pad=dilation * (k // 2) if pad is None else pad,
                  bias=bias)
     if groups != 1 or dilation != 1:
         attrs.update(groups=groups, dilation=dilation)
     x = ctx.node(g, "conv", "conv", [x], **attrs)
     if bn:
-        x = ctx.node(g, "bn", "bn", [x], channels=cout)
+        x = ctx.node(g, "bn", "bn", [x], channels=cout, **(norm or {}))
     return ctx.act_node(g, x, "relu" if relu is True else (relu or None))
+
+
+def norm_options(ctx: LayerCtx, bn: bool) -> dict:
+    """The batch norm's eps and momentum, those given (torch's defaults otherwise); refused without BN."""
+    if not bn:
+        for name in ("eps", "momentum"):
+            ctx.refuse(name, "is batch norm's, and bn=off", hint="leave it out, or turn bn on")
+        return {}
+    return {name: ctx.value(name) for name in ("eps", "momentum") if ctx.given(name)}
 
 
 def activation(ctx: LayerCtx) -> str | None:
@@ -149,7 +161,7 @@ def projection_stride(have, want) -> int | None:
 
 
 # -- convolutions ------------------------------------------------------------------------------------
-@layer("conv", _W, _K, _STRIDE, _BN, _RELU, _BIAS, _ACT, _GROUPS,
+@layer("conv", _W, _K, _STRIDE, _BN, _RELU, _BIAS, _ACT, _GROUPS, _EPS, _MOMENTUM,
        Param("expand", None, "output channels as a multiple of the input channels (instead of widths)",
              Real(1e-6, MAX_WIDTH)),
        Param("dilation", 1, "spacing of the kernel's taps (atrous conv)", Whole(1, MAX_KERNEL)),
@@ -162,7 +174,8 @@ def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     stride, bn, fn, bias = ctx.value("stride"), ctx.value("bn"), activation(ctx), ctx.value("bias")
     dilation = ctx.value("dilation")
     widths = ctx.per_grid("widths", pyr, expanded(ctx, pyr))
-    return tuple(conv_bn_relu(ctx, g, g, w, k, stride, bn, fn, bias, groups(ctx, g.channels), dilation, pad)
+    norm = norm_options(ctx, bn)
+    return tuple(conv_bn_relu(ctx, g, g, w, k, stride, bn, fn, bias, groups(ctx, g.channels), dilation, pad, norm)
                  for g, w, k in zip(pyr, widths, kernels))
 
 
@@ -321,16 +334,18 @@ def _mg_sum(ctx: LayerCtx, pyr: Pyramid, j: int, w: int, k: int, o: _SumOptions)
     return ctx.act_node(g, x, o.act)
 
 
-@layer("upconv", _W, Param("kernel", 2, "kernel size", Whole(1, MAX_KERNEL)), _STRIDE_K, _BN, _RELU, _BIAS, _ACT)
+@layer("upconv", _W, Param("kernel", 2, "kernel size", Whole(1, MAX_KERNEL)), _STRIDE_K, _BN, _RELU, _BIAS, _ACT,
+       _EPS, _MOMENTUM)
 def upconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Transposed conv (2x2, stride 2 by default) + BN + ReLU on each grid."""
     widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
     k, s = ctx.value("kernel"), ctx.value("stride")
     bn, fn, bias = ctx.value("bn"), activation(ctx), ctx.value("bias")
+    norm = norm_options(ctx, bn)
     out = []
     for g, w in zip(pyr, widths):
         x = ctx.node(g, "convT", "convT", [g], cin=g.channels, cout=w, kernel=k, stride=s, bias=bias)
-        x = ctx.node(g, "bn", "bn", [x], channels=w) if bn else x
+        x = ctx.node(g, "bn", "bn", [x], channels=w, **norm) if bn else x
         out.append(ctx.act_node(g, x, fn))
     return tuple(out)
 
@@ -423,10 +438,63 @@ def gap(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
 
 
 # -- element-wise layers -------------------------------------------------------------------------------
-@layer("bn")
+@layer("bn", _EPS, _MOMENTUM)
 def bn(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Batch norm on every grid."""
-    return tuple(ctx.node(g, "bn", "bn", [g], channels=g.channels) for g in pyr)
+    norm = norm_options(ctx, True)
+    return tuple(ctx.node(g, "bn", "bn", [g], channels=g.channels, **norm) for g in pyr)
+
+
+@layer("ln", Param("eps", None, "the epsilon (default 0.00001, torch's; ConvNeXt's is 0.000001)", Real(1e-12, 1)))
+def ln(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Layer norm over the channels at every position of every grid (ConvNeXt's LayerNorm2d: the
+    channels-last layer norm), with a scale and shift per channel."""
+    extra = {"eps": ctx.value("eps")} if ctx.given("eps") else {}
+    return tuple(ctx.node(g, "ln", "ln", [g], channels=g.channels, **extra) for g in grids_only(ctx, pyr))
+
+
+@layer("gn", Param("groups", REQUIRED, "the number of groups of channels (dividing the channels)",
+                   Whole(1, MAX_WIDTH)),
+       Param("eps", None, "the epsilon (default 0.00001, torch's)", Real(1e-12, 1)))
+def gn(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Group norm on every grid: statistics over groups of channels, a scale and shift per channel."""
+    n = ctx.value("groups")
+    extra = {"eps": ctx.value("eps")} if ctx.given("eps") else {}
+    return tuple(ctx.node(g, "gn", "gn", [g], channels=g.channels, groups=n, **extra) for g in grids_only(ctx, pyr))
+
+
+@layer("layerscale", Param("init", 1e-6, "the scale's first value (ConvNeXt's: 0.000001)", Real(0, 1e6)))
+def layerscale(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """A learnable scale per channel on every grid (ConvNeXt's layer scale); no MACs."""
+    init = ctx.value("init")
+    return tuple(ctx.node(g, "scale", "layerscale", [g], channels=g.channels, init=init) for g in grids_only(ctx, pyr))
+
+
+@layer("droppath", Param("p", REQUIRED, "the probability of dropping a sample's whole tensor, in [0, 1)", Real(0, 1)))
+def droppath(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Stochastic depth: in training each sample's tensor is dropped with probability p and the rest
+    scaled by 1 / (1 - p) (torchvision's StochasticDepth, mode "row"); the identity in eval mode; no cost.
+    Put it on a residual branch before `add`."""
+    p = ctx.value("p")
+    return tuple(ctx.node(g, "droppath", "droppath", [g], p=p) for g in pyr)
+
+
+@layer("shuffle", Param("groups", REQUIRED, "the number of groups (dividing the channels)", Whole(1, MAX_WIDTH)))
+def shuffle(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Channel shuffle (ShuffleNet): the channels, taken as `groups` groups, are interleaved so that the
+    next grouped conv mixes them; only moves data."""
+    n = ctx.value("groups")
+    return tuple(ctx.node(g, "shuffle", "shuffle", [g], groups=n) for g in grids_only(ctx, pyr))
+
+
+@layer("flatten")
+def flatten(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Flatten the single remaining grid into a vector of C x H x W features (fc flattens by itself;
+    this is for a network that ends without one, or an MLP head)."""
+    g = one_grid(ctx, pyr, "flatten")
+    if g.size is None:
+        ctx.fail("flatten makes a flat vector of a grid, but the input here is one already")
+    return (ctx.node(None, "flatten", "flatten", [g]),)
 
 
 @layer("act", Param("fn", REQUIRED, "the activation: " + " | ".join(ACTS[:-1]), Choice(ACTS[:-1])))

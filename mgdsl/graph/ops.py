@@ -15,11 +15,13 @@ Cost conventions (the ones that reproduce the paper's Tables 1 and 4):
   BN running statistics are buffers, not parameters.
 - macs: multiply-accumulates of conv, transposed conv and linear layers only; biases are not counted.
 - other: everything else, one count per elementary operation:
-  BN 2 per output element (scale and shift), ReLU 1 per element, addition 1 per output element,
+  BN, layer and group norm 2 per output element (scale and shift), ReLU 1 per element, a layer
+  scale 1 per element, addition 1 per output element,
   max pool k*k - 1 comparisons per output element, average pool k*k additions per output element,
   global (or adaptive) average pool one addition per input element, other activations 1 per element,
   channel-wise product 1 per output element, bilinear resizing 4 per output element; nearest
-  upsampling, cropping, concatenation, padding, flattening and dropout only move data and count 0.
+  upsampling, cropping, concatenation, padding, flattening, channel shuffles, dropout and stochastic
+  depth only move data and count 0.
 - grouped convs: each output sees cin/groups input channels, so params and MACs divide by groups;
   dilation changes only the output size.
 """
@@ -173,11 +175,40 @@ op("relu", shape=lambda a, ins: ins[0],
 
 # the activation functions besides ReLU (which keeps its own op, for the in-place pass); each is one
 # elementary operation per element in the `other` count. The torch back end maps each name to a call.
-ACTIVATIONS = ("relu6", "silu", "gelu", "sigmoid", "hardswish", "leaky", "tanh")
+ACTIVATIONS = ("relu6", "silu", "gelu", "sigmoid", "hardswish", "leaky", "tanh", "hardsigmoid", "mish")
 op("act", shape=lambda a, ins: ins[0], other=lambda a, ins, out: numel(out))
 
 # dropout: active in training only; it moves no weights and is not counted
 op("dropout", shape=lambda a, ins: ins[0])
+
+# stochastic depth: in training, the whole of a sample's tensor is dropped with probability p (the
+# rest scaled by 1 / (1 - p)); the identity at inference; not counted, like dropout
+op("droppath", shape=lambda a, ins: ins[0])
+
+
+def _channel_groups(what):
+    def rule(a, ins):
+        c = _grid(ins[0], what)[0]
+        if c % a["groups"]:
+            raise ShapeProblem(f"{what} in {a['groups']} groups needs a channel count they divide, not {c}",
+                               "choose groups that divide the channels")
+        return ins[0]
+    return rule
+
+
+# channel shuffle (ShuffleNet): the channels, as `groups` groups, interleaved; only moves data
+op("shuffle", shape=_channel_groups("a channel shuffle"))
+
+# layer norm over the channels at each position (ConvNeXt's) and group norm: like batch norm, a
+# scale and shift per channel, and 2 operations per output element
+op("ln", shape=lambda a, ins: _grid(ins[0], "layer norm"), params=lambda a: 2 * a["channels"],
+   other=lambda a, ins, out: 2 * numel(out))
+op("gn", shape=_channel_groups("group norm"), params=lambda a: 2 * a["channels"],
+   other=lambda a, ins, out: 2 * numel(out))
+
+# a learnable scale per channel (ConvNeXt's layer scale): C parameters, one product per element
+op("layerscale", shape=lambda a, ins: _grid(ins[0], "a layer scale"), params=lambda a: a["channels"],
+   other=lambda a, ins, out: numel(out))
 
 
 def _broadcast(a, ins):

@@ -86,6 +86,7 @@ def fold_bn(G: Graph) -> Graph:
             continue
         conv = G.node(r.inputs[0])
         if conv.kind == "conv" and readers[conv.id] == [r.id]:
-            rw.replace(conv.id, replace(conv, kind="conv_bn", attrs={**conv.attrs, "bn": r.id}))
+            norm = {f"bn_{k}": r.attrs[k] for k in ("eps", "momentum") if k in r.attrs}
+            rw.replace(conv.id, replace(conv, kind="conv_bn", attrs={**conv.attrs, "bn": r.id, **norm}))
             rw.drop(r.id, alias=conv.id)
     return rw.result()

@@ -216,9 +216,14 @@ def too_large(G: Graph) -> bool:
 
 def layer_fields(G: Graph) -> dict[str, dict[str, Field]]:
     """Every top-level layer's field on each grid it leaves: {layer path: {grid label: Field}}; empty
-    for a network whose fields would take more than MAX_STEPS steps."""
+    for a network whose fields would take more than MAX_STEPS steps. Computed once per graph."""
     if too_large(G):
         return {}
+    return dict(_layer_fields(G))
+
+
+@lru_cache(maxsize=16)
+def _layer_fields(G: Graph) -> dict[str, dict[str, Field]]:
     jumps = _cached_jumps(G)
     out: dict[str, dict[str, Field]] = {}
     for rec in G.info.layers:

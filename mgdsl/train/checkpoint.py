@@ -49,18 +49,27 @@ def save(path: str, obj: dict) -> None:
 def load(path: str) -> dict:
     """A checkpoint of this run folder, for resuming it or scoring it. Read as weights only: tensors,
     plain containers and the numpy RNG state, so a run folder from elsewhere cannot run code here."""
+    return load_weights_only(path, f"{path}", "not a readable mgdsl checkpoint",
+                             hint="a checkpoint written by `mgdsl train` holds only tensors and plain values")
+
+
+def load_weights_only(path: str, label: str, unreadable: str, hint: str | None = None) -> Any:
+    """`torch.load(path, weights_only=True)` (tensors, plain containers, numpy's RNG state) with its
+    failures as UsageErrors that start with `label`: a pickle that would run code is refused before
+    any of it runs, and says which object it holds; `unreadable` says what a broken file is not."""
     import torch  # not at the top: see the module's docstring
     try:
         with _checkpoint_globals():
             return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise UsageError(f"no checkpoint at {path}") from None
+        raise UsageError(f"{label}: no such file") from None
     except pickle.UnpicklingError as e:
         why = (str(e).partition("WeightsUnpickler error:")[2].strip() or str(e)).split("\n")[0].split(". ")[0]
-        raise UsageError(f"{path} holds objects other than tensors and plain values, so it is not loaded ({why})",
-                         hint="a checkpoint written by `mgdsl train` holds only those") from None
+        raise UsageError(f"{label}: holds objects other than tensors and plain values, so it is not loaded ({why})",
+                         hint=hint) from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise UsageError(f"{path} is not a readable mgdsl checkpoint ({e})") from None
+        raise UsageError(f"{label}: {unreadable} ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
+                         hint=hint) from None
 
 
 def path_in(run_dir: str) -> str:
@@ -106,16 +115,7 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, Any], dict | None]:
         raise UsageError(f"--weights {path}: no such file")
     if not _looks_like_torch_file(path):
         raise UsageError(f"--weights {path}: not a file written by torch.save", hint=_SAVE_HINT)
-    try:
-        with _checkpoint_globals():
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        why = (str(e).partition("WeightsUnpickler error:")[2].strip() or str(e)).split("\n")[0].split(". ")[0]
-        raise UsageError(f"--weights {path}: holds objects other than tensors, so it is not loaded ({why})",
-                         hint=_SAVE_HINT) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise UsageError(f"--weights {path}: not a readable PyTorch file ({str(e).splitlines()[0]})",
-                         hint=_SAVE_HINT) from None
+    obj = load_weights_only(path, f"--weights {path}", "not a readable PyTorch file", hint=_SAVE_HINT)
     params = None
     if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping) and "config" in obj:
         params = dict(obj["config"].get("params") or {}) if isinstance(obj["config"], Mapping) else None
