@@ -255,7 +255,7 @@ class Workspace:
         main = loader.unsaved.get(real, text if text is not None else "")
         deps = dict(loader.read)
         version = hashlib.sha256(json.dumps([sorted(deps.items()), _sets_key(sets)]).encode()).hexdigest()[:16]
-        return Result(rel, sets, main, checked, deps, version, loader, unsaved=text is not None)
+        return Result(rel, sets, main, checked, deps, version, unsaved=text is not None, base=loader)
 
     def _readers(self, rel: str) -> list[Result]:
         """The cached results that read (or tried to read) the file at `rel`, the most recently used first."""
