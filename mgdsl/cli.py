@@ -25,6 +25,7 @@ COMMANDS = {
     "fmt": "fmt",
     "port": "port",
     "lsp": "lsp",
+    "serve": "serve",
 }
 
 

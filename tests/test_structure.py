@@ -124,6 +124,7 @@ def test_the_lowerers_call_is_a_few_named_steps():
 # what may be imported inside a function: packages that are slow to import or optional, so that
 # `mgdsl check` and every `--help` stay light and torch-free
 LATE = {"torch", "numpy", "matplotlib", "PIL", "onnx", "onnxruntime", "onnxscript", "sklearn", "tqdm", "pygls",
+        "starlette", "uvicorn", "watchfiles",
         "lsprotocol", "safetensors"}
 
 

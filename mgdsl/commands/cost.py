@@ -81,6 +81,11 @@ def _load_all(paths: list[str], sets: dict) -> list:
     return out
 
 
+def field_json(f) -> dict:
+    """One receptive field (mgdsl.graph.receptive.Field) as the JSON output writes it."""
+    return {"size": list(f.size), "jump": list(f.jump), "offset": list(f.offset), "covers_input": f.covers}
+
+
 def _group_dict(c, key, batch, b, G) -> dict:
     out = {g: {"params": t.params, "macs": t.macs, "flops": t.flops, "other_ops": t.other,
                "activation_bytes": t.activations * batch * b} for g, t in c.by(key).items()}
@@ -88,9 +93,7 @@ def _group_dict(c, key, batch, b, G) -> dict:
         for path, grids in layer_fields(G).items():
             if path not in out:                 # a layer that makes no op (drop, use) has no row
                 continue
-            out[path]["receptive_field"] = {grid: {"size": list(f.size), "jump": list(f.jump),
-                                                   "offset": list(f.offset), "covers_input": f.covers}
-                                            for grid, f in grids.items()}
+            out[path]["receptive_field"] = {grid: field_json(f) for grid, f in grids.items()}
     return out
 
 
@@ -100,7 +103,8 @@ def _rf_text(grids: dict) -> str:
                      for f in grids.values())
 
 
-def _as_json(costs, batch, dtype) -> str:
+def as_json(costs, batch: int = 1, dtype: str = "float32") -> str:
+    """`--format json`: `costs` is a list of (spec path, Cost, Graph), as `mgdsl serve` also writes it."""
     b = DTYPE_BYTES[dtype]
     out = []
     for path, c, G in costs:
@@ -115,7 +119,8 @@ def _as_json(costs, batch, dtype) -> str:
     return json_text(out)
 
 
-def _as_csv(costs, by, batch, dtype) -> str:
+def as_csv(costs, by: str | None, batch: int = 1, dtype: str = "float32") -> str:
+    """`--format csv` (`--by` one of GROUPINGS or None): `costs` as for `as_json`."""
     b = DTYPE_BYTES[dtype]
     if by is None:
         rows = []
@@ -224,9 +229,9 @@ def _report(costs, args) -> str:
     if args.rf:
         return _coverage(costs, fmt)
     if fmt == "json":
-        return _as_json(costs, batch, dtype)
+        return as_json(costs, batch, dtype)
     if fmt == "csv":
-        return _as_csv(costs, args.by, batch, dtype)
+        return as_csv(costs, args.by, batch, dtype)
     by = args.by or ("section" if len(costs) == 1 else None)
     tables = [] if len(costs) == 1 and fmt == "table" else [_comparison(costs, batch, dtype)]
     if by:
