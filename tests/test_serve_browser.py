@@ -58,6 +58,12 @@ def chromium_path() -> str:
     raise AssertionError("unreachable")
 
 
+# The page's own behaviour (sorting, marking, live edits, compare, downloads) is a slow test: .ci/run runs
+# it every time after README's command, which drives the gallery, the diagram's boxes and their tooltips in
+# this browser and checks the data behind every other part through the API (tests/test_serve_api.py).
+IN_CI = pytest.mark.slow(reason="the page's behaviour in the browser; test_serve_api checks the same data, and the "
+                                "gallery, boxes and tooltips run here always")
+
 def _mg(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     return subprocess.run([sys.executable, "-m", "mgdsl", *args], capture_output=True, text=True, cwd=cwd, env=env,
@@ -182,6 +188,7 @@ def test_gallery_lists_every_spec(page, served):
         assert row.locator(".badge").inner_text() == "ok"
 
 
+@IN_CI
 def test_gallery_sorts_by_every_column_and_filters(page, served):
     folder, _, _ = served
     on_disk, broken, costs = disk(folder)
@@ -254,6 +261,7 @@ def test_hovering_a_box_shows_its_shapes_and_receptive_field(page, served):
     assert checked == sum(len(c.boxes) for c in lay.columns[1:]) > 30
 
 
+@IN_CI
 def test_first_visit_finds_the_receptive_field_of_a_sections_coarsest_grid(page, served):
     """From the gallery, without the docs: R-PMG-30's third section, its coarsest grid."""
     folder, _, _ = served
@@ -277,6 +285,7 @@ def test_first_visit_finds_the_receptive_field_of_a_sections_coarsest_grid(page,
     assert f"receptive field\t{h}×{w} px" in page.inner_text("#tooltip").replace("\n", "\t")
 
 
+@IN_CI
 def test_clicking_a_box_marks_its_line_and_a_line_marks_its_boxes(page, served):
     folder, _, _ = served
     open_spec(page, "r-pmg-30.mg")
@@ -301,6 +310,7 @@ def test_clicking_a_box_marks_its_line_and_a_line_marks_its_boxes(page, served):
     assert marked_boxes == want and want
 
 
+@IN_CI
 def test_saving_an_edit_updates_the_page(page, served):
     folder, _, _ = served
     spec = folder / "live.mg"
@@ -321,6 +331,7 @@ def test_saving_an_edit_updates_the_page(page, served):
     assert shown == {b.id for c in lay.columns for b in c.boxes}
 
 
+@IN_CI
 def test_a_broken_edit_shows_the_error_at_its_line_and_keeps_the_diagram(page, served):
     folder, _, _ = served
     spec = folder / "broken.mg"
@@ -351,6 +362,7 @@ def test_a_broken_edit_shows_the_error_at_its_line_and_keeps_the_diagram(page, s
     assert not page.is_visible("#stale") and page.locator("#source .has-error").count() == 0
 
 
+@IN_CI
 def test_a_spec_broken_from_the_start_shows_its_error_then_its_diagram_once_fixed(page, served):
     folder, _, _ = served
     spec = folder / "first.mg"
@@ -369,6 +381,7 @@ def test_a_spec_broken_from_the_start_shows_its_error_then_its_diagram_once_fixe
     assert page.get_attribute("#sum-params", "data-value") == str(want["params"])
 
 
+@IN_CI
 def test_changing_n_gives_the_params_of_cost_set(page, served):
     folder, _, _ = served
     open_spec(page, "r-pmg-30.mg")
@@ -397,6 +410,7 @@ def test_changing_n_gives_the_params_of_cost_set(page, served):
     assert page.locator("#diagram g.box").count() > 0
 
 
+@IN_CI
 def test_compare_shows_the_differences_per_section_and_grid(page, served):
     folder, _, _ = served
     page.goto(f"{page.base}/compare?a=r-pmg-30.mg&b=r-pmg-30.mg&b.set.n=3")
@@ -429,6 +443,7 @@ def test_compare_shows_the_differences_per_section_and_grid(page, served):
                                                        - pa["by_grid"].get(k, {}).get("params", 0))
 
 
+@IN_CI
 def test_downloads_are_files_mgdsl_accepts(page, served, tmp_path):
     folder, _, _ = served
     open_spec(page, "pmg-16.mg", "?set.n=1")
