@@ -5,10 +5,10 @@ name each of the spec's entries at most once and no foreign name twice."""
 import dataclasses
 from pathlib import Path
 
+import check_function as cf
 import pytest
 import torch
 
-import check_function as cf
 import mgdsl
 
 
