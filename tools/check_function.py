@@ -73,6 +73,18 @@ def fpn_keys(keys: list[str]) -> dict[str, str]:
                             lambda m: f"fpn.inner_blocks.{4 - int(m[1])}.0.{m[2]}")])
 
 
+def convnext_keys(keys: list[str]) -> dict[str, str]:
+    """torchvision's ConvNeXt block holds its layer scale itself, so the scale comes before the block's
+    layers in its state_dict; the spec meets it after them. Block k of the spec (1-based, over all
+    stages) is features[1 + 2 * stage][index] there."""
+    depths, place = (3, 3, 27, 3), {}
+    for stage, depth in enumerate(depths):
+        for i in range(depth):
+            place[len(place) + 1] = f"features.{1 + 2 * stage}.{i}"
+    return _renamed(keys, [(r"s1\.block(\d+)\.layerscale1\.g\d+\.scale\.weight",
+                            lambda m: f"{place[int(m[1])]}.layer_scale")])
+
+
 HRNET_BRANCH = {"56": 0, "28": 1, "14": 2, "7": 3}          # hrnet_w18_small's grids at 224 x 224
 
 
@@ -107,6 +119,8 @@ CASES = [
     Case("beyond/resnet-18.mg", "tv.models.resnet18()", "torchvision resnet18()", (3, 224, 224)),
     Case("beyond/resnext-50-32x4d.mg", "tv.models.resnext50_32x4d()", "torchvision resnext50_32x4d()",
          (3, 224, 224)),
+    Case("beyond/convnext-small.mg", "tv.models.convnext_small()", "torchvision convnext_small()", (3, 224, 224),
+         key_map=convnext_keys),
     Case("beyond/mobilenet-v2.mg", "tv.models.mobilenet_v2()", "torchvision mobilenet_v2()", (3, 224, 224)),
     Case("beyond/efficientnet-b0.mg", "tv.models.efficientnet_b0()", "torchvision efficientnet_b0()", (3, 224, 224)),
     Case("beyond/deeplabv3-resnet50.mg",
@@ -170,8 +184,12 @@ def build(expr):
     return eval(expr)
 
 def draw(model):
-    """Random batch-norm statistics and affine parameters (the convs keep torch's random init)."""
+    """Random batch-norm statistics and affine parameters, and layer scales of order 1 (ConvNeXt starts
+    them at 1e-6, which would hide its residual branches); the convs keep torch's random init."""
     with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.rsplit(".", 1)[-1] in ("layer_scale", "gamma"):
+                p.uniform_(0.5, 1.5)
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.running_mean.normal_(0, 0.1)
