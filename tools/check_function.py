@@ -85,6 +85,16 @@ def convnext_keys(keys: list[str]) -> dict[str, str]:
                             lambda m: f"{place[int(m[1])]}.layer_scale")])
 
 
+def squeezenet_keys(keys: list[str]) -> dict[str, str]:
+    """torchvision's fire module makes its 1x1 expansion before its 3x3 one; the spec computes the 3x3
+    first (to concatenate it after the 1x1). The fire modules are features[3, 4, 5, 7, 8, 9, 10, 12]."""
+    fires = list(dict.fromkeys(m[1] for k in keys if (m := re.match(r"(s\d+\.fire\d+)\.", k))))
+    at = dict(zip(fires, (3, 4, 5, 7, 8, 9, 10, 12)))
+    part = {"conv2": "expand3x3", "conv3": "expand1x1"}
+    return _renamed(keys, [(r"(s\d+\.fire\d+)\.(conv2|conv3)\.g\d+\.conv\.(weight|bias)",
+                            lambda m: f"features.{at[m[1]]}.{part[m[2]]}.{m[3]}")])
+
+
 HRNET_BRANCH = {"56": 0, "28": 1, "14": 2, "7": 3}          # hrnet_w18_small's grids at 224 x 224
 
 
@@ -121,6 +131,12 @@ CASES = [
          (3, 224, 224)),
     Case("beyond/convnext-small.mg", "tv.models.convnext_small()", "torchvision convnext_small()", (3, 224, 224),
          key_map=convnext_keys),
+    Case("beyond/squeezenet-1.0.mg", "tv.models.squeezenet1_0()", "torchvision squeezenet1_0()", (3, 224, 224),
+         key_map=squeezenet_keys),
+    Case("beyond/efficientnet-v2-s.mg", "tv.models.efficientnet_v2_s()", "torchvision efficientnet_v2_s()",
+         (3, 384, 384)),
+    Case("beyond/mobilenet-v3-small.mg", "tv.models.mobilenet_v3_small()", "torchvision mobilenet_v3_small()",
+         (3, 224, 224)),
     Case("beyond/mobilenet-v2.mg", "tv.models.mobilenet_v2()", "torchvision mobilenet_v2()", (3, 224, 224)),
     Case("beyond/efficientnet-b0.mg", "tv.models.efficientnet_b0()", "torchvision efficientnet_b0()", (3, 224, 224)),
     Case("beyond/deeplabv3-resnet50.mg",
