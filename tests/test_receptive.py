@@ -83,7 +83,8 @@ def _params(path: Path) -> dict:
 
 # the specs that, with the networks of test_each_ops_rule below (which run always), use every rule the zoo's
 # fields depend on (asserted below); the others are slow tests
-FIELD_SUBSET = {ROOT / "specs" / p for p in ("res-12.mg", "mg-6.mg", "beyond/mobilenet-v2.mg", "beyond/fpn-resnet-18.mg",
+FIELD_SUBSET = {ROOT / "specs" / p for p in ("res-12.mg", "beyond/squeezenet-1.0.mg", "mg-6.mg", "beyond/mobilenet-v2.mg",
+                                             "beyond/fpn-resnet-18.mg",
                                              "beyond/deeplabv3-resnet50.mg")}
 
 
@@ -154,6 +155,7 @@ OPS = {
     "adaptive pool": "gap to=5; conv 4 kernel=1",
     "crop": "big = conv 4\nsmall = conv 4 kernel=5 pad=0; conv 4 kernel=3 pad=0\nuse big; crop small",
     "gates": "x = conv 4 stride=2\ng = pool; gap; conv 4 kernel=1\nuse x; scale g",
+    "norms and scales": "conv 4 kernel=2 stride=2 pad=0 bn=off relu=off; ln; layerscale; droppath 0.1; gn 2",
 }
 
 
@@ -162,7 +164,8 @@ def test_each_ops_rule(body, spec_file, monkeypatch):
     net = mgdsl.load(spec_file(_ops_text(body)))
     nodes = [r.id for r in net.graph.records() if len(r.shape) == 3 and r.kind != "input"]
     kinds = {net.graph.node(n).kind for n in nodes}
-    assert kinds & {"crop", "mul", "resize", "convT", "upsample", "adaptive_avgpool", "avgpool"} or "dilation" in body
+    assert kinds & {"crop", "mul", "resize", "convT", "upsample", "adaptive_avgpool", "avgpool", "ln", "layerscale"} \
+        or "dilation" in body
     for n, (pos, support) in measured_boxes(net, nodes, monkeypatch).items():
         assert input_box(net.graph, n, pos, clip=True) == support, n
 

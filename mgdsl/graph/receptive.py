@@ -13,6 +13,9 @@ per op, with output positions [a, b] on an axis of n input positions:
   coordinate (o + 1/2) * n/m - 1/2, clamped at 0, or one where it falls exactly on a position;
 - adaptive average pooling to m: floor(o * n / m) to ceil((o + 1) * n / m) - 1;
 - cropping: shifted by the crop's corner; global pooling, flattening and linear layers: everything;
+- group norm: everything, as its mean and variance are taken over the whole grid (measured: a position's
+  input gradient reaches every pixel); batch norm (running statistics in eval mode) and ConvNeXt's
+  layer norm (over the channels of one position) are pointwise;
 - every other op (activations, batch norm, additions, concatenation, padding of channels, products
   with a C x 1 x 1 gate): the same positions (a 1 x 1 input: its only one).
 
@@ -79,8 +82,8 @@ def _axis(r: Node, k: int, a: int, b: int, n_in: int, n_out: int) -> Interval:
         return math.floor(a * n_in / n_out), math.floor(b * n_in / n_out)
     if kind == "adaptive_avgpool":
         return a * n_in // n_out, -(-(b + 1) * n_in // n_out) - 1
-    if kind in ("gap", "flatten", "linear"):
-        return 0, n_in - 1
+    if kind in ("gap", "flatten", "linear", "gn"):
+        return 0, n_in - 1                                 # group norm: its statistics span the grid
     if kind == "crop":
         return a, b                                        # shifted by the caller, which knows the axis
     if n_in == 1:
