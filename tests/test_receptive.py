@@ -25,8 +25,8 @@ def _positive(model):
                 p.copy_(torch.rand_like(p) * 0.5 / fan_in + 0.5 / fan_in)
             elif name.endswith("bias"):
                 p.fill_(0.01)
-            else:
-                p.fill_(1.0)                      # batch norm's scale
+            else:                                 # norms' scales: distinct, or a layer norm's outputs at a
+                p.copy_(torch.rand_like(p) + 0.5)  # position would sum to 0 and the gradient vanish
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.zero_()
