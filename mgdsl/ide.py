@@ -331,13 +331,12 @@ def word_at(text: str, line: int, col: int) -> str | None:
 
 def _all_lines(mod: A.Module):
     """(line, the body it is in) for every layer line of the module."""
+    bodies = [A.lines(u.body) for u in mod.units]
     if mod.network is not None:
-        for item in mod.network.body:
-            if isinstance(item, A.Line):
-                yield item, mod.network.body
-    for u in mod.units:
-        for item in u.body:
-            yield item, u.body
+        bodies.append(A.lines(mod.network.body))
+    for body in bodies:
+        for item in body:
+            yield item, body
 
 
 def definition(a: Analysis, line: int, col: int) -> Place | None:
@@ -401,6 +400,9 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
                 for n, u in sorted(a.names.units.items())]
         if bare == step and ";" not in text and not text.startswith((" ", "\t")):
             out += [Completion(k, "keyword") for k in HEADER_WORDS]
+        if bare == step and ";" not in text:
+            out += [Completion("if", "keyword", "lower the indented lines only when a condition holds: if se:"),
+                    Completion("else", "keyword", "the lines for when the if's condition does not hold")]
         return out
     m = _WORD.match(bare.strip())
     op = m.group(0) if m else ""
@@ -436,7 +438,8 @@ def saved_pyramids(a: Analysis, line: int) -> list[str]:
     if mod is None:
         return []
     for u in mod.units:
-        if u.span.line <= line <= max((ln.span.line for ln in u.body), default=u.span.line):
-            return ["in"] + [ln.bind for ln in u.body if ln.bind and ln.span.line < line]
-    body = mod.network.body if mod.network is not None else []
-    return [ln.bind for ln in body if isinstance(ln, A.Line) and ln.bind and ln.span.line < line]
+        lines = A.lines(u.body)
+        if u.span.line <= line <= max((ln.span.line for ln in lines), default=u.span.line):
+            return ["in"] + [ln.bind for ln in lines if ln.bind and ln.span.line < line]
+    body = A.lines(mod.network.body) if mod.network is not None else []
+    return [ln.bind for ln in body if ln.bind and ln.span.line < line]
