@@ -284,3 +284,29 @@ def test_on_after_a_units_values_starts_a_choice_of_grids():
     for tail, col in (("f w on\n", 7), ("f w on kernel=3\n", 5)):
         e = at(error(NET + unit + "conv w\n" + tail + "fc 10\n", SpecSyntaxError), 6, col)
         assert "no grid follows" in e.message and "se=on" in e.hint
+
+
+def test_a_string_where_a_statement_starts_is_a_syntax_error():
+    for text in ('"N"', ')', 'if', 'else'):
+        with pytest.raises(SpecSyntaxError):
+            mgdsl.loads(text)
+
+
+def test_the_generator_and_the_mutator_write_the_new_constructs():
+    """tools/gen_specs.py writes if blocks, units taking a switch by position, units that use themselves and ch;
+    most of those specs check, the others fail with a located error. tools/fuzz_specs.py puts lines in if blocks."""
+    import random
+
+    gen, fz = __import__("gen_specs"), __import__("fuzz_specs")
+    texts = [gen.generate(random.Random(f"c-{i}")) for i in range(200)]
+    joined = "\n".join(texts)
+    for piece in ("if ", "else:", "gated ", "tree ", "ch"):
+        assert piece in joined, piece
+    for text in texts[:60]:
+        try:
+            mgdsl.loads(text, "gen.mg")
+        except MgError as e:
+            assert e.span is not None and e.span.source.path in ("gen.mg", "mgdsl/lang/prelude.mg"), e.report()
+    lines = ["network \"T\"", "input 3 @ 8x8", "conv 4", "fc 2"]
+    out, changed, same = fz.m_block(random.Random(3), lines)
+    assert any(ln.lstrip().startswith(("if ", "else:")) for ln in out) and changed and not same

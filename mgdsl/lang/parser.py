@@ -459,7 +459,7 @@ def _syntax_error(source: Source, e: UnexpectedInput) -> SpecSyntaxError:
         return SpecSyntaxError(f"unexpected character '{ch}'", Span(source, line, col, line, col + 1), hint=hint)
     assert isinstance(e, UnexpectedToken)       # lark's third kind of UnexpectedInput
     tok = e.token
-    history = getattr(e, "token_history", None) or []
+    history = [t for t in getattr(e, "token_history", None) or () if isinstance(t, Token)]
     if {"_COARSEST", "_FINEST"} <= set(e.expected or ()):
         where = _tok_span(source, history[-1]) if history else Span(source, line, col, line, col + 1)
         return SpecSyntaxError("`on` here starts a choice of grids, but no grid follows", where,
