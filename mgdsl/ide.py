@@ -294,7 +294,17 @@ def _word_hover(a: Analysis, word: str) -> str | None:
     if unit is not None:
         sig = ", ".join(p.name for p in unit.params)
         return f"**unit {word}**({sig}), {_defined_at(a, unit.span)}"
-    return None
+    return WORDS.get(word)
+
+
+# the language's own words (docs/language.md says more)
+WORDS = {
+    "if": "**if** COND: lowers the indented lines below only when COND holds: a switch (on, off, yes, no, 1, 0) "
+          "or a comparison (==, !=, <, <=, >, >=) of parameters, numbers, words or `ch`",
+    "else": "**else**: the lines lowered when the `if` above does not hold",
+    "ch": "**ch**: the channel count of the grids the layer acts on (per grid where they differ), unless a "
+          "parameter is called ch",
+}
 
 
 def _defined_at(a: Analysis, span: Span) -> str:

@@ -310,3 +310,16 @@ def test_the_generator_and_the_mutator_write_the_new_constructs():
     lines = ["network \"T\"", "input 3 @ 8x8", "conv 4", "fc 2"]
     out, changed, same = fz.m_block(random.Random(3), lines)
     assert any(ln.lstrip().startswith(("if ", "else:")) for ln in out) and changed and not same
+
+
+def test_hover_on_the_languages_own_words(tmp_path):
+    from mgdsl.ide import hover
+    text = NET + SE + "conv w\nblock w se=on\nfc 10\n"
+    a = analyse(tmp_path / "t.mg", text)
+    lines = text.splitlines()
+    row = lines.index("    if se:") + 1
+    assert "lowers the indented lines" in hover(a, row, 6)
+    row = next(i for i, ln in enumerate(lines, 1) if "conv ch/4" in ln)
+    assert "channel count" in hover(a, row, lines[row - 1].index("ch/4") + 2)
+    row = lines.index("block w se=on") + 1
+    assert "block" in hover(a, row, 2)

@@ -322,7 +322,6 @@ class Lowerer:
         """Lines in order; of an `if`, the lines of the branch its condition picks."""
         for item in items:
             if isinstance(item, A.If):
-                self.calls += 1
                 branch = item.body if self.condition(item.cond, pyr, scope) else item.orelse
                 pyr = self.body(branch, pyr, scope, top)
             else:
