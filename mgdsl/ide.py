@@ -302,6 +302,8 @@ WORDS = {
     "if": "**if** COND: lowers the indented lines below only when COND holds: a switch (on, off, yes, no, 1, 0) "
           "or a comparison (==, !=, <, <=, >, >=) of parameters, numbers, words or `ch`",
     "else": "**else**: the lines lowered when the `if` above does not hold",
+    "and": "**and**: both conditions hold", "or": "**or**: one of the conditions holds, or both",
+    "not": "**not**: the condition does not hold",
     "ch": "**ch**: the channel count of the grids the layer acts on (per grid where they differ), unless a "
           "parameter is called ch",
 }

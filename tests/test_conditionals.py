@@ -323,3 +323,23 @@ def test_hover_on_the_languages_own_words(tmp_path):
     assert "channel count" in hover(a, row, lines[row - 1].index("ch/4") + 2)
     row = lines.index("block w se=on") + 1
     assert "block" in hover(a, row, 2)
+
+
+@pytest.mark.parametrize("cond, taken", [
+    ("se and w > 4", True), ("not se", False), ("not se or w == 8", True), ("se and not w == 8", False),
+    ("w > 4 and w < 10 or off", True), ("not not se", True), ("off or off and on", False), ("on or off and off", True)])
+def test_conditions_join_with_not_and_or(cond, taken):
+    net = mgdsl.loads(NET + f"conv w\nif {cond}:\n    conv 32\nfc 10\n")
+    assert ("s1.conv2" in {r.path for r in net.graph.info.layers}) is taken
+
+
+def test_joined_conditions_read_both_sides_and_format():
+    e = at(error(NET + "conv w\nif se or sse:\n    relu\nfc 10\n", SpecNameError), 4, 10)
+    assert "sse" in e.message
+    e = at(error(NET + "conv w\nif se and 3:\n    relu\nfc 10\n", SpecTypeError), 4, 11)
+    assert "on or off" in e.message
+    at(error(NET + "conv w\nif se and:\n    relu\nfc 10\n", SpecSyntaxError), 4, 10)
+    e = at(error('network "T" (not = 1)\ninput 3 @ 16x16\nconv 8\nfc 10\n', SpecNameError), 1, 14)
+    assert "word of the language" in e.message
+    text = NET + "conv w\nif not  se or w==8 and  on:\n    relu\nfc 10\n"
+    assert "if not se or w == 8 and on:\n" in format_text(text)

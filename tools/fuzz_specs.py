@@ -283,7 +283,7 @@ def m_repeat(rng, lines):
 
 
 CONDITIONS = ["on", "off", "yes", "1 == 1", "n > 1", "n", "w", "nope", "ch > 3", "ch == w", "[1, 2]", "n ==",
-              "w >= 8", "merge", "in", "shortcut == proj", "2.5", "if"]
+              "w >= 8", "merge", "in", "shortcut == proj", "2.5", "if", "not on", "on and n > 1", "off or nope", "and"]
 
 
 def m_block(rng, lines):

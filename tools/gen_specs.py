@@ -436,10 +436,10 @@ class Gen:
         """A line in an `if` block whose condition holds (with an `else` the pyramid model never sees), or,
         now and then, a condition that is no switch or names nothing."""
         c = self.c
-        conds = ["on", "yes", "1 == 1", "2 > 1"] + [f"{k} == {v}" for k, v in self.params.items()] + \
-            [f"{k} >= 1" for k in self.params]
+        conds = ["on", "yes", "1 == 1", "2 > 1", "not off", "on and 2 > 1", "off or yes"] + \
+            [f"{k} == {v}" for k, v in self.params.items()] + [f"{k} >= 1 and not {k} < 1" for k in self.params]
         if c.random() < self.wild:
-            conds = ["w", "nope", "[1, 2]", "merge", "on > 1"]
+            conds = ["w", "nope", "[1, 2]", "merge", "on > 1", "on or nope", "not", "and on"]
         body = "\n".join("    " + ln for ln in text.split("\n"))
         if c.random() < 0.3:
             return f"if {c.choice(['off', 'no', '1 == 2'])}:\n    conv 8\nelse:\n{body}"

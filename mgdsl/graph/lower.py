@@ -329,8 +329,14 @@ class Lowerer:
         return pyr
 
     def condition(self, cond: A.Expr, pyr: Pyramid, scope: Scope) -> bool:
-        """Whether an `if` holds: a switch (on/off, true/false, yes/no, 1/0) or a comparison."""
+        """Whether an `if` holds: a switch (on/off, true/false, yes/no, 1/0) or a comparison, or conditions
+        joined with not, and, or."""
         scope.here = pyr
+        if isinstance(cond, A.Not):
+            return not self.condition(cond.operand, pyr, scope)
+        if isinstance(cond, A.Logic):       # both sides are read, so a misspelt name on either is an error
+            left, right = self.condition(cond.left, pyr, scope), self.condition(cond.right, pyr, scope)
+            return left or right if cond.op == "or" else left and right
         if isinstance(cond, A.Compare):
             if cond.op in ("==", "!="):
                 a, b = (tuple(_switch(v) for v in self.operand(side, scope)) for side in (cond.left, cond.right))

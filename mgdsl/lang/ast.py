@@ -52,6 +52,20 @@ class Compare(Expr):
     right: Expr
 
 
+@dataclass
+class Logic(Expr):
+    """Conditions joined: `a and b`, `a or b`."""
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass
+class Not(Expr):
+    """`not COND`."""
+    operand: Expr
+
+
 # -- layers --------------------------------------------------------------------------------------
 @dataclass
 class Selector:

@@ -82,7 +82,7 @@ def _expr(t) -> str:
         return "".join(_expr(k) for k in kids)
     if t.data in _SPACED:
         return " ".join(_expr(k) for k in kids)
-    if t.data == "compare":                                # a == b, n > 1
+    if t.data in ("compare", "either", "both", "negation"):   # a == b, n > 1 and se, not se
         return " ".join(_expr(k) for k in kids)
     if t.data == "neg":
         return "-" + _expr(kids[1])

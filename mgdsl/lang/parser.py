@@ -36,7 +36,8 @@ MODULE_ATTRIBUTES = frozenset("""
 
 
 # Words that start statements, so that no parameter, unit or saved pyramid can take their names.
-KEYWORDS = {"if": "it starts a conditional block, if COND:", "else": "it starts the other branch of an if"}
+KEYWORDS = {"if": "it starts a conditional block, if COND:", "else": "it starts the other branch of an if",
+            "and": "it joins conditions", "or": "it joins conditions", "not": "it turns a condition round"}
 
 
 def grammar_text() -> str:
@@ -80,7 +81,8 @@ _READABLE = {
     "NAME": "a name", "NUMBER": "a number", "SCALED": "a scaled number like 2w", "SIZE": "a grid size like 32x32",
     "STRING": "a quoted string", "_NL": "end of line", "_INDENT": "an indented block", "_DEDENT": "end of block",
     "$END": "end of file", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
-    "EQUAL": "'='", "COLON": "':'", "_IF": "'if'", "_ELSE": "'else'", "CMP": "a comparison like ==",
+    "EQUAL": "'='", "COLON": "':'", "_IF": "'if'", "_ELSE": "'else'",
+    "_AND": "'and'", "_OR": "'or'", "_NOT": "'not'", "CMP": "a comparison like ==",
     "_COARSEST": "'coarsest'", "_FINEST": "'finest'", "SEMICOLON": "';'", "_TIMES": "'×'", "STAR": "'*'", "SLASH": "'/'",
     "PLUS": "'+'", "MINUS": "'-'", "AT": "'@'", "_ON": "'on'", "_FROM": "'from'", "DOUBLESLASH": "'//'",
 }
@@ -171,6 +173,18 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def listexpr(self, meta, c):
         return A.ListExpr(self._sp(meta), list(c))
+
+    @v_args(meta=True)
+    def either(self, meta, c):
+        return A.Logic(self._sp(meta), "or", c[0], c[1])
+
+    @v_args(meta=True)
+    def both(self, meta, c):
+        return A.Logic(self._sp(meta), "and", c[0], c[1])
+
+    @v_args(meta=True)
+    def negation(self, meta, c):
+        return A.Not(self._sp(meta), c[0])
 
     @v_args(meta=True)
     def compare(self, meta, c):
