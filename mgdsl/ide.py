@@ -403,6 +403,8 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
     text = lines[line - 1][: col - 1] if 1 <= line <= len(lines) else ""
     if comments(text):
         return []
+    if re.match(r"\s*if\s", text):
+        return condition_words(a.names, line)
     step = text.split(";")[-1]
     bare = _BIND.sub("", step, count=1) if ";" not in text else step
     bare = _COUNT.sub("", bare, count=1)
@@ -442,6 +444,22 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
 def _param_detail(p) -> str:
     """A parameter's completion detail: required or not, what it takes, its default and its doc."""
     return ("required; " if p.required else "") + p.describe()
+
+
+def condition_words(a: Analysis, line: int) -> list[Completion]:
+    """What an `if` line reads: the parameters of the unit it is in and of the network, `ch`, and the
+    words that join conditions."""
+    mod = a.module
+    out: list[Completion] = []
+    if mod is not None:
+        for u in mod.units:
+            if u.span.line <= line <= max((ln.span.line for ln in A.lines(u.body)), default=u.span.line):
+                out += [Completion(p.name, "parameter", f"parameter of unit {u.name}") for p in u.params]
+        if mod.network is not None:
+            out += [Completion(p.name, "parameter", "network parameter") for p in mod.network.params]
+    out.append(Completion("ch", "keyword", "the channel count here"))
+    out += [Completion(w, "keyword") for w in ("and", "or", "not", "on", "off")]
+    return out
 
 
 def saved_pyramids(a: Analysis, line: int) -> list[str]:

@@ -343,3 +343,13 @@ def test_joined_conditions_read_both_sides_and_format():
     assert "word of the language" in e.message
     text = NET + "conv w\nif not  se or w==8 and  on:\n    relu\nfc 10\n"
     assert "if not se or w == 8 and on:\n" in format_text(text)
+
+
+def test_completion_on_an_if_line_offers_what_a_condition_reads(tmp_path):
+    text = NET + SE + "conv w\nblock w se=on\nfc 10\n"
+    a = analyse(tmp_path / "t.mg", text)
+    row = text.splitlines().index("    if stride == 1:") + 1
+    labels = {c.label for c in completions(a, row, len("    if s") + 1)}
+    assert {"c", "se", "stride", "w", "ch", "and", "not"} <= labels
+    outside = {c.label for c in completions(a, 1, 1)}
+    assert "stride" not in outside
