@@ -353,3 +353,8 @@ def test_completion_on_an_if_line_offers_what_a_condition_reads(tmp_path):
     assert {"c", "se", "stride", "w", "ch", "and", "not"} <= labels
     outside = {c.label for c in completions(a, 1, 1)}
     assert "stride" not in outside
+
+
+def test_a_value_word_as_a_condition_says_that_conditions_read_parameters():
+    e = at(error(NET + "conv w\nif merge:\n    relu\nfc 10\n", SpecTypeError), 4, 4)
+    assert "value word" in e.hint and "merge" in e.message

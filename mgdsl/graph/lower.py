@@ -348,10 +348,13 @@ class Lowerer:
         if isinstance(v, bool) or v in (0, 1):
             return bool(v)
         shown = v if isinstance(v, Sym) else f"{v:g}"
+        if isinstance(cond, A.Name) and cond.id not in scope.env:
+            hint = f"'{cond.id}' is a value word here, not a parameter; a condition reads parameters, as in: if se:"
+        else:
+            hint = f"compare it, as in: if {cond.span.text()} == {shown}" if isinstance(v, Sym) else \
+                f"compare it, as in: if {cond.span.text()} > 1"
         raise with_origins(SpecTypeError(f"an if needs on or off here (or a comparison), but this is {shown}",
-                                         cond.span, hint=f"compare it, as in: if {cond.span.text()} == {shown}"
-                                         if isinstance(v, Sym) else f"compare it, as in: if {cond.span.text()} > 1"),
-                           cond, scope)
+                                         cond.span, hint=hint), cond, scope)
 
     def operand(self, e: A.Expr, scope: Scope, single=False) -> tuple:
         """A side of a condition. A bare word must be a parameter, a value word of the layers, a saved
