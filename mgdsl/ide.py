@@ -136,6 +136,13 @@ class Analysis:
                 out.append(Diagnostic(self._fallback(d), d, elsewhere=True))
         return out
 
+    def skipped(self) -> list[Place]:
+        """The `if` and `else` blocks of this file that the network, with its parameters, never lowers."""
+        if self.net is None:
+            return []
+        places = (place_or_none(span) for span in self.net.graph.info.skipped)
+        return [p for p in places if p is not None and p.path == self.path]
+
     def _fallback(self, d) -> Place:
         """A diagnostic from another file: on the import or `from` line that names that file (else
         the first such line, or line 1)."""

@@ -229,6 +229,7 @@ class Lowerer:
         self.calls = 0
         self.edges = 0
         self.paths: dict[str, Span] = {}          # layer path -> the call that made it
+        self.branches: dict[int, list] = {}       # id of an if's or else's lines -> [their span, lowered by any use]
         self.prefixes: set[str] = set()           # every proper prefix of a node id (ModuleDicts in torch)
 
     # -- the network ------------------------------------------------------------------------------
@@ -244,6 +245,7 @@ class Lowerer:
                 self.section, self.bump = item.name, False
                 continue
             pyr = self.body([item], pyr, scope, top=True)
+        G.info.skipped = [span for span, lowered in self.branches.values() if not lowered]
         if G.info.outputs:
             G.info.output = G.info.outputs[-1]
             G.info.output_shape = G.node(G.info.output).shape
@@ -322,11 +324,23 @@ class Lowerer:
         """Lines in order; of an `if`, the lines of the branch its condition picks."""
         for item in items:
             if isinstance(item, A.If):
-                branch = item.body if self.condition(item.cond, pyr, scope) else item.orelse
-                pyr = self.body(branch, pyr, scope, top)
+                holds = self.condition(item.cond, pyr, scope)
+                self.mark(item.body, item.span, holds)
+                if item.orelse:
+                    self.mark(item.orelse, item.else_span, not holds)
+                pyr = self.body(item.body if holds else item.orelse, pyr, scope, top)
             else:
                 pyr = self.line(item, pyr, scope, top)
         return pyr
+
+    def mark(self, branch: list, head: Span | None, lowered: bool) -> None:
+        """Note whether a block's lines were lowered (a unit's block by any of its uses)."""
+        entry = self.branches.get(id(branch))
+        if entry is None:
+            first, last = (head or branch[0].span), A.lines(branch)[-1].span
+            entry = self.branches[id(branch)] = [Span(first.source, first.line, first.col, last.end_line, last.end_col),
+                                                 False]
+        entry[1] = entry[1] or lowered
 
     def condition(self, cond: A.Expr, pyr: Pyramid, scope: Scope) -> bool:
         """Whether an `if` holds: a switch (on/off, true/false, yes/no, 1/0) or a comparison, or conditions
