@@ -358,3 +358,13 @@ def test_completion_on_an_if_line_offers_what_a_condition_reads(tmp_path):
 def test_a_value_word_as_a_condition_says_that_conditions_read_parameters():
     e = at(error(NET + "conv w\nif merge:\n    relu\nfc 10\n", SpecTypeError), 4, 4)
     assert "value word" in e.hint and "merge" in e.message
+
+
+def test_deeply_nested_blocks_and_long_conditions_are_refused_where_they_go_too_deep():
+    nested = "".join("    " * i + "if on:\n" for i in range(200)) + "    " * 200 + "relu\n"
+    e = error(NET + "conv w\n" + nested + "fc 10\n", SpecSyntaxError)
+    assert "blocks are nested too deeply" in e.message and "and" in e.hint
+    e = at(error(NET + "conv w\nif " + " and ".join(["on"] * 5000) + ":\n    relu\nfc 10\n", SpecSyntaxError), 4)
+    assert "nested more than" in e.message
+    ok = "".join("    " * i + "if on:\n" for i in range(30)) + "    " * 30 + "relu\n"
+    assert mgdsl.loads(NET + "conv w\n" + ok + "fc 10\n").num_params > 0

@@ -383,6 +383,10 @@ def _check_depth(source: Source, tree):
         if h > MAX_DEPTH:
             meta = t.meta
             line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
+            if t.data in ("if_block", "else_block"):
+                raise SpecSyntaxError(f"`if` blocks are nested too deeply here (more than {MAX_DEPTH} levels with "
+                                      "what they hold)", Span(source, line, col, line, col + 2),
+                                      hint="join the conditions with `and` instead of nesting them")
             raise SpecSyntaxError(f"this expression is nested more than {MAX_DEPTH} levels deep",
                                   Span(source, line, col, line, col + 1),
                                   hint="split it up with network or unit parameters")
