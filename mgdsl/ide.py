@@ -136,6 +136,13 @@ class Analysis:
                 out.append(Diagnostic(self._fallback(d), d, elsewhere=True))
         return out
 
+    def skipped(self) -> list[Place]:
+        """The `if` and `else` blocks of this file that the network, with its parameters, never lowers."""
+        if self.net is None:
+            return []
+        places = (place_or_none(span) for span in self.net.graph.info.skipped)
+        return [p for p in places if p is not None and p.path == self.path]
+
     def _fallback(self, d) -> Place:
         """A diagnostic from another file: on the import or `from` line that names that file (else
         the first such line, or line 1)."""
@@ -294,7 +301,19 @@ def _word_hover(a: Analysis, word: str) -> str | None:
     if unit is not None:
         sig = ", ".join(p.name for p in unit.params)
         return f"**unit {word}**({sig}), {_defined_at(a, unit.span)}"
-    return None
+    return WORDS.get(word)
+
+
+# the language's own words (docs/language.md says more)
+WORDS = {
+    "if": "**if** COND: lowers the indented lines below only when COND holds: a switch (on, off, yes, no, 1, 0) "
+          "or a comparison (==, !=, <, <=, >, >=) of parameters, numbers, words or `ch`",
+    "else": "**else**: the lines lowered when the `if` above does not hold",
+    "and": "**and**: both conditions hold", "or": "**or**: one of the conditions holds, or both",
+    "not": "**not**: the condition does not hold",
+    "ch": "**ch**: the channel count of the grids the layer acts on (per grid where they differ), unless a "
+          "parameter is called ch",
+}
 
 
 def _defined_at(a: Analysis, span: Span) -> str:
@@ -331,13 +350,12 @@ def word_at(text: str, line: int, col: int) -> str | None:
 
 def _all_lines(mod: A.Module):
     """(line, the body it is in) for every layer line of the module."""
+    bodies = [A.lines(u.body) for u in mod.units]
     if mod.network is not None:
-        for item in mod.network.body:
-            if isinstance(item, A.Line):
-                yield item, mod.network.body
-    for u in mod.units:
-        for item in u.body:
-            yield item, u.body
+        bodies.append(A.lines(mod.network.body))
+    for body in bodies:
+        for item in body:
+            yield item, body
 
 
 def definition(a: Analysis, line: int, col: int) -> Place | None:
@@ -392,6 +410,8 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
     text = lines[line - 1][: col - 1] if 1 <= line <= len(lines) else ""
     if comments(text):
         return []
+    if re.match(r"\s*if\s", text):
+        return condition_words(a.names, line)
     step = text.split(";")[-1]
     bare = _BIND.sub("", step, count=1) if ";" not in text else step
     bare = _COUNT.sub("", bare, count=1)
@@ -401,6 +421,9 @@ def completions(a: Analysis, line: int, col: int) -> list[Completion]:
                 for n, u in sorted(a.names.units.items())]
         if bare == step and ";" not in text and not text.startswith((" ", "\t")):
             out += [Completion(k, "keyword") for k in HEADER_WORDS]
+        if bare == step and ";" not in text:
+            out += [Completion("if", "keyword", "lower the indented lines only when a condition holds: if se:"),
+                    Completion("else", "keyword", "the lines for when the if's condition does not hold")]
         return out
     m = _WORD.match(bare.strip())
     op = m.group(0) if m else ""
@@ -430,13 +453,30 @@ def _param_detail(p) -> str:
     return ("required; " if p.required else "") + p.describe()
 
 
+def condition_words(a: Analysis, line: int) -> list[Completion]:
+    """What an `if` line reads: the parameters of the unit it is in and of the network, `ch`, and the
+    words that join conditions."""
+    mod = a.module
+    out: list[Completion] = []
+    if mod is not None:
+        for u in mod.units:
+            if u.span.line <= line <= max((ln.span.line for ln in A.lines(u.body)), default=u.span.line):
+                out += [Completion(p.name, "parameter", f"parameter of unit {u.name}") for p in u.params]
+        if mod.network is not None:
+            out += [Completion(p.name, "parameter", "network parameter") for p in mod.network.params]
+    out.append(Completion("ch", "keyword", "the channel count here"))
+    out += [Completion(w, "keyword") for w in ("and", "or", "not", "on", "off")]
+    return out
+
+
 def saved_pyramids(a: Analysis, line: int) -> list[str]:
     """Names saved by `name = ...` lines above this one, in the body this line belongs to (`in` in a unit)."""
     mod = a.module
     if mod is None:
         return []
     for u in mod.units:
-        if u.span.line <= line <= max((ln.span.line for ln in u.body), default=u.span.line):
-            return ["in"] + [ln.bind for ln in u.body if ln.bind and ln.span.line < line]
-    body = mod.network.body if mod.network is not None else []
-    return [ln.bind for ln in body if isinstance(ln, A.Line) and ln.bind and ln.span.line < line]
+        lines = A.lines(u.body)
+        if u.span.line <= line <= max((ln.span.line for ln in lines), default=u.span.line):
+            return ["in"] + [ln.bind for ln in lines if ln.bind and ln.span.line < line]
+    body = A.lines(mod.network.body) if mod.network is not None else []
+    return [ln.bind for ln in body if ln.bind and ln.span.line < line]

@@ -1,6 +1,7 @@
 """The language server behind `mgdsl lsp` (pygls, JSON-RPC over stdio). It translates between the
 protocol and `mgdsl.ide`: diagnostics on open and change (what `mgdsl check` reports, with ranges),
-hover (a layer line's pyramid before and after, params, MACs; a unit's expansion), go to definition
+`if` and `else` blocks that the parameters leave out, as greyed hints; hover (a layer line's pyramid
+before and after, params, MACs; a unit's expansion), go to definition
 (units, the prelude's included; imports; saved pyramids), completion (layer types, units, parameter
 names, saved pyramids, grid selectors) and whole-document formatting (`mgdsl fmt`).
 
@@ -176,6 +177,9 @@ class MgServer(LanguageServer):
             self.analyses[uri] = a
             text = self.text(doc.text)
             diags = [self._diagnostic(d, text) for d in a.diagnostics()]
+            diags += [T.Diagnostic(range=text.range(p), message="not lowered: the if's condition does not hold "
+                                   "here, with these parameters", severity=T.DiagnosticSeverity.Hint,
+                                   tags=[T.DiagnosticTag.Unnecessary], source="mgdsl") for p in a.skipped()]
         except Exception as e:          # a bug in mgdsl: say so in the editor rather than fall silent
             traceback.print_exc(file=sys.stderr)
             diags = [T.Diagnostic(range=T.Range(start=T.Position(line=0, character=0), end=T.Position(line=0, character=1)),

@@ -445,3 +445,16 @@ def test_a_byte_order_mark_is_a_character_of_the_first_line(enc_client, tmp_path
     hover = enc_client.request("textDocument/hover", {"textDocument": {"uri": uri},
                                                       "position": at(text, "network", 3, enc)})
     assert hover["contents"]["value"].startswith("**T 🚀**")
+
+
+def test_blocks_the_parameters_leave_out_are_greyed_hints(client, tmp_path):
+    text = ('network "T" (se = off)\ninput 3 @ 16x16\nconv 8\nif se:\n    conv 16\n    relu\nelse:\n    relu\n'
+            'unit f(c, strided = off):\n    if strided:\n        conv c stride=2\nf 8\nfc 10\n')
+    path = tmp_path / "if.mg"
+    path.write_text(text, encoding="utf-8")
+    diags = _open(client, path.as_uri(), text)
+    assert {(d["range"]["start"]["line"], d["range"]["end"]["line"]) for d in diags} == {(3, 5), (9, 10)}
+    assert all(d["severity"] == 4 and d["tags"] == [1] and "not lowered" in d["message"] for d in diags)
+    on = text.replace("(se = off)", "(se = on)").replace("f 8", "f 8 yes")
+    (d,) = _change(client, path.as_uri(), on, 2)
+    assert (d["range"]["start"]["line"], d["range"]["end"]["line"]) == (6, 7)       # now the else

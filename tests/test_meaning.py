@@ -235,8 +235,8 @@ def test_a_name_like_an_exponent_scales_when_it_is_a_parameter(spec_file):
 
 def test_a_second_value_without_a_name_says_which_name_it_needs(spec_file):
     unit = "unit se(c, s = 4):\n    conv c\n"
-    e = at(error(spec_file, unit + NET + "conv 8\nse 64 16\nfc 2\n", SpecTypeError), 6, 7)
-    assert "second argument of se must be named" in e.message and "s=16" in e.message
+    e = at(error(spec_file, unit + NET + "conv 8\nse 64 16 2\nfc 2\n", SpecTypeError), 6, 10)
+    assert "se takes 2 values without a name, but 2 follows" in e.message      # a unit's go in order
     e = at(error(spec_file, NET + "conv 8 3 (1)\nfc 2\n", SpecTypeError), 3, 8)
     assert "kernel=3" in e.message
     at(error(spec_file, NET + "relu 8 3\nfc 2\n", SpecTypeError), 3, 6)

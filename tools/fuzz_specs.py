@@ -5,7 +5,8 @@ Every .mg file under specs/ and the prelude are mutated the way a hurried or hos
 edit them: lines deleted, duplicated, swapped and re-indented; numbers replaced by edge values (0,
 -1, huge, fractional, thousands of digits); names perturbed, swapped and shadowed; Unicode
 look-alikes; every line-ending style, byte-order marks and odd whitespace; deep nesting and long
-chains; repeats that multiply; odd section names; imports of folders, pipes, devices, binary and
+chains; repeats that multiply; lines put in `if` blocks (conditions that hold, fail, are no switch or
+name nothing) and stray `else:` lines; odd section names; imports of folders, pipes, devices, binary and
 huge files. Each mutant is checked exactly as `mgdsl check FILE` does (mgdsl.cli.main, in a worker
 process with a memory limit and a time limit), and classified:
 
@@ -96,9 +97,9 @@ ODD_SPACE = ["\x0c", "\x0b", "\u2028", "\u2029", "\x85", "\x1c", "\u200b", "\u00
 WORDS = ["conv", "mgconv", "pool", "drop", "fc", "maps", "upsample", "upconv", "concat", "add", "relu", "res",
          "resmg", "bottleneck", "in", "on", "off", "coarsest", "finest", "merge", "each", "same", "avg", "proj",
          "section", "unit", "network", "input", "grids", "import", "from", "n", "w", "classes", "e1", "train",
-         "forward", "dropout", "x", "None", "__init__", "self"]
+         "forward", "dropout", "x", "None", "__init__", "self", "if", "else", "ch"]
 TOKENS = ["(", ")", "[", "]", ",", ";", "=", "×", "*", "/", "//", "+", "-", ":", "@", "#", '"', "\\", "on",
-          "32x32", "0x0", "1x1", "2w", "w/2", "w//3"]
+          "32x32", "0x0", "1x1", "2w", "w/2", "w//3", "==", ">", "ch", "if ", "else:"]
 NUMBERS = ["0", "-1", "1", "2.5", "0.5", "1.0", "-0", "65536", "65537", "1000000", "99999999999",
            "1e3", "007", "3.", ".5", "10000", "10001", "255", "256", "4096", "4097", "1" + "0" * 29, "1" + "0" * 30]
 SECTIONS = ["train", "forward", "eval", "input", "head", '"a..b"', '"a.b1"', '""', '"a b"', "2.5", "_x", "to",
@@ -281,6 +282,31 @@ def m_repeat(rng, lines):
     return new, set(range(net, net + len(bomb))) | {use}, False      # the inserted units are changed lines too
 
 
+CONDITIONS = ["on", "off", "yes", "1 == 1", "n > 1", "n", "w", "nope", "ch > 3", "ch == w", "[1, 2]", "n ==",
+              "w >= 8", "merge", "in", "shortcut == proj", "2.5", "if", "not on", "on and n > 1", "off or nope", "and"]
+
+
+def m_block(rng, lines):
+    """Put a line in an `if` block (a condition that holds, fails, is no switch or names nothing), maybe with an
+    `else`; or write an `else:` where no `if` comes before it."""
+    code = [i for i, ln_ in enumerate(lines) if ln_.strip() and not ln_.lstrip().startswith(("#", "network", "input",
+                                                                                     "grids", "import", "unit",
+                                                                                     "section", "if ", "else"))]
+    if not code:
+        return None
+    i = rng.choice(code)
+    ind = lines[i][:len(lines[i]) - len(lines[i].lstrip())]
+    new = list(lines)
+    if rng.random() < 0.15:
+        new.insert(i, f"{ind}else:")
+        return new, {i}, False
+    block = [f"{ind}if {rng.choice(CONDITIONS)}:", f"{ind}    {lines[i].lstrip()}"]
+    if rng.random() < 0.3:
+        block += [f"{ind}else:", f"{ind}    {rng.choice(['relu', 'conv 8', lines[i].lstrip()])}"]
+    new[i:i + 1] = block
+    return new, set(range(i, i + len(block))), False
+
+
 def m_section(rng, lines):
     i = _idx(rng, lines, True)
     new = list(lines)
@@ -336,7 +362,7 @@ MUTATIONS = {
     "delete": (m_delete, 8), "duplicate": (m_duplicate, 6), "swap": (m_swap, 6), "indent": (m_indent, 6),
     "number": (m_number, 14), "name": (m_name, 12), "shadow": (m_shadow, 6), "lookalike": (m_lookalike, 5),
     "odd-space": (m_odd_space, 5), "token": (m_token, 10), "nesting": (m_nesting, 4), "repeat": (m_repeat, 5),
-    "section": (m_section, 3), "import": (m_import, 4), "line-endings": (m_line_endings, 6),
+    "section": (m_section, 3), "import": (m_import, 4), "line-endings": (m_line_endings, 6), "block": (m_block, 5),
 }
 
 

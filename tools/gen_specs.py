@@ -11,7 +11,11 @@ then: flat vectors fed into grid layers, every option with every merge mode, uni
 pyramids as arguments (`unit f(x)` ... `f y`, `f in`), saved pyramids named like value words
 (`depthwise`, `convT`, `CONVT`, `merge`, `Off`), `expand=`, `use NAME on GRIDS`, `grow`, `outputs`,
 `upsample to=`, `concat crop=on`, odd input sizes (15, 225, 200) with strided convs and projections,
-scientific notation (`1e6`), extra positional values (`se 64 16`).
+scientific notation (`1e6`), extra positional values (`se 64 16`). The language's control constructs come
+from a stream of their own (so the rest of a spec is drawn as before they existed): `if`/`else` blocks
+around lines (conditions that hold, and now and then one that is no switch or names nothing), units with
+a switch taken by position (`gated 8 yes`) and units that use themselves under an `if` (`tree 8 2`), and
+`ch` in widths (`conv 2 * ch`).
 
     python tools/gen_specs.py --seed 3 -n 5          # print five generated specs
 """
@@ -135,6 +139,8 @@ class Gen:
         self.local_units: dict[str, list[str]] = {}   # name -> its parameter names
         self.pyr = Pyramid([32])
         self.across = 32                               # the input's width (its height is pyr.sizes[0])
+        self.c: random.Random = random.Random(0)      # the control constructs' own stream (set per spec)
+        self.controls: list[str] = []                 # the units control_units() defined
 
     def chance(self, p: float) -> bool:
         return self.r.random() < p
@@ -398,8 +404,50 @@ class Gen:
             out += ["    " + b for b in body]
         return out
 
+    # control constructs: if/else, a unit's later arguments by position, ch, recursion --------------------------
+    def control_units(self) -> list[str]:
+        c, out = self.c, []
+        if c.random() < 0.4:
+            out += ["unit gated(c, gate = off):", "    conv " + c.choice(["ch*2", "c", "2 * ch"]) + " kernel=1",
+                    "    if gate:", "        conv c kernel=1", "    else:", "        conv c"]
+            self.controls.append("gated")
+        if c.random() < 0.3:
+            out += ["unit tree(c, depth):", "    if depth > 0:", "        a = tree c depth - 1", "        tree c depth - 1",
+                    "        concat a; conv c kernel=1", "    else:", "        conv c"]
+            self.controls.append("tree")
+        return out
+
+    def control_call(self) -> str | None:
+        """A call of a unit of control_units(), or a conv whose width reads ch."""
+        c, wild = self.c, self.c.random() < self.wild
+        if self.pyr.flat:
+            return None
+        width = c.choice(["4", "8", "ch", "2 * ch"])
+        name = c.choice(self.controls + ["ch"])
+        if name == "gated":
+            gate = c.choice(["yes", "no", "off", "true", "gate=on", "gate=off"] if not wild else ["on", "3", "maybe", "on 5"])
+            return f"gated {width} {gate}"
+        if name == "tree":
+            return f"tree {width} {c.choice([0, 1, 2] if not wild else [40, -1, 'w'])}"
+        return c.choice(["conv ch kernel=1", "conv 2 * ch kernel=1", "conv ch + 4"] if not wild else
+                        ["conv ch/3", "conv [ch, 2]", "ch × relu"])
+
+    def conditional(self, text: str) -> str:
+        """A line in an `if` block whose condition holds (with an `else` the pyramid model never sees), or,
+        now and then, a condition that is no switch or names nothing."""
+        c = self.c
+        conds = ["on", "yes", "1 == 1", "2 > 1", "not off", "on and 2 > 1", "off or yes"] + \
+            [f"{k} == {v}" for k, v in self.params.items()] + [f"{k} >= 1 and not {k} < 1" for k in self.params]
+        if c.random() < self.wild:
+            conds = ["w", "nope", "[1, 2]", "merge", "on > 1", "on or nope", "not", "and on"]
+        body = "\n".join("    " + ln for ln in text.split("\n"))
+        if c.random() < 0.3:
+            return f"if {c.choice(['off', 'no', '1 == 2'])}:\n    conv 8\nelse:\n{body}"
+        return f"if {c.choice(conds)}:\n{body}"
+
     def spec(self, title: str) -> str:
         r = self.r
+        self.c = random.Random(f"control-{title}")
         odd = self.chance(0.4)
         side = r.choice(ODD_SIZES if odd else EVEN_SIZES)
         k = r.choice([1, 1, 2, 2, 3, 4])
@@ -416,7 +464,7 @@ class Gen:
             params[r.choice(self.v.value_words)] = 3                  # a parameter named like a value word
         self.params = params
         head = [f"# generated spec {title}"]
-        units = self.unit_defs()
+        units = self.unit_defs() + self.control_units()
         ptext = " (" + ", ".join(f"{k_} = {v}" for k_, v in params.items()) + ")" if params else ""
         if self.chance(self.wild * 0.2):
             ptext = " (w = 1e6)"
@@ -441,7 +489,10 @@ class Gen:
         for _ in range(r.randint(1, 7)):
             if self.chance(0.06):
                 body.append(f"section {r.choice(['stem', 'body', 'mid', 's9', 'head2'])}")
-            body.append(self.line())
+            line = self.line()
+            body.append(self.conditional(line) if self.c.random() < 0.12 and SURE not in line else line)
+            if self.c.random() < 0.15 and (call := self.control_call()):
+                body.append(call)
         body += self.ending()
         text = "\n".join(head + units + body)
         if text.endswith(SURE):                   # the last line also answers for how the network ends

@@ -1,5 +1,5 @@
-"""Rewrite specs in the one canonical layout: spacing, `×` for repetition, a unit body indented by 4,
-trailing comments of a paragraph aligned, at most one blank line in a row. Comments are kept, and the
+"""Rewrite specs in the one canonical layout: spacing, `×` for repetition, unit bodies and `if` blocks
+indented by 4, trailing comments of a paragraph aligned, at most one blank line in a row. Comments are kept, and the
 result always parses to the same tokens as the input (checked on every run), so the network does not
 change. Formatting twice changes nothing. A SPEC that is a folder means every .mg file under it;
 `-` formats standard input to standard output. Input is read as `mgdsl check` reads it (regular files

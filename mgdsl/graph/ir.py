@@ -82,6 +82,7 @@ class NetInfo:
     output_shape: tuple[int, ...] = ()
     outputs: tuple[str, ...] = ()            # several outputs, in declared order (`outputs`); () when one
     discarded: set[str] = field(default_factory=set)   # grids dropped on purpose (`drop`, `pool drop`)
+    skipped: list = field(default_factory=list)        # spans of `if`/`else` blocks no use lowered (editors grey them)
 
 
     @property

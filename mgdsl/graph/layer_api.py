@@ -378,30 +378,39 @@ class LayerCtx:
         self.builder.set_outputs(tuple(g.node for g in grids))
 
 
-def bind_args(ltype_name: str, params: tuple, call, evaluate, span) -> dict[str, Arg]:
-    """Match a call's positional list and keyword arguments to a parameter list."""
+def bind_args(ltype_name: str, params: tuple, call, evaluate, span, positional: bool = False) -> dict[str, Arg]:
+    """Match a call's positional list and keyword arguments to a parameter list. The first value (a
+    list, one item per grid) goes to the first parameter; with `positional` (units), each value after
+    it goes to the next parameter in order (`se 64 16`), while a built-in layer wants them named."""
     names = [p.name for p in params]
     out: dict[str, Arg] = {}
     if call.args is not None:
         if not params:
             raise SpecTypeError(f"{ltype_name} takes no arguments", call.args_span)
         out[names[0]] = evaluate(call.args, call.args_span)
+    by_position = set()
     for i, value in enumerate(call.more, 1):
         text = value.span.text()
         if i >= len(params):
-            raise SpecTypeError(f"{ltype_name} takes {'one value' if params else 'no values'} without a name, "
-                                f"but {text} follows", value.span,
+            many = {0: "no values", 1: "one value"}.get(len(params), f"{len(params)} values")
+            raise SpecTypeError(f"{ltype_name} takes {many if positional else 'one value' if params else 'no values'} "
+                                f"without a name, but {text} follows", value.span,
                                 hint=f"its parameters are: {', '.join(names)}" if names else None)
-        raise SpecTypeError(f"the {_ORDINALS.get(i + 1, f'{i + 1}th')} argument of {ltype_name} must be named: "
-                            f"write {names[i]}={text}", value.span,
-                            hint="only the first argument goes without a name; " +
-                                 (f"{ltype_name} takes: {', '.join(names)}" if names else ""))
+        if not positional:
+            raise SpecTypeError(f"the {_ORDINALS.get(i + 1, f'{i + 1}th')} argument of {ltype_name} must be named: "
+                                f"write {names[i]}={text}", value.span,
+                                hint="a built-in layer takes only its first argument without a name (units take "
+                                     "theirs in order); " + (f"{ltype_name} takes: {', '.join(names)}" if names else ""))
+        out[names[i]] = evaluate([value], value.span)
+        by_position.add(names[i])
     for kw in call.kwargs:
         if kw.name not in names:
             hint = suggest(kw.name, names) or (f"{ltype_name} takes: {', '.join(names)}" if names else None)
             raise SpecTypeError(f"{ltype_name} has no parameter '{kw.name}'", kw.name_span, hint=hint)
         if kw.name in out:
-            raise SpecTypeError(f"{kw.name} is given twice", kw.name_span)
+            raise SpecTypeError(f"{kw.name} is given twice" + (": by position and by name" if kw.name in by_position
+                                                               or kw.name == names[0] and call.args else ""),
+                                kw.name_span, hint=f"{ltype_name} takes, in order: {', '.join(names)}")
         out[kw.name] = evaluate(kw.values, kw.span)
     for p in params:
         if p.default is REQUIRED and p.name not in out:

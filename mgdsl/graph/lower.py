@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ..errors import MgError, Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
 from ..lang import ast as A
 from .ir import Graph, Layer, NetInfo, Node, new_graph
-from .layer_api import LAYERS, MAX_WIDTH, REQUIRED, LayerCtx, LayerType, Param, bind_args, is_value_word, suggest
+from .layer_api import LAYERS, MAX_WIDTH, REQUIRED, SWITCH, LayerCtx, LayerType, Param, bind_args, is_value_word, suggest
 from .ops import OPS, ShapeProblem
 from .values import Arg, Grid, Outer, Passed, Pyramid, Sym, describe, size_label
 
@@ -30,6 +30,8 @@ FOREIGN = {
     "conv2d": "write `conv` (per grid) or `mgconv` (multigrid)",
     "convtranspose": "a transposed conv is `upconv`", "deconv": "a transposed conv is `upconv`",
 }
+# statements of the network's top level, met where a layer is expected (in a unit or an if block)
+STATEMENTS = ("section", "network", "input", "grids", "import", "unit")
 
 MAX_REPEAT = 10_000
 MAX_NODES = 50_000
@@ -47,6 +49,11 @@ class Scope:
     units: dict
     counters: Counter = field(default_factory=Counter)
     depth: int = 0
+    here: tuple = ()                          # the grids the call being bound acts on: what `ch` reads
+    grid: int | None = None                   # evaluating per grid: which of them `ch` reads
+
+
+CHANNELS = "ch"             # the channel count of the grids a layer acts on, in expressions
 
 
 @dataclass
@@ -64,7 +71,11 @@ def evaluate(e: A.Expr, scope: Scope) -> tuple:
     if isinstance(e, A.Str):
         return (Sym(e.value),)
     if isinstance(e, A.Name):
-        return scope.env[e.id][0].items if e.id in scope.env else (Sym(e.id),)
+        if e.id in scope.env:
+            return scope.env[e.id][0].items
+        if e.id == CHANNELS and e.id not in scope.tensors:
+            return (channels(e, scope),)
+        return (Sym(e.id),)
     if isinstance(e, A.ListExpr):
         return tuple(v for it in e.items for v in evaluate(it, scope))
     if isinstance(e, A.Neg):
@@ -84,6 +95,22 @@ def evaluate(e: A.Expr, scope: Scope) -> tuple:
         q = a / b
         return (int(q) if isinstance(a, int) and isinstance(b, int) and a % b == 0 else q,)
     raise TypeError(f"unknown expression {e!r}")
+
+
+def channels(e: A.Expr, scope: Scope) -> int:
+    """The value of `ch`: the channels of the grids here, when they agree (or of the grid being
+    evaluated, when an argument is evaluated per grid)."""
+    if not scope.here:
+        raise SpecNameError(f"'{CHANNELS}' is the channel count of the grids a layer acts on, and there are none here",
+                            e.span, hint="use it in a layer's or unit's arguments, or in an if inside a unit")
+    if scope.grid is not None:
+        return scope.here[scope.grid].channels
+    widths = sorted({g.channels for g in scope.here}, reverse=True)
+    if len(widths) > 1:
+        raise SpecValueError(f"'{CHANNELS}' differs between the grids here ({describe(scope.here)}), so it is not one "
+                             "number", e.span, hint="a layer's widths and options may use it (one value per grid); "
+                                                    "pick one grid with `on` for a repeat count or a condition")
+    return widths[0]
 
 
 def _names(e: A.Expr):
@@ -149,7 +176,28 @@ def evaluate_list(exprs: list[A.Expr], span: Span | None, scope: Scope) -> Arg:
         arg, keep = scope.env[exprs[0].id]
         if keep:
             return arg
+    if len({g.channels for g in scope.here}) > 1 and any(n.id == CHANNELS and n.id not in scope.env
+                                                         for e in exprs for n in _names(e)):
+        return Arg(per_grid(exprs, scope), span)
     return Arg(tuple(v for e in exprs for v in evaluate(e, scope)), span)
+
+
+def per_grid(exprs: list[A.Expr], scope: Scope) -> tuple:
+    """Values that read `ch` where the grids differ in channels: one value per grid, each computed
+    with that grid's channel count (`conv 2 * ch` doubles every grid's width)."""
+    values = []
+    try:
+        for i in range(len(scope.here)):
+            scope.grid = i
+            v = tuple(v for e in exprs for v in evaluate(e, scope))
+            if len(v) != 1:
+                raise SpecTypeError(f"'{CHANNELS}' differs between the grids here ({describe(scope.here)}), so this "
+                                    f"gives one value per grid, and a list of {len(v)} for each does not fit",
+                                    exprs[0].span, hint="write one value here, or pick one grid with `on`")
+            values.append(v[0])
+    finally:
+        scope.grid = None
+    return tuple(values)
 
 
 def count(e: A.Expr, scope: Scope) -> int:
@@ -164,6 +212,11 @@ def count(e: A.Expr, scope: Scope) -> int:
     return n
 
 
+def _switch(v):
+    """A condition's value as a truth value where it is a switch word (on, off, true, ...)."""
+    return SWITCH[v.lower()] if isinstance(v, Sym) and v.lower() in SWITCH else v
+
+
 class Lowerer:
     def __init__(self, net: A.NetworkDef, units: dict, params: dict[str, Arg], name: str, path: str):
         self.net, self.units, self.params = net, units, params
@@ -176,6 +229,7 @@ class Lowerer:
         self.calls = 0
         self.edges = 0
         self.paths: dict[str, Span] = {}          # layer path -> the call that made it
+        self.branches: dict[int, list] = {}       # id of an if's or else's lines -> [their span, lowered by any use]
         self.prefixes: set[str] = set()           # every proper prefix of a node id (ModuleDicts in torch)
 
     # -- the network ------------------------------------------------------------------------------
@@ -190,7 +244,8 @@ class Lowerer:
             if isinstance(item, A.SectionMark):
                 self.section, self.bump = item.name, False
                 continue
-            pyr = self.line(item, pyr, scope, top=True)
+            pyr = self.body([item], pyr, scope, top=True)
+        G.info.skipped = [span for span, lowered in self.branches.values() if not lowered]
         if G.info.outputs:
             G.info.output = G.info.outputs[-1]
             G.info.output_shape = G.node(G.info.output).shape
@@ -265,8 +320,75 @@ class Lowerer:
         return v
 
     # -- statements -------------------------------------------------------------------------------
+    def body(self, items: list, pyr: Pyramid, scope: Scope, top=False) -> Pyramid:
+        """Lines in order; of an `if`, the lines of the branch its condition picks."""
+        for item in items:
+            if isinstance(item, A.If):
+                holds = self.condition(item.cond, pyr, scope)
+                self.mark(item.body, item.span, holds)
+                if item.orelse:
+                    self.mark(item.orelse, item.else_span, not holds)
+                pyr = self.body(item.body if holds else item.orelse, pyr, scope, top)
+            else:
+                pyr = self.line(item, pyr, scope, top)
+        return pyr
+
+    def mark(self, branch: list, head: Span | None, lowered: bool) -> None:
+        """Note whether a block's lines were lowered (a unit's block by any of its uses)."""
+        entry = self.branches.get(id(branch))
+        if entry is None:
+            first, last = (head or branch[0].span), A.lines(branch)[-1].span
+            entry = self.branches[id(branch)] = [Span(first.source, first.line, first.col, last.end_line, last.end_col),
+                                                 False]
+        entry[1] = entry[1] or lowered
+
+    def condition(self, cond: A.Expr, pyr: Pyramid, scope: Scope) -> bool:
+        """Whether an `if` holds: a switch (on/off, true/false, yes/no, 1/0) or a comparison, or conditions
+        joined with not, and, or."""
+        scope.here = pyr
+        if isinstance(cond, A.Not):
+            return not self.condition(cond.operand, pyr, scope)
+        if isinstance(cond, A.Logic):       # both sides are read, so a misspelt name on either is an error
+            left, right = self.condition(cond.left, pyr, scope), self.condition(cond.right, pyr, scope)
+            return left or right if cond.op == "or" else left and right
+        if isinstance(cond, A.Compare):
+            if cond.op in ("==", "!="):
+                a, b = (tuple(_switch(v) for v in self.operand(side, scope)) for side in (cond.left, cond.right))
+                return (a == b) == (cond.op == "==")
+            x, y = number(cond.left, scope), number(cond.right, scope)
+            return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[cond.op]
+        (v,) = self.operand(cond, scope, single=True)
+        v = _switch(v)
+        if isinstance(v, bool) or v in (0, 1):
+            return bool(v)
+        shown = v if isinstance(v, Sym) else f"{v:g}"
+        if isinstance(cond, A.Name) and cond.id not in scope.env:
+            hint = f"'{cond.id}' is a value word here, not a parameter; a condition reads parameters, as in: if se:"
+        else:
+            hint = f"compare it, as in: if {cond.span.text()} == {shown}" if isinstance(v, Sym) else \
+                f"compare it, as in: if {cond.span.text()} > 1"
+        raise with_origins(SpecTypeError(f"an if needs on or off here (or a comparison), but this is {shown}",
+                                         cond.span, hint=hint), cond, scope)
+
+    def operand(self, e: A.Expr, scope: Scope, single=False) -> tuple:
+        """A side of a condition. A bare word must be a parameter, a value word of the layers, a saved
+        pyramid or a word passed in: a misspelt parameter is an error, not a word that never matches."""
+        for n in _names(e):
+            if not (n.id in scope.env or n.id in scope.tensors or n.id == CHANNELS or n.id.lower() in SWITCH
+                    or is_value_word(n.id)):
+                names = [k for k in scope.env]
+                raise SpecNameError(f"unknown name '{n.id}' in this condition", n.span,
+                                    hint=suggest(n.id, names) or (f"names defined here: {', '.join(names)}"
+                                                                  if names else "a condition reads parameters"))
+        v = evaluate(e, scope)
+        if single and len(v) != 1:
+            raise SpecTypeError(f"an if needs one value, on or off, but this is a list of {len(v)}", e.span,
+                                hint="compare it with another value, as in: if x == [1, 2]")
+        return v
+
     def line(self, line: A.Line, pyr: Pyramid, scope: Scope, top=False) -> Pyramid:
         for step in line.steps:
+            scope.here = pyr
             n = 1 if step.count is None else count(step.count, scope)
             for _ in range(n):
                 outer, self.scope = self.scope, scope
@@ -301,6 +423,7 @@ class Lowerer:
                                  hint="check the repeat counts (they multiply through units)")
         section, path = self.name(call, ltype, scope, top)
         sel, sub = self.active(call, ltype, pyr, scope)
+        scope.here = sub
         if ltype is not None:
             out = self.lower_layer(ltype, call, path, sub, scope)
         else:
@@ -324,7 +447,9 @@ class Lowerer:
         if ltype is None and unit is None:
             known = sorted(set(LAYERS) | set(scope.units))
             raise SpecNameError(f"unknown layer type '{call.op}'", call.op_span,
-                                hint=FOREIGN.get(call.op.lower()) or suggest(call.op, known) or
+                                hint=(f"a `{call.op}` line stands at the top level of the file, outside units and "
+                                      "`if` blocks" if call.op in STATEMENTS else None) or
+                                FOREIGN.get(call.op.lower()) or suggest(call.op, known) or
                                 f"known layer types: {', '.join(known)}")
         return ltype, unit
 
@@ -425,10 +550,13 @@ class Lowerer:
 
     def unit(self, unit: A.UnitDef, call: A.Call, path: str, pyr: Pyramid, parent: Scope) -> Pyramid:
         if parent.depth >= MAX_UNIT_DEPTH:
-            raise SpecValueError(f"units nest more than {MAX_UNIT_DEPTH} deep; does '{unit.name}' use itself?", call.span)
+            raise SpecValueError(f"units nest more than {MAX_UNIT_DEPTH} deep; does '{unit.name}' use itself?", call.span,
+                                 hint="a unit that uses itself needs a base case: put the call in an `if` whose "
+                                      "condition turns false, as in `if depth > 1:` with `depth - 1` passed on")
         params = tuple(Param(p.name, REQUIRED if p.default is None else p.default) for p in unit.params)
-        given = bind_args(unit.name, params, call, lambda ex, sp: evaluate_list(ex, sp, parent), call.span)
-        scope = Scope(path, {}, {"in": (pyr, None)}, unit.units or parent.units, depth=parent.depth + 1)
+        given = bind_args(unit.name, params, call, lambda ex, sp: evaluate_list(ex, sp, parent), call.span,
+                          positional=True)
+        scope = Scope(path, {}, {"in": (pyr, None)}, unit.units or parent.units, depth=parent.depth + 1, here=pyr)
         for p in unit.params:
             if p.name in given:
                 scope.env[p.name] = (self.resolved(given[p.name], parent), True)
@@ -436,8 +564,7 @@ class Lowerer:
                 assert p.default is not None, "bind_args checks that required parameters are given"
                 scope.env[p.name] = (evaluate_list([p.default], p.default.span, scope), False)
         try:
-            for line in unit.body:
-                pyr = self.line(line, pyr, scope)
+            pyr = self.body(unit.body, pyr, scope)
         except MgError as e:
             e.with_note(f"in this use of unit '{unit.name}'", call.span)
             raise

@@ -44,6 +44,28 @@ class ListExpr(Expr):
     items: list[Expr]
 
 
+@dataclass
+class Compare(Expr):
+    """A condition of an `if`: two values compared (`stride == 1`, `n > 2`)."""
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass
+class Logic(Expr):
+    """Conditions joined: `a and b`, `a or b`."""
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass
+class Not(Expr):
+    """`not COND`."""
+    operand: Expr
+
+
 # -- layers --------------------------------------------------------------------------------------
 @dataclass
 class Selector:
@@ -90,6 +112,27 @@ class Line:
 
 
 @dataclass
+class If:
+    """`if COND:` with its indented lines, and the lines of its `else:` (empty without one)."""
+    cond: Expr
+    body: list[Line | If]
+    orelse: list[Line | If]
+    span: Span                     # the `if` line
+    else_span: Span | None = None
+
+
+def lines(body: list) -> list[Line]:
+    """Every line of a body, in the order written, those inside `if` and `else` blocks included."""
+    out: list[Line] = []
+    for item in body:
+        if isinstance(item, If):
+            out += lines(item.body) + lines(item.orelse)
+        elif isinstance(item, Line):
+            out.append(item)
+    return out
+
+
+@dataclass
 class SectionMark:
     name: str
     span: Span
@@ -107,7 +150,7 @@ class Param:
 class UnitDef:
     name: str
     params: list[Param]
-    body: list[Line]
+    body: list[Line | If]
     span: Span
     units: dict | None = field(default=None, repr=False)   # the units visible where it was defined
 
@@ -134,7 +177,7 @@ class NetworkDef:
     params: list[Param] = field(default_factory=list)
     input: InputDecl | None = None
     grids: GridsDecl | None = None
-    body: list[Line | SectionMark] = field(default_factory=list)
+    body: list[Line | SectionMark | If] = field(default_factory=list)
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 The rules, in the order a line is written:
 
-- statements keep their order; a unit's body is indented by 4 spaces; at most one blank line in a
-  row, none at the start or end of the file, one newline at the end;
+- statements keep their order; a unit's body and the lines of an `if` or `else` block are indented by
+  4 spaces more than the line that opens them; at most one blank line in a row, none at the start or
+  end of the file, one newline at the end;
+- a comparison takes one space on each side (`if stride == 1:`);
 - commas and semicolons take one space after them and none before; `=` of a keyword argument takes
   none (`kernel=3`), `=` of a parameter or of a saved pyramid takes one on each side (`n = 2`,
   `e1 = conv w`); `+` and `-` between terms take a space on each side, `*`, `/` and `//` none
@@ -79,6 +81,8 @@ def _expr(t) -> str:
     if t.data in _TIGHT:
         return "".join(_expr(k) for k in kids)
     if t.data in _SPACED:
+        return " ".join(_expr(k) for k in kids)
+    if t.data in ("compare", "either", "both", "negation"):   # a == b, n > 1 and se, not se
         return " ".join(_expr(k) for k in kids)
     if t.data == "neg":
         return "-" + _expr(kids[1])
@@ -207,6 +211,10 @@ class _Out:
         return "\n".join(line.rstrip() for line in rendered) + "\n"
 
 
+def _is(t, rule: str) -> bool:
+    return isinstance(t, Tree) and t.data == rule
+
+
 def _walk(t: Tree, out: _Out, depth: int, first: bool):
     for child in t.children:
         if child is None:
@@ -222,6 +230,14 @@ def _walk(t: Tree, out: _Out, depth: int, first: bool):
             name, params = kids[1], kids[2]
             out.code(depth, f"unit {name}{_expr(params)}:")
             _walk(Tree("body", kids[4:]), out, depth + 1, first)
+        elif child.data == "if_block":
+            kids = [c for c in child.children if c is not None]
+            out.code(depth, f"if {_expr(kids[1])}:")
+            _walk(Tree("body", [k for k in kids[2:] if not _is(k, "else_block")]), out, depth + 1, first)
+            for k in kids[2:]:
+                if _is(k, "else_block"):
+                    out.code(depth, "else:")
+                    _walk(Tree("body", k.children[1:]), out, depth + 1, first)
         else:
             out.code(depth, _statement(child))
 

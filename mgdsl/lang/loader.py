@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import ImportCycleError, MgError, Source, Span, SpecNameError, SpecSyntaxError, UsageError
 from . import ast as A
-from .parser import MAX_SPEC_BYTES, decode, parse
+from .parser import KEYWORDS, MAX_SPEC_BYTES, decode, parse
 
 PRELUDE = "<prelude>"
 PRELUDE_PATH = "mgdsl/lang/prelude.mg"   # how errors and spans name the prelude: its path in the package
@@ -141,6 +141,9 @@ class Loader:
             if u.name in own:
                 raise SpecNameError(f"unit '{u.name}' is defined twice in this file", u.span,
                                     hint=f"the first definition is at {own[u.name].span}")
+            if u.name in KEYWORDS:
+                raise SpecNameError(f"a unit cannot be called '{u.name}': it is a word of the language "
+                                    f"({KEYWORDS[u.name]})", u.span, hint="give the unit another name")
             check_params(u.params, f"unit '{u.name}'")
             own[u.name] = u
         table = {**visible, **own}
@@ -158,6 +161,9 @@ def check_params(params: list[A.Param], owner: str):
         if prm.name == "in":
             raise SpecNameError(f"parameter 'in' of {owner} is reserved for a unit's input", prm.span,
                                 hint="give the parameter another name")
+        if prm.name in KEYWORDS:
+            raise SpecNameError(f"a parameter of {owner} cannot be called '{prm.name}': it is a word of the language "
+                                f"({KEYWORDS[prm.name]})", prm.span, hint="give the parameter another name")
         if prm.name in seen:
             raise SpecNameError(f"parameter '{prm.name}' of {owner} is declared twice", prm.span,
                                 hint=f"the first declaration is at {seen[prm.name].span}; keep one")

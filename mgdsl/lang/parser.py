@@ -35,6 +35,11 @@ MODULE_ATTRIBUTES = frozenset("""
     to_empty train training type update values xpu zero_grad input""".split())
 
 
+# Words that start statements, so that no parameter, unit or saved pyramid can take their names.
+KEYWORDS = {"if": "it starts a conditional block, if COND:", "else": "it starts the other branch of an if",
+            "and": "it joins conditions", "or": "it joins conditions", "not": "it turns a condition round"}
+
+
 def grammar_text() -> str:
     """The grammar ships in the wheel as package data `mgdsl.grammars`; a source checkout has it
     in the top-level `grammars/` folder."""
@@ -76,7 +81,9 @@ _READABLE = {
     "NAME": "a name", "NUMBER": "a number", "SCALED": "a scaled number like 2w", "SIZE": "a grid size like 32x32",
     "STRING": "a quoted string", "_NL": "end of line", "_INDENT": "an indented block", "_DEDENT": "end of block",
     "$END": "end of file", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
-    "EQUAL": "'='", "COLON": "':'", "SEMICOLON": "';'", "_TIMES": "'×'", "STAR": "'*'", "SLASH": "'/'",
+    "EQUAL": "'='", "COLON": "':'", "_IF": "'if'", "_ELSE": "'else'",
+    "_AND": "'and'", "_OR": "'or'", "_NOT": "'not'", "CMP": "a comparison like ==",
+    "_COARSEST": "'coarsest'", "_FINEST": "'finest'", "SEMICOLON": "';'", "_TIMES": "'×'", "STAR": "'*'", "SLASH": "'/'",
     "PLUS": "'+'", "MINUS": "'-'", "AT": "'@'", "_ON": "'on'", "_FROM": "'from'", "DOUBLESLASH": "'//'",
 }
 
@@ -167,6 +174,23 @@ class _ToAst(Transformer):
     def listexpr(self, meta, c):
         return A.ListExpr(self._sp(meta), list(c))
 
+    @v_args(meta=True)
+    def either(self, meta, c):
+        return A.Logic(self._sp(meta), "or", c[0], c[1])
+
+    @v_args(meta=True)
+    def both(self, meta, c):
+        return A.Logic(self._sp(meta), "and", c[0], c[1])
+
+    @v_args(meta=True)
+    def negation(self, meta, c):
+        return A.Not(self._sp(meta), c[0])
+
+    @v_args(meta=True)
+    def compare(self, meta, c):
+        left, op, right = c
+        return A.Compare(self._sp(meta), str(op), left, right)
+
     def _shape(self, x):
         return _size(self.src, x) if isinstance(x, Token) and x.type == "SIZE" else x
 
@@ -220,6 +244,19 @@ class _ToAst(Transformer):
     def line(self, meta, c):
         bind, *steps = c
         return A.Line(str(bind) if bind else None, _tok_span(self.src, bind) if bind else None, steps, self._sp(meta))
+
+    @v_args(meta=True)
+    def if_block(self, meta, c):
+        cond, *body, orelse = c
+        span = Span(self.src, meta.line, meta.column, cond.span.end_line, cond.span.end_col)
+        if orelse is None:
+            return A.If(cond, body, [], span)
+        else_span, else_body = orelse
+        return A.If(cond, body, else_body, span, else_span)
+
+    @v_args(meta=True)
+    def else_block(self, meta, c):
+        return Span(self.src, meta.line, meta.column, meta.line, meta.column + 4), list(c)
 
     # definitions
     @v_args(meta=True)
@@ -346,6 +383,10 @@ def _check_depth(source: Source, tree):
         if h > MAX_DEPTH:
             meta = t.meta
             line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
+            if t.data in ("if_block", "else_block"):
+                raise SpecSyntaxError(f"`if` blocks are nested too deeply here (more than {MAX_DEPTH} levels with "
+                                      "what they hold)", Span(source, line, col, line, col + 2),
+                                      hint="join the conditions with `and` instead of nesting them")
             raise SpecSyntaxError(f"this expression is nested more than {MAX_DEPTH} levels deep",
                                   Span(source, line, col, line, col + 1),
                                   hint="split it up with network or unit parameters")
@@ -411,6 +452,15 @@ def parse(source: Source) -> A.Module:
         raise SpecSyntaxError(f"cannot read the spec: {e}", Span(source, 1, 1)) from None
 
 
+def _opens_block(source: Source, line: int) -> bool:
+    """Whether the code line before `line` ends in ':' (a unit or an if whose block should follow)."""
+    for n in range(line - 1, 0, -1):
+        code = source.line(n).split("#", 1)[0].strip()
+        if code:
+            return code.endswith(":") and not source.line(line)[:1].isspace()
+    return False
+
+
 def _syntax_error(source: Source, e: UnexpectedInput) -> SpecSyntaxError:
     line, col = max(getattr(e, "line", 1) or 1, 1), max(getattr(e, "column", 1) or 1, 1)
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
@@ -427,18 +477,40 @@ def _syntax_error(source: Source, e: UnexpectedInput) -> SpecSyntaxError:
         return SpecSyntaxError(f"unexpected character '{ch}'", Span(source, line, col, line, col + 1), hint=hint)
     assert isinstance(e, UnexpectedToken)       # lark's third kind of UnexpectedInput
     tok = e.token
+    history = [t for t in getattr(e, "token_history", None) or () if isinstance(t, Token)]
+    if {"_COARSEST", "_FINEST"} <= set(e.expected or ()):
+        where = _tok_span(source, history[-1]) if history else Span(source, line, col, line, col + 1)
+        return SpecSyntaxError("`on` here starts a choice of grids, but no grid follows", where,
+                               hint="pick grids as in `on coarsest`, `on finest 2` or `on 16x16`; to pass the word on "
+                                    "as a value, name the parameter it is for, as in se=on")
     if tok.type == "_INDENT":
         line = tok.end_line or line + 1  # the token spans the newline (and comments) before the line
         width = len(source.line(line)) - len(source.line(line).lstrip())
         return SpecSyntaxError("unexpected indentation", Span(source, line, 1, line, width + 1),
-                               hint="only the body of a `unit` is indented")
+                               hint="only the body of a `unit` or of an `if` or `else` block is indented")
     if tok.type in ("_NL", "_DEDENT"):
         text = source.line(line)
         end = len(text.rstrip()) + 1
         return SpecSyntaxError("the line ends too early", Span(source, line, end, line, end + 1),
                                hint=f"expected {_readable(e.expected)}")
+    if tok.type == "_ELSE":
+        return SpecSyntaxError("`else:` must follow the lines of an `if` block", _tok_span(source, tok),
+                               hint="write it at the indentation of its `if`, right after the if's indented lines")
+    if tok.type == "COLON" and history and history[-1].type == "NAME" and history[-1] == "else":
+        return SpecSyntaxError("`else:` must follow the lines of an `if` block", _tok_span(source, history[-1]),
+                               hint="write it at the indentation of its `if`, right after the if's indented lines")
+    if tok.line and _opens_block(source, tok.line):
+        return SpecSyntaxError("the block that the line above opens is empty", _tok_span(source, tok),
+                               hint="indent the lines of the block by 4 spaces")
+    if tok.type == "_IF" or (history and history[-1].type == "_IF" and tok.type in ("EQUAL", "LPAR")):
+        word = history[-1] if tok.type != "_IF" else tok
+        return SpecSyntaxError("`if` starts a conditional block (if COND:), so it cannot be used as a name here",
+                               _tok_span(source, word), hint="name the pyramid or unit something else; "
+                                                            "`if` and `else` are words of the language")
     what = repr(str(tok)) if tok.type != "$END" else "end of file"
     hint = f"expected {_readable(e.expected)}"
+    if "_INDENT" in e.expected and history and history[-1].type == "COLON":
+        hint = "indent the lines of the block by 4 spaces"
     if tok.type == "NAME" and "EQUAL" in e.expected:
         hint += "; keyword arguments are written name=value"
     return SpecSyntaxError(f"unexpected {what}", _tok_span(source, tok), hint=hint)
