@@ -26,6 +26,7 @@ from .layer_api import (
     Switch,
     Whole,
     WholeOr,
+    WholeOrWindow,
     layer,
 )
 from .ops import ACTIVATIONS
@@ -35,7 +36,6 @@ ACTS = ("relu", *ACTIVATIONS, "none")
 
 # parameters several layer types share
 _W = Param("widths", None, "output channels per grid (default: unchanged)", PerGrid(1, MAX_WIDTH))
-_K = Param("kernel", 3, "kernel size per grid (odd unless pad is given)", PerGrid(1, MAX_KERNEL, odd=True))
 _STRIDE = Param("stride", 1, "stride", Whole(1, MAX_KERNEL))
 _STRIDE_K = Param("stride", SameAs("kernel"), "default: the kernel size", Whole(1, MAX_KERNEL))
 _BN, _RELU, _BIAS = Param("bn", True, "batch norm after the conv", Switch()), \
@@ -56,11 +56,12 @@ def one_grid(ctx: LayerCtx, pyr: Pyramid, what: str) -> Grid:
     return pyr[0]
 
 
-def conv_bn_relu(ctx: LayerCtx, g: Grid | str, x: Grid, cout: int, k: int, stride=1, bn=True, relu=True, bias=True,
-                 groups=1, dilation=1, pad=None, norm: dict | None = None) -> Grid:
+def conv_bn_relu(ctx: LayerCtx, g: Grid | str, x: Grid, cout: int, k: int | tuple[int, int], stride=1, bn=True,
+                 relu=True, bias=True, groups=1, dilation=1, pad=None, norm: dict | None = None) -> Grid:
     """conv (+ BN, with `norm`'s eps and momentum) (+ activation: `relu` is True/False or an activation's name)."""
-    attrs = dict(cin=x.channels, cout=cout, kernel=k, stride=stride, pad=dilation * (k // 2) if pad is None else pad,
-                 bias=bias)
+    if pad is None:                     # what keeps the grid size
+        pad = tuple(dilation * (side // 2) for side in k) if isinstance(k, tuple) else dilation * (k // 2)
+    attrs = dict(cin=x.channels, cout=cout, kernel=k, stride=stride, pad=pad, bias=bias)
     if groups != 1 or dilation != 1:
         attrs.update(groups=groups, dilation=dilation)
     x = ctx.node(g, "conv", "conv", [x], **attrs)
@@ -161,12 +162,14 @@ def projection_stride(have, want) -> int | None:
 
 
 # -- convolutions ------------------------------------------------------------------------------------
-@layer("conv", _W, _K, _STRIDE, _BN, _RELU, _BIAS, _ACT, _GROUPS, _EPS, _MOMENTUM,
+@layer("conv", _W, Param("kernel", 3, "kernel size per grid, or height x width (1x7); odd unless pad is given",
+                         PerGrid(1, MAX_KERNEL, odd=True, windows=True)),
+       _STRIDE, _BN, _RELU, _BIAS, _ACT, _GROUPS, _EPS, _MOMENTUM,
        Param("expand", None, "output channels as a multiple of the input channels (instead of widths)",
              Real(1e-6, MAX_WIDTH)),
        Param("dilation", 1, "spacing of the kernel's taps (atrous conv)", Whole(1, MAX_KERNEL)),
-       Param("pad", None, "zero padding on each side (default: what keeps the grid size, dilation * (kernel // 2))",
-             Whole(0, MAX_KERNEL)))
+       Param("pad", None, "zero padding on each side, or top and bottom x left and right (0x3) (default: what "
+             "keeps the grid size, dilation * (kernel // 2))", WholeOrWindow(0, MAX_KERNEL)))
 def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """conv + BN + ReLU on each grid separately (on the image pyramid: the per-grid stems)."""
     pad = ctx.value("pad")

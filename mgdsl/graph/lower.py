@@ -16,7 +16,7 @@ from ..lang import ast as A
 from .ir import Graph, Layer, NetInfo, Node, new_graph
 from .layer_api import LAYERS, MAX_WIDTH, REQUIRED, LayerCtx, LayerType, Param, bind_args, is_value_word, suggest
 from .ops import OPS, ShapeProblem
-from .values import Arg, Grid, Outer, Passed, Pyramid, Sym, describe, size_label
+from .values import Arg, Grid, Outer, Passed, Pyramid, Sym, Window, describe, size_label
 
 # layer types of other frameworks, and what to write here instead (a spelling suggestion would
 # mislead: `dropout` is not a typo of `drop`, which removes grids)
@@ -63,6 +63,8 @@ def evaluate(e: A.Expr, scope: Scope) -> tuple:
         return (e.value,)
     if isinstance(e, A.Str):
         return (Sym(e.value),)
+    if isinstance(e, A.Window):
+        return (Window(f"{e.sides[0]}x{e.sides[1]}", e.sides),)
     if isinstance(e, A.Name):
         return scope.env[e.id][0].items if e.id in scope.env else (Sym(e.id),)
     if isinstance(e, A.ListExpr):
@@ -110,6 +112,9 @@ def number(e: A.Expr, scope: Scope):
     if len(v) != 1:
         raise SpecTypeError(f"arithmetic needs a single number, but this is a list of {len(v)}", e.span)
     (v,) = v
+    if isinstance(v, Window):
+        raise SpecTypeError(f"{v} is a window (height x width), not a number", e.span,
+                            hint="only a kernel takes a window; arithmetic needs single numbers")
     if isinstance(v, Sym):
         names = list(scope.env)
         if isinstance(v, Passed) or v in scope.tensors:
@@ -119,6 +124,9 @@ def number(e: A.Expr, scope: Scope):
             written, hint = sci
             raise SpecValueError(f"{written} looks like scientific notation, which .mg does not read", e.span,
                                  hint=hint)
+        if v == "x" and _HALF_WINDOW.fullmatch(e.span.text()):
+            raise SpecValueError(f"{e.span.text()} is half a window: a window gives its height and its width",
+                                 e.span, hint=f"write both sides, as in {e.span.text()}3 (height x width)")
         raise with_origins(SpecNameError(f"unknown name '{v}'", e.span, hint=suggest(v, names) or (
             f"names defined here: {', '.join(names)}" if names else None)), e, scope)
     if abs(v) > 1e15:
@@ -126,6 +134,7 @@ def number(e: A.Expr, scope: Scope):
     return v
 
 
+_HALF_WINDOW = re.compile(r"\d+x")
 _SCIENTIFIC = re.compile(r"(\d+(?:\.\d+)?[eE])([+-]?\d+)")
 
 

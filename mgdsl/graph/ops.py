@@ -59,10 +59,16 @@ def _grid(shape: Shape, what: str) -> tuple[int, int, int]:
     return shape
 
 
-def _window(n: int, k: int, s: int, p: int, ceil: bool, what: str) -> int:
+def pair(v) -> tuple[int, int]:
+    """A kernel's or padding's (height, width): a number is the same on both sides, a window is
+    (height, width) as written (`kernel=1x7`)."""
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
+
+
+def _window(n: int, k: int, s: int, p: int, ceil: bool, what: str, written: str | None = None) -> int:
     span = n + 2 * p - k
     if span < 0:
-        raise ShapeProblem(f"a {k}x{k} {what} does not fit in a grid of size {n}")
+        raise ShapeProblem(f"a {written or f'{k}x{k}'} {what} does not fit in a grid of size {n}")
     out = (-(-span // s) if ceil else span // s) + 1
     if ceil and (out - 1) * s >= n + p:   # PyTorch's rule: the last window must start inside the input
         out -= 1
@@ -95,14 +101,16 @@ def _conv_shape(a, ins):
     if a["cin"] % g or a["cout"] % g:
         raise ShapeProblem(f"{g} groups do not divide {a['cin']} input and {a['cout']} output channels",
                            "groups must divide both channel counts; groups=depthwise uses one per input channel")
-    k, s, p = dilated(a), a["stride"], a["pad"]
-    return (a["cout"], _window(h, k, s, p, False, "kernel"), _window(w, k, s, p, False, "kernel"))
+    (kh, kw), s, (ph, pw) = dilated(a), a["stride"], pair(a["pad"])
+    written = None if kh == kw else f"{kh}x{kw}"
+    return (a["cout"], _window(h, kh, s, ph, False, "kernel", written), _window(w, kw, s, pw, False, "kernel", written))
 
 
-def dilated(a) -> int:
-    """The span of a (possibly dilated) kernel: dilation only spreads the taps, so it changes the
-    output size and nothing else."""
-    return a.get("dilation", 1) * (a["kernel"] - 1) + 1
+def dilated(a) -> tuple[int, int]:
+    """The (height, width) span of a (possibly dilated) kernel: dilation only spreads the taps, so it
+    changes the output size and nothing else."""
+    d = a.get("dilation", 1)
+    return tuple(d * (k - 1) + 1 for k in pair(a["kernel"]))  # type: ignore[return-value]
 
 
 def _pool_shape(name, ceil):
@@ -131,8 +139,13 @@ def _cat_shape(a, ins):
     return (sum(s[0] for s in ins), *ins[0][1:])
 
 
+def _taps(a) -> int:
+    """Taps of a kernel: k * k, or height * width."""
+    return math.prod(pair(a["kernel"]))
+
+
 def _conv_params(a) -> int:
-    return a["cin"] // a.get("groups", 1) * a["cout"] * a["kernel"] ** 2 + (a["cout"] if a["bias"] else 0)
+    return a["cin"] // a.get("groups", 1) * a["cout"] * _taps(a) + (a["cout"] if a["bias"] else 0)
 
 
 def _folded_params(a) -> int:
@@ -145,7 +158,7 @@ def _folded_other(a, ins, out) -> int:
 
 
 def _conv_macs(a, ins, out) -> int:
-    return numel(out) * a["cin"] // a.get("groups", 1) * a["kernel"] ** 2
+    return numel(out) * a["cin"] // a.get("groups", 1) * _taps(a)
 
 
 def _same_shape(a, ins):
