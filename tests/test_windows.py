@@ -129,3 +129,11 @@ def test_a_window_is_not_a_name(spec_file):
     assert n.output_shape == (8, 8, 8)
     with pytest.raises(SpecNameError):
         mgdsl.load(spec_file('network "N"\ninput 3 @ 8x8\nconv 2y\n'))
+
+
+def test_a_window_given_on_the_command_line(spec_file, capsys):
+    from mgdsl.cli import main
+    path = spec_file('network "K" (k = 3)\ninput 3 @ 17x17\nconv 8 kernel=k\nfc 10 pool=avg\n')
+    assert main(["check", str(path), "--set", "k=1x7"]) == 0
+    assert main(["check", str(path), "--set", "k=1x"]) != 0
+    assert "a window like 1x7" in capsys.readouterr().err
