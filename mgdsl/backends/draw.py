@@ -77,6 +77,7 @@ LEGEND: dict[str, str] = {
     "add": "res",
     "fc": "prediction", "maps": "prediction", "outputs": "prediction",
     "ln": "conv", "gn": "conv", "layerscale": "conv", "droppath": "conv", "shuffle": "conv", "flatten": "pool",
+    "chunk": "concat", "slice": "concat",
 }
 # layer types that get no column: `use` makes no op, and the layers after it draw their inputs as
 # connections from the saved pyramid's boxes

@@ -490,6 +490,52 @@ def shuffle(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     return tuple(ctx.node(g, "shuffle", "shuffle", [g], groups=n) for g in grids_only(ctx, pyr))
 
 
+def _holder(g: Grid) -> str:
+    return "the flat vector" if g.size is None else f"the {g.label} grid"
+
+
+@layer("chunk", Param("parts", REQUIRED, "how many equal parts the channels are split into", Whole(1, MAX_WIDTH)),
+       Param("take", 1, "which part to keep, counting from 1 (the first channels)", Whole(1, MAX_WIDTH)))
+def chunk(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """One of `parts` equal parts of every grid's channels (torch.chunk): a channel split. Save the
+    pyramid before it and take each part on its own branch (ShuffleNetV2: `x = ...`, then
+    `b = chunk 2 take=2; ...` and `use x; chunk 2; concat b`); only moves data."""
+    n, i = ctx.value("parts"), ctx.value("take")
+    if i > n:
+        ctx.fail(f"take={i} asks for part {i} of {n}", at="take", cls=SpecValueError,
+                 hint=f"the parts are counted from 1 to {n}")
+    out = []
+    for g in pyr:
+        c, what = g.channels, _holder(g)
+        if n > c:
+            ctx.fail(f"{what} has {c} channels, fewer than the {n} parts asked for", at="parts", cls=SpecValueError,
+                     hint=f"split into at most {c} parts")
+        if c % n:
+            ctx.fail(f"{what} has {c} channels, which {n} equal parts do not divide", at="parts", cls=SpecValueError,
+                     hint="the parts must divide the channels; `slice` keeps any number of them")
+        size = c // n
+        out.append(ctx.node(g, "chunk", "slice", [g], start=(i - 1) * size, stop=i * size))
+    return tuple(out)
+
+
+@layer("slice", Param("widths", REQUIRED, "how many channels to keep, per grid", PerGrid(1, MAX_WIDTH)),
+       Param("start", 0, "the first channel kept, counting from 0", Whole(0, MAX_WIDTH)))
+def slice_(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Keep some of every grid's channels: `widths` of them from channel `start` (GhostNet keeps the
+    first `out` of its concatenated channels: `slice out`); only moves data."""
+    widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
+    start = ctx.value("start")
+    out = []
+    for g, w in zip(pyr, widths):
+        if start + w > g.channels:
+            ctx.fail(f"channels {start} to {start + w - 1} are asked for, but {_holder(g)} has {g.channels} channels "
+                     f"(0 to {g.channels - 1})", at="widths", cls=SpecValueError,
+                     hint=f"keep at most {g.channels - start} channels from channel {start}" if start < g.channels
+                     else f"start below {g.channels}")
+        out.append(ctx.node(g, "slice", "slice", [g], start=start, stop=start + w))
+    return tuple(out)
+
+
 @layer("flatten")
 def flatten(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """Flatten the single remaining grid into a vector of C x H x W features (fc flattens by itself;

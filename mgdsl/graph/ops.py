@@ -20,8 +20,8 @@ Cost conventions (the ones that reproduce the paper's Tables 1 and 4):
   max pool k*k - 1 comparisons per output element, average pool k*k additions per output element,
   global (or adaptive) average pool one addition per input element, other activations 1 per element,
   channel-wise product 1 per output element, bilinear resizing 4 per output element; nearest
-  upsampling, cropping, concatenation, padding, flattening, channel shuffles, dropout and stochastic
-  depth only move data and count 0.
+  upsampling, cropping, concatenation, padding, flattening, channel shuffles, channel slices (chunks),
+  dropout and stochastic depth only move data and count 0.
 - grouped convs: each output sees cin/groups input channels, so params and MACs divide by groups;
   dilation changes only the output size.
 """
@@ -211,6 +211,18 @@ def _channel_groups(what):
 
 # channel shuffle (ShuffleNet): the channels, as `groups` groups, interleaved; only moves data
 op("shuffle", shape=_channel_groups("a channel shuffle"))
+
+def _slice_shape(a, ins):
+    c = ins[0][0]
+    if not 0 <= a["start"] < a["stop"] <= c:
+        raise ShapeProblem(f"channels {a['start']} to {a['stop'] - 1} are not all among the {c} channels here",
+                           f"keep at most {c} channels, starting from channel 0 to {c - 1}")
+    return (a["stop"] - a["start"], *ins[0][1:])
+
+
+# the channels start..stop-1 of a grid or a flat vector (a chunk of a split, GhostNet's first channels);
+# only moves data
+op("slice", shape=_slice_shape)
 
 # layer norm over the channels at each position (ConvNeXt's) and group norm: like batch norm, a
 # scale and shift per channel, and 2 operations per output element
