@@ -137,3 +137,10 @@ def test_a_window_given_on_the_command_line(spec_file, capsys):
     assert main(["check", str(path), "--set", "k=1x7"]) == 0
     assert main(["check", str(path), "--set", "k=1x"]) != 0
     assert "a window like 1x7" in capsys.readouterr().err
+
+
+def test_a_window_passes_through_a_unit(spec_file):
+    # a unit's argument keeps its window (bare words become the caller's words; a window is a value)
+    n = mgdsl.load(spec_file('network "U"\ninput 3 @ 17x17\nunit f(w, k = 1x7):\n    conv w kernel=k\n'
+                             'f 8; f 8 k=7x1\n'))
+    assert [r.attrs["kernel"] for r in n.graph.records() if r.kind == "conv"] == [(1, 7), (7, 1)]

@@ -458,7 +458,7 @@ class Lowerer:
         word that names a saved pyramid there carries that pyramid into the unit (`fold h`), any other
         word stays a word that no pyramid of the unit's own can answer to."""
         def look(v):
-            if not isinstance(v, Sym) or isinstance(v, (Passed, Outer)):
+            if not isinstance(v, Sym) or isinstance(v, (Passed, Outer, Window)):     # a window is a value, not a word
                 return v
             if v in caller.tensors:
                 return Passed(v, caller.tensors[v][0])
