@@ -136,7 +136,7 @@ SHAPE_DEPENDENT = {("add s", "shortcut"), ("add s shortcut=proj", "bias"), ("con
 # (and ceil mode is on for an unpadded max pool, off for an average pool)
 SAME_AS_DEFAULT = {("*", "act", "relu"), ("*", "stride", "2"), ("pool", "ceil", "on"), ("pool merge", "ceil", "on"),
                    ("pool drop", "ceil", "on"), ("pool type=avg", "ceil", "off")}
-VALUES = {"widths": ["16", "8, 8"], "kernel": ["1", "5", "1x3"], "stride": ["2", "1", "3"], "pad": ["0", "2", "1x0"],
+VALUES = {"widths": ["16", "8, 8"], "kernel": ["1", "5", "1x3"], "stride": ["2", "1", "3", "1x2"], "pad": ["0", "2", "1x0"],
           "dilation": ["2"], "groups": ["2", "depthwise"], "expand": ["2", "0.5"], "count": ["1", "2"],
           "factor": ["4"], "to": ["s"], "reach": ["2", "all"], "upkernel": ["1", "5"], "classes": ["7"],
           "p": ["0.25"], "tensor": ["s"], "crop": ["on"], "fn": ["relu", "silu"], "eps": ["0.001"],

@@ -12,6 +12,7 @@ from mgdsl.graph.cost import cost_of
 from mgdsl.graph.receptive import field
 
 torch = pytest.importorskip("torch")
+F = torch.nn.functional
 
 SPEC = '''network "W" (w = 8)
 input 3 @ 17x17
@@ -52,6 +53,39 @@ def test_a_window_is_torchs_conv2d():
     x = torch.randn(2, 4, 9, 11)
     assert n.output_shape == (6, 7, 11)
     torch.testing.assert_close(model(x), ref(x))
+
+
+POOLS = """network "P"
+input 3 @ 17x17
+conv 8
+pool kernel=1x2
+pool kernel=3x1 stride=2x1 pad=1x0 type=avg
+pool kernel=2 stride=1x2
+fc 10 pool=avg
+"""
+
+
+def test_pools_take_windows_as_torch_does():
+    n = mgdsl.loads(POOLS)
+    pools = [r for r in n.graph.records() if r.kind in ("maxpool", "avgpool")]
+    assert [r.shape[1:] for r in pools] == [(17, 9), (9, 9), (8, 5)]
+    x = torch.randn(2, 8, 17, 17)
+    y = F.max_pool2d(x, (1, 2), (1, 2), 0, ceil_mode=True)
+    y = F.avg_pool2d(y, (3, 1), (2, 1), (1, 0))
+    y = F.max_pool2d(y, 2, (1, 2), 0, ceil_mode=True)
+    assert tuple(y.shape[1:]) == pools[-1].shape
+    # comparisons and additions: taps - 1 per output of a max pool, taps per output of an average pool
+    from mgdsl.graph.ops import OPS
+    assert [OPS[r.kind].other(r.attrs, [], r.shape) for r in pools] == [8 * 17 * 9, 3 * 8 * 9 * 9, 3 * 8 * 8 * 5]
+    torch.manual_seed(0)
+    plain = n.build(optimize=False).double().eval()
+    x = torch.randn(2, *n.input_shape, dtype=torch.float64)
+    for options in ({"target": "cpu"}, {"target": "cuda"}, {"inference": True}):
+        other = n.build(**options).double().eval()
+        other.load_state_dict(plain.state_dict())
+        torch.testing.assert_close(other(x), plain(x), rtol=1e-9, atol=1e-9)
+    from mgdsl.backends.draw import diagram
+    assert "maxpool 1\u00d72/1\u00d72" in diagram(n.graph, detail="ops")
 
 
 def test_a_square_window_is_the_number():
@@ -108,7 +142,11 @@ BAD = 'network "B"\ninput 3 @ 17x17\n{}\nfc 10 pool=avg\n'
     ("conv 8 kernel=99999x1", SpecValueError, 15, "out of range"),
     ("conv 8 kernel=2x3", SpecValueError, 15, "even on one side"),
     ("conv 8 kernel=1x7 + 1", SpecTypeError, 15, "not a number"),
-    ("pool kernel=1x7", SpecTypeError, 13, "not a window"),
+    ("upconv 8 kernel=1x7", SpecTypeError, 17, "not a window"),
+    ("pool kernel=1x2 pad=1x0", None, 1, "more than half its 1x2 window"),
+    ("pool kernel=0x2", SpecValueError, 13, "out of range"),
+    ("pool stride=2x0", SpecValueError, 13, "out of range"),
+    ("pool kernel=1x40", None, 1, "does not fit"),
     ("conv 1x7", SpecTypeError, 6, "not a window"),
     ("conv 8 kernel=1x7 stride=1x2", SpecTypeError, 26, "not a window"),
     ("conv 8 kernel=1x7 pad=0x300", SpecValueError, 23, "out of range"),

@@ -515,6 +515,11 @@ def _window(k: int | tuple[int, int]) -> str:
     return f"{h}\u00d7{w}"
 
 
+def _side(v: int | tuple[int, int]) -> str:
+    """A pool's kernel or stride: the number, or height\u00d7width where they differ."""
+    return str(v) if isinstance(v, int) else _window(v)
+
+
 def _label(b: Box) -> str:
     if b.kernel is not None and b.kernel != 3:
         return f"{b.channels} ({_window(b.kernel)})"
@@ -528,7 +533,7 @@ def _op_text(r: Node) -> str:
     if k in ("conv", "convT"):
         head = f"{k} {_window(a['kernel'])}" + (f" /{a['stride']}" if a.get("stride", 1) != 1 else "")
     elif k in ("maxpool", "avgpool"):
-        head = f"{k} {a['kernel']}/{a['stride']}"
+        head = f"{k} {_side(a['kernel'])}/{_side(a['stride'])}"
     elif k == "upsample":
         head = f"upsample \u00d7{a['factor']}"
     elif k == "linear":

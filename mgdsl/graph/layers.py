@@ -29,7 +29,7 @@ from .layer_api import (
     WholeOrWindow,
     layer,
 )
-from .ops import ACTIVATIONS
+from .ops import ACTIVATIONS, pair
 from .values import Grid, Pyramid, Sym, describe
 
 ACTS = ("relu", *ACTIVATIONS, "none")
@@ -356,8 +356,9 @@ def upconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
 # -- pooling, resizing and the pyramid itself ----------------------------------------------------------
 @layer("pool", Param("mode", Sym("each"), "each | merge (fold the coarsest grid into the next) | drop (drop it)",
                      Choice(("each", "merge", "drop"))),
-       Param("kernel", 2, "window size", Whole(1, MAX_KERNEL)), _STRIDE_K,
-       Param("pad", 0, "padding on each side", Whole(0, MAX_KERNEL)),
+       Param("kernel", 2, "window size, or height x width (1x2)", WholeOrWindow(1, MAX_KERNEL)),
+       Param("stride", SameAs("kernel"), "default: the kernel size (HxW: per side)", WholeOrWindow(1, MAX_KERNEL)),
+       Param("pad", 0, "padding on each side (HxW: top and bottom x left and right)", WholeOrWindow(0, MAX_KERNEL)),
        Param("type", Sym("max"), "max | avg", Choice(("max", "avg"))),
        Param("ceil", None, "ceil mode (default: on for unpadded max pools, as the paper's code; off otherwise)",
              Switch()),
@@ -377,7 +378,7 @@ def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     if mode == "drop":
         ctx.discard(pyr[-1])
     for g in keep:
-        if g.size == (1, 1) and s > 1:
+        if g.size == (1, 1) and max(pair(s)) > 1:
             ctx.fail("a 1x1 grid cannot be pooled any further",
                      hint="fold it into the next grid with `pool merge`, or remove it with `pool drop`")
     out = [ctx.node(g, "pool", kind, [g], kernel=k, stride=s, pad=p, ceil=ceil) for g in keep]

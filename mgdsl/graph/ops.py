@@ -60,8 +60,8 @@ def _grid(shape: Shape, what: str) -> tuple[int, int, int]:
 
 
 def pair(v) -> tuple[int, int]:
-    """A kernel's or padding's (height, width): a number is the same on both sides, a window is
-    (height, width) as written (`kernel=1x7`)."""
+    """A kernel's, stride's or padding's (height, width): a number is the same on both sides, a window
+    is (height, width) as written (`kernel=1x7`)."""
     return (v, v) if isinstance(v, int) else (v[0], v[1])
 
 
@@ -116,10 +116,12 @@ def dilated(a) -> tuple[int, int]:
 def _pool_shape(name, ceil):
     def rule(a, ins):
         c, h, w = _grid(ins[0], name)
-        k, s, p, up = a["kernel"], a["stride"], a["pad"], a.get("ceil", ceil)
-        if 2 * p > k:
-            raise ShapeProblem(f"{name} padding {p} is more than half its {k}x{k} window")
-        return (c, _window(h, k, s, p, up, name), _window(w, k, s, p, up, name))
+        (kh, kw), (sh, sw), (ph, pw), up = pair(a["kernel"]), pair(a["stride"]), pair(a["pad"]), a.get("ceil", ceil)
+        written = f"{kh}x{kw}"
+        if 2 * ph > kh or 2 * pw > kw:
+            pad = a["pad"] if isinstance(a["pad"], int) else f"{ph}x{pw}"
+            raise ShapeProblem(f"{name} padding {pad} is more than half its {written} window")
+        return (c, _window(h, kh, sh, ph, up, name, written), _window(w, kw, sw, pw, up, name, written))
     return rule
 
 
@@ -251,10 +253,10 @@ def _broadcast(a, ins):
 op("mul", shape=_broadcast, other=lambda a, ins, out: numel(out))
 
 op("maxpool", shape=_pool_shape("max pool", True),
-   other=lambda a, ins, out: numel(out) * (a["kernel"] ** 2 - 1))
+   other=lambda a, ins, out: numel(out) * (_taps(a) - 1))
 
 op("avgpool", shape=_pool_shape("average pool", False),
-   other=lambda a, ins, out: numel(out) * a["kernel"] ** 2)
+   other=lambda a, ins, out: numel(out) * _taps(a))
 
 op("gap", shape=lambda a, ins: (_grid(ins[0], "global average pooling")[0], 1, 1),
    other=lambda a, ins, out: numel(ins[0]))

@@ -6,7 +6,7 @@ output positions (per axis) to the interval of input positions it reads, and whe
 per op, with output positions [a, b] on an axis of n input positions:
 
 - conv and pooling (kernel k, stride s, padding p, dilation d): [a*s - p, b*s - p + d*(k - 1)] (the
-  span of the dilated kernel, holes included; a window of two sides, 1x7, has its own k and p per axis);
+  span of the dilated kernel, holes included; a window of two sides, 1x7, has its own k, s and p per axis);
 - transposed conv (kernel k, stride s): the inputs i with i*s <= o <= i*s + k - 1;
 - nearest upsampling by f, or resizing to m positions: floor(o / f), floor(o * n / m);
 - bilinear upsampling and resizing (align_corners off, as torch): the two neighbours of the source
@@ -64,8 +64,8 @@ def _axis(r: Node, axis: int, a: int, b: int, n_in: int, n_out: int) -> Interval
     """The positions on an axis (0: rows, 1: columns) of n_in that output positions [a, b] (of n_out) read."""
     kind, at = r.kind, r.attrs
     if kind in ("conv", "maxpool", "avgpool"):
-        span, pad = dilated(at)[axis] - 1, pair(at["pad"])[axis]
-        return a * at["stride"] - pad, b * at["stride"] - pad + span
+        span, pad, stride = dilated(at)[axis] - 1, pair(at["pad"])[axis], pair(at["stride"])[axis]
+        return a * stride - pad, b * stride - pad + span
     if kind == "convT":
         s, kk = at["stride"], at["kernel"]
         return -((kk - 1 - a) // s), b // s              # ceil((a - k + 1) / s), floor(b / s)
@@ -155,8 +155,9 @@ def _jumps(G: Graph) -> dict[str, tuple[float, float]]:
             out[r.id] = (float(G.info.input_shape[1]), float(G.info.input_shape[2]))
             continue
         at = r.attrs
+        f: tuple[float, float]
         if r.kind in ("conv", "maxpool", "avgpool"):
-            f = (at["stride"], at["stride"])
+            f = pair(at["stride"])
         elif r.kind == "convT":
             f = (1 / at["stride"], 1 / at["stride"])
         elif r.kind in ("upsample", "resize", "adaptive_avgpool", "gap"):
