@@ -138,7 +138,9 @@ BAD = 'network "B"\ninput 3 @ 17x17\n{}\nfc 10 pool=avg\n'
 
 @pytest.mark.parametrize("body, cls, col, words", [
     ("conv 8 kernel=0x3", SpecValueError, 15, "out of range"),
-    ("conv 8 kernel=1x", SpecValueError, 15, "half a window"),
+    ("conv 8 kernel=1x", SpecNameError, 15, "half a window"),
+    ("conv 8 kernel=1x7x3", SpecNameError, 15, "not a window"),
+    ("conv 8 kernel=1.5x7", SpecNameError, 15, "not a window"),
     ("conv 8 kernel=99999x1", SpecValueError, 15, "out of range"),
     ("conv 8 kernel=2x3", SpecValueError, 15, "even on one side"),
     ("conv 8 kernel=1x7 + 1", SpecTypeError, 15, "not a number"),

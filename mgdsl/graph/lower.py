@@ -124,9 +124,14 @@ def number(e: A.Expr, scope: Scope):
             written, hint = sci
             raise SpecValueError(f"{written} looks like scientific notation, which .mg does not read", e.span,
                                  hint=hint)
-        if v == "x" and _HALF_WINDOW.fullmatch(e.span.text()):
-            raise SpecValueError(f"{e.span.text()} is half a window: a window gives its height and its width",
-                                 e.span, hint=f"write both sides, as in {e.span.text()}3 (height x width)")
+        written = e.span.text()
+        if v == "x" and _HALF_WINDOW.fullmatch(written):
+            raise with_origins(SpecNameError(f"unknown name 'x': {written} is {written[:-1]} times x, or half a window",
+                                             e.span, hint=f"define x, or give a window both sides, as in {written}3 "
+                                                          "(height x width)"), e, scope)
+        if _BROKEN_WINDOW.fullmatch(written):
+            raise SpecNameError(f"unknown name '{v}': {written} is not a window either, which is two whole numbers, "
+                                "height x width", e.span, hint="write a window as in 1x7")
         raise with_origins(SpecNameError(f"unknown name '{v}'", e.span, hint=suggest(v, names) or (
             f"names defined here: {', '.join(names)}" if names else None)), e, scope)
     if abs(v) > 1e15:
@@ -135,6 +140,7 @@ def number(e: A.Expr, scope: Scope):
 
 
 _HALF_WINDOW = re.compile(r"\d+x")
+_BROKEN_WINDOW = re.compile(r"\d+(\.\d+)?x[\dx.]*")       # 1x7x3, 1.5x7 (a name x7 times a number)
 _SCIENTIFIC = re.compile(r"(\d+(?:\.\d+)?[eE])([+-]?\d+)")
 
 
