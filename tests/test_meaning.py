@@ -125,7 +125,7 @@ CALLS = {
     "add": ["add s", "add s shortcut=proj", "conv 16, 8 stride=2; add s shortcut=proj"], "relu": ["relu"],
     "fc": ["pool merge; fc 4", "drop; fc 4", "fc 4 pool=avg on finest"], "maps": ["drop; maps 3"], "outputs": ["outputs s"],
     "ln": ["ln"], "gn": ["gn 2"], "layerscale": ["layerscale"], "droppath": ["droppath 0.1"], "shuffle": ["shuffle 2"],
-    "flatten": ["drop; flatten"],
+    "flatten": ["drop; flatten"], "chunk": ["chunk 2", "chunk 4 take=2"], "slice": ["slice 4", "slice 4, 2 start=1"],
 }
 # A shortcut says how to bridge a change of shape; where the shapes match there is nothing to bridge,
 # and units rely on that (ResNet's bottleneck projects only in the blocks that change the shape).
@@ -136,11 +136,11 @@ SHAPE_DEPENDENT = {("add s", "shortcut"), ("add s shortcut=proj", "bias"), ("con
 # (and ceil mode is on for an unpadded max pool, off for an average pool)
 SAME_AS_DEFAULT = {("*", "act", "relu"), ("*", "stride", "2"), ("pool", "ceil", "on"), ("pool merge", "ceil", "on"),
                    ("pool drop", "ceil", "on"), ("pool type=avg", "ceil", "off")}
-VALUES = {"widths": ["16", "8, 8"], "kernel": ["1", "5"], "stride": ["2", "1", "3"], "pad": ["0", "2"],
+VALUES = {"widths": ["16", "8, 8"], "kernel": ["1", "5", "1x3"], "stride": ["2", "1", "3", "1x2"], "pad": ["0", "2", "1x0"],
           "dilation": ["2"], "groups": ["2", "depthwise"], "expand": ["2", "0.5"], "count": ["1", "2"],
           "factor": ["4"], "to": ["s"], "reach": ["2", "all"], "upkernel": ["1", "5"], "classes": ["7"],
           "p": ["0.25"], "tensor": ["s"], "crop": ["on"], "fn": ["relu", "silu"], "eps": ["0.001"],
-          "momentum": ["0.01"], "init": ["0.5"]}
+          "momentum": ["0.01"], "init": ["0.5"], "take": ["2"], "start": ["2"]}
 
 
 def _alternatives(call, p):

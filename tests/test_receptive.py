@@ -95,6 +95,8 @@ def _window(r) -> tuple:
     if r.kind not in ("conv", "maxpool", "avgpool", "convT"):
         return (("mode", at["mode"]),) if "mode" in at else ()
     k, d, pad = at["kernel"], at.get("dilation", 1), at.get("pad")
+    if isinstance(k, tuple) or isinstance(pad, tuple) or isinstance(at["stride"], tuple):
+        return ("window of two sides", at["stride"] != 1, d > 1)
     return ("1 x 1" if k == 1 else "even kernel" if k % 2 == 0 else "odd kernel", at["stride"] > 1, d > 1,
             None if pad is None else "none" if pad == 0 else "same" if pad == d * (k - 1) // 2 else "other",
             at.get("ceil"))
@@ -113,7 +115,7 @@ def _rules(G) -> set:
             if len(shape) == 3 and len(r.shape) == 3:
                 if shape[1:] == (1, 1) and r.shape[1:] != (1, 1):
                     out.add(("1 x 1 spread by", r.kind))
-                if r.kind in ("conv", "maxpool", "avgpool") and r.attrs["stride"] > 1:
+                if r.kind in ("conv", "maxpool", "avgpool") and r.attrs["stride"] not in (1, (1, 1)):
                     out.add((r.kind, "strided over an odd side" if shape[1] % 2 else "strided over an even side",
                              r.attrs.get("ceil")))
     return out
@@ -148,6 +150,8 @@ def test_imagenet_fields_at_full_size(path, monkeypatch):
 # -- each op's rule on its own, against torch ----------------------------------------------------------------
 OPS = {
     "dilated conv": "conv 4 kernel=3 dilation=3; conv 4 kernel=5 stride=2 pad=1",
+    "non-square dilated conv": "conv 4 kernel=1x7; conv 4 kernel=5x3 dilation=2 stride=2 pad=1x2; conv 4 kernel=3x1",
+    "non-square pools": "pool kernel=1x2; pool kernel=3x1 stride=2x1 pad=1x0 type=avg; pool kernel=3 stride=1x2 pad=1",
     "strided pools": "pool kernel=3 stride=2 pad=1 type=avg; pool",
     "transposed conv": "pool; pool; upconv 4 kernel=3 stride=2; upconv 4",
     "nearest and bilinear": "pool; pool; upsample 2; upsample 2 mode=bilinear",

@@ -83,6 +83,8 @@ def _kind(p) -> str:
         return "prob" if k.hi <= 1 else "real"
     if isinstance(k, api.WholeOr):
         return "int+word"
+    if isinstance(k, api.WholeOrWindow) or isinstance(k, api.PerGrid) and k.windows:
+        return "int+window"
     return "int"
 
 
@@ -188,6 +190,8 @@ class Gen:
             return self.r.choice(["0.1", "0.5", "0", "0.25", "0.9"])
         if k == "int+word" and self.chance(0.5):
             return self.r.choice(p.choices)
+        if k == "int+window" and self.chance(0.2):      # a window of two sides (`kernel=1x7`), sometimes broken
+            return self.r.choice(["1x3", "3x1", "1x5", "5x3"] + (["0x3", "2x3", "1x"] if self.chance(self.wild) else []))
         base = p.default if isinstance(p.default, int) and not isinstance(p.default, bool) else 2
         pool = [base, 1, 2, 3, base + 1] + ([max(base - 1, 0)] if self.chance(self.wild) else [])
         if p.name in ("kernel", "upkernel"):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from ..errors import ResourceError, UsageError
 from ..graph.cost import macs_of, params_of
 from ..graph.ir import Graph, Layer, Node
+from ..graph.ops import pair
 
 FORMATS = ("svg", "png", "pdf", "dot")
 PNG_DPI, PDF_DPI = 110, 200
@@ -76,6 +77,7 @@ LEGEND: dict[str, str] = {
     "add": "res",
     "fc": "prediction", "maps": "prediction", "outputs": "prediction",
     "ln": "conv", "gn": "conv", "layerscale": "conv", "droppath": "conv", "shuffle": "conv", "flatten": "pool",
+    "chunk": "concat", "slice": "concat",
 }
 # layer types that get no column: `use` makes no op, and the layers after it draw their inputs as
 # connections from the saved pyramid's boxes
@@ -159,7 +161,7 @@ def _external_inputs(G, out: str, inside: set) -> dict[str, str]:
     return best
 
 
-def _kernels(G, nodes: list[str], size) -> set[int]:
+def _kernels(G, nodes: list[str], size) -> set[int | tuple[int, int]]:
     """Kernel sizes of the convolutions a layer runs on one grid (shortcut projections excluded)."""
     recs = [G.node(n) for n in nodes]
     return {r.attrs["kernel"] for r in recs
@@ -173,7 +175,7 @@ class Box:
     size: tuple | None
     channels: int
     kind: str
-    kernel: int | None = None
+    kernel: int | tuple[int, int] | None = None
     row: int = 0
     x: float = 0.0
     y: float = 0.0
@@ -507,9 +509,20 @@ def layers_dot(G: Graph, expand: bool = False) -> str:
     return d.source()
 
 
+def _window(k: int | tuple[int, int]) -> str:
+    """A kernel as the diagram writes it: 3\u00d73, or 1\u00d77 for a window of two sides."""
+    h, w = pair(k)
+    return f"{h}\u00d7{w}"
+
+
+def _side(v: int | tuple[int, int]) -> str:
+    """A pool's kernel or stride: the number, or height\u00d7width where they differ."""
+    return str(v) if isinstance(v, int) else _window(v)
+
+
 def _label(b: Box) -> str:
     if b.kernel is not None and b.kernel != 3:
-        return f"{b.channels} ({b.kernel}\u00d7{b.kernel})"
+        return f"{b.channels} ({_window(b.kernel)})"
     return str(b.channels)
 
 
@@ -518,9 +531,9 @@ def _op_text(r: Node) -> str:
     k, a = r.kind, r.attrs
     shape = "\u00d7".join(map(str, r.shape))
     if k in ("conv", "convT"):
-        head = f"{k} {a['kernel']}\u00d7{a['kernel']}" + (f" /{a['stride']}" if a.get("stride", 1) != 1 else "")
+        head = f"{k} {_window(a['kernel'])}" + (f" /{a['stride']}" if a.get("stride", 1) != 1 else "")
     elif k in ("maxpool", "avgpool"):
-        head = f"{k} {a['kernel']}/{a['stride']}"
+        head = f"{k} {_side(a['kernel'])}/{_side(a['stride'])}"
     elif k == "upsample":
         head = f"upsample \u00d7{a['factor']}"
     elif k == "linear":

@@ -91,8 +91,9 @@ def coarse_convT(G: Graph) -> Graph:
 
 
 def _spread(r: Node) -> bool:
-    """A grouped or dilated conv: the rewrites below assume a dense, undilated kernel."""
-    return r.attrs.get("groups", 1) != 1 or r.attrs.get("dilation", 1) != 1
+    """A grouped, dilated or non-square conv: the rewrites below assume a dense, undilated, square kernel."""
+    return r.attrs.get("groups", 1) != 1 or r.attrs.get("dilation", 1) != 1 or isinstance(r.attrs["kernel"], tuple) \
+        or isinstance(r.attrs["pad"], tuple)
 
 
 def small_grid_gemm(G: Graph) -> Graph:

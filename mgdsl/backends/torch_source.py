@@ -150,6 +150,7 @@ EMITTERS: dict[str, Emitter] = {
                           runtime=("norms",)),
     "droppath": Emitter(lambda r, x, c: f"_drop_path({x[0]}, {r.attrs['p']!r}, self.training)", runtime=("droppath",)),
     "shuffle": Emitter(lambda r, x, c: f"{x[0]}.unflatten(1, ({r.attrs['groups']}, -1)).transpose(1, 2).flatten(1, 2)"),
+    "slice": Emitter(lambda r, x, c: f"{x[0]}[:, {r.attrs['start']}:{r.attrs['stop']}]"),
     "relu": Emitter(lambda r, x, c: f"F.relu({x[0]})"),
     "act": Emitter(lambda r, x, c: ACT_CALLS[r.attrs["fn"]].format(x[0])),
     "dropout": Emitter(lambda r, x, c: f"F.dropout({x[0]}, {r.attrs['p']}, self.training)"),

@@ -14,7 +14,7 @@ from ..errors import Source, Span, SpecNameError, SpecTypeError, UsageError
 from ..lang import ast as A
 from .layer_api import LAYERS, is_value_word
 from .lower import Scope, evaluate_list
-from .values import Arg, Sym
+from .values import Arg, Sym, Window
 
 
 def check_names(modules: Iterable[A.Module]) -> None:
@@ -59,9 +59,11 @@ def given_value(v: object, name: str = "") -> object:
         return -number if text.startswith("-") else number
     if _WORD.fullmatch(text):
         return Sym(text)
+    if (window := re.fullmatch(r"(\d{1,9})x(\d{1,9})", text)) is not None:      # a kernel of two sides, 1x7
+        return Window(text, (int(window.group(1)), int(window.group(2))))
     sci = re.fullmatch(r"-?\d+(\.\d+)?[eE][+-]?\d+", text)
     hint = f"write the number out, as a spec would: {float(text):.15g}" if sci and abs(float(text)) < 1e16 \
-        else "give a number like 3 or 0.5, or a word like off"
+        else "give a number like 3 or 0.5, a window like 1x7, or a word like off"
     raise UsageError(f"--set {name}={v}: that is not a value a spec can hold", hint=hint)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn, Protocol
 
 from ..errors import Span, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
-from .values import Arg, Grid, Passed, Pyramid, Sym, describe
+from .values import Arg, Grid, Passed, Pyramid, Sym, Window, describe
 
 MAX_WIDTH = 1 << 20         # channels of any grid
 MAX_KERNEL = 255            # kernel sizes, strides, dilations and paddings
@@ -122,15 +122,34 @@ class WholeOr(Kind):
 
 
 @dataclass(frozen=True)
+class WholeOrWindow(Kind):
+    """A whole number in [lo, hi], or a window of two sides HxW (`pad=0x3`), each side in [lo, hi]; a
+    window of two equal sides is the number."""
+    lo: int = 0
+    hi: int = 1 << 24
+
+    def describe(self) -> str:
+        return f"whole number or HxW {self.lo}..{self.hi:,}"
+
+    def read(self, ctx, name, v):
+        if not isinstance(v, Window):
+            return ctx.whole(name, v, self.lo, self.hi, "a whole number")
+        return ctx.window(name, v, self.lo, self.hi)
+
+
+@dataclass(frozen=True)
 class PerGrid(Kind):
     """One whole number per active grid in [lo, hi] (one value applies to all; `same` keeps the
-    layer's default for that grid); `odd` for kernels that keep the grid size."""
+    layer's default for that grid); `odd` for kernels that keep the grid size; with `windows`, a value
+    may also be a window of two sides, HxW (`1x7`), each side in [lo, hi]."""
     lo: int = 1
     hi: int = MAX_WIDTH
     odd: bool = False
+    windows: bool = False
 
     def describe(self) -> str:
-        return f"whole number{' (odd)' if self.odd else ''} {self.lo}..{self.hi:,} per grid | same"
+        window = " or HxW" if self.windows else ""
+        return f"whole number{' (odd)' if self.odd else ''}{window} {self.lo}..{self.hi:,} per grid | same"
 
     def read(self, ctx, name, v):
         raise TypeError(f"{name} is read per grid: use LayerCtx.per_grid")
@@ -292,9 +311,10 @@ class LayerCtx:
             return [kind.read(self, name, v) for v in self.args[name].items]
         return kind.read(self, name, self.raw(name))
 
-    def per_grid(self, name: str, grids: Pyramid, default, odd: bool | None = None) -> list[int]:
+    def per_grid(self, name: str, grids: Pyramid, default, odd: bool | None = None) -> list[Any]:
         """One value per grid of a PerGrid parameter; a single value applies to every grid; `same`
-        keeps the default. `odd` overrides the parameter's own rule (a conv with explicit padding)."""
+        keeps the default. `odd` overrides the parameter's own rule (a conv with explicit padding).
+        A window parameter's value is a whole number, or (height, width) where the two differ."""
         kind = self.ltype.param(name).kind
         assert isinstance(kind, PerGrid), f"{name} is not a per-grid parameter"
         odd = kind.odd if odd is None else odd
@@ -311,16 +331,24 @@ class LayerCtx:
         for i, v in enumerate(items):
             if isinstance(v, Sym) and v == "same":
                 v = default[i] if isinstance(default, list) else default
-            v = self.whole(name, v, kind.lo, kind.hi, "a positive whole number") if a is not None else v
-            if odd and v % 2 == 0:
-                self.fail(f"kernel {v} is even; convolutions here pad to keep the grid size, which needs an odd kernel",
-                          name, cls=SpecValueError)
+            if isinstance(v, Window) and kind.windows:
+                v = self.window(name, v, kind.lo, kind.hi)
+            elif a is not None:
+                v = self.whole(name, v, kind.lo, kind.hi, "a positive whole number")
+            if odd and any(side % 2 == 0 for side in (v if isinstance(v, tuple) else (v,))):
+                written = "x".join(map(str, v)) if isinstance(v, tuple) else v
+                self.fail(f"kernel {written} is even{' on one side' if isinstance(v, tuple) else ''}; convolutions "
+                          "here pad to keep the grid size, which needs an odd kernel", name, cls=SpecValueError,
+                          hint="give pad=... to pad otherwise" if kind.windows else None)
             out.append(v)
         return out
 
     def whole(self, name: str, v: object, lo: int, hi: int, what: str) -> int:
         """A whole number in [lo, hi] given for `name` (a saved pyramid or an unknown word is refused)."""
         span = self.args[name].span if name in self.args else self.span
+        if isinstance(v, Window):
+            raise SpecTypeError(f"{name} takes {what}, not a window of two sides ({v})", span,
+                                hint=f"only a conv's kernel takes HxW; give {self.ltype.name}'s {name} one number")
         if isinstance(v, Passed) or isinstance(v, Sym) and self.builder.is_saved(v):
             raise SpecTypeError(f"'{v}' is a saved pyramid here, not {what}", span)
         if isinstance(v, Sym):
@@ -337,6 +365,16 @@ class LayerCtx:
             self.fail(f"{name} {v} is absurdly large (the limit is {hi})", name, cls=SpecValueError,
                       hint="check the units: widths are channel counts")
         return v
+
+    def window(self, name: str, v: Window, lo: int, hi: int) -> int | tuple[int, int]:
+        """A window HxW given for `name`, each side in [lo, hi]: the number when both sides are equal,
+        else (height, width)."""
+        for side in v.sides:
+            if not lo <= side <= hi:
+                self.fail(f"{name} {v} has a side of {side}, out of range: each side must be from {lo} to {hi}", name,
+                          cls=SpecValueError, hint=f"a window is HEIGHTxWIDTH, such as {max(lo, 1)}x7")
+        h, w = v.sides
+        return h if h == w else (h, w)
 
     def fail(self, message: str, at: str | None = None, hint: str | None = None, cls=SpecShapeError) -> NoReturn:
         """Refuse the call: at the argument `at` when it was given, else at the whole call."""

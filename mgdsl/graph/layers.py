@@ -26,16 +26,16 @@ from .layer_api import (
     Switch,
     Whole,
     WholeOr,
+    WholeOrWindow,
     layer,
 )
-from .ops import ACTIVATIONS
+from .ops import ACTIVATIONS, pair
 from .values import Grid, Pyramid, Sym, describe
 
 ACTS = ("relu", *ACTIVATIONS, "none")
 
 # parameters several layer types share
 _W = Param("widths", None, "output channels per grid (default: unchanged)", PerGrid(1, MAX_WIDTH))
-_K = Param("kernel", 3, "kernel size per grid (odd unless pad is given)", PerGrid(1, MAX_KERNEL, odd=True))
 _STRIDE = Param("stride", 1, "stride", Whole(1, MAX_KERNEL))
 _STRIDE_K = Param("stride", SameAs("kernel"), "default: the kernel size", Whole(1, MAX_KERNEL))
 _BN, _RELU, _BIAS = Param("bn", True, "batch norm after the conv", Switch()), \
@@ -56,11 +56,12 @@ def one_grid(ctx: LayerCtx, pyr: Pyramid, what: str) -> Grid:
     return pyr[0]
 
 
-def conv_bn_relu(ctx: LayerCtx, g: Grid | str, x: Grid, cout: int, k: int, stride=1, bn=True, relu=True, bias=True,
-                 groups=1, dilation=1, pad=None, norm: dict | None = None) -> Grid:
+def conv_bn_relu(ctx: LayerCtx, g: Grid | str, x: Grid, cout: int, k: int | tuple[int, int], stride=1, bn=True,
+                 relu=True, bias=True, groups=1, dilation=1, pad=None, norm: dict | None = None) -> Grid:
     """conv (+ BN, with `norm`'s eps and momentum) (+ activation: `relu` is True/False or an activation's name)."""
-    attrs = dict(cin=x.channels, cout=cout, kernel=k, stride=stride, pad=dilation * (k // 2) if pad is None else pad,
-                 bias=bias)
+    if pad is None:                     # what keeps the grid size
+        pad = tuple(dilation * (side // 2) for side in k) if isinstance(k, tuple) else dilation * (k // 2)
+    attrs = dict(cin=x.channels, cout=cout, kernel=k, stride=stride, pad=pad, bias=bias)
     if groups != 1 or dilation != 1:
         attrs.update(groups=groups, dilation=dilation)
     x = ctx.node(g, "conv", "conv", [x], **attrs)
@@ -161,12 +162,14 @@ def projection_stride(have, want) -> int | None:
 
 
 # -- convolutions ------------------------------------------------------------------------------------
-@layer("conv", _W, _K, _STRIDE, _BN, _RELU, _BIAS, _ACT, _GROUPS, _EPS, _MOMENTUM,
+@layer("conv", _W, Param("kernel", 3, "kernel size per grid, or height x width (1x7); odd unless pad is given",
+                         PerGrid(1, MAX_KERNEL, odd=True, windows=True)),
+       _STRIDE, _BN, _RELU, _BIAS, _ACT, _GROUPS, _EPS, _MOMENTUM,
        Param("expand", None, "output channels as a multiple of the input channels (instead of widths)",
              Real(1e-6, MAX_WIDTH)),
        Param("dilation", 1, "spacing of the kernel's taps (atrous conv)", Whole(1, MAX_KERNEL)),
-       Param("pad", None, "zero padding on each side (default: what keeps the grid size, dilation * (kernel // 2))",
-             Whole(0, MAX_KERNEL)))
+       Param("pad", None, "zero padding on each side, or top and bottom x left and right (0x3) (default: what "
+             "keeps the grid size, dilation * (kernel // 2))", WholeOrWindow(0, MAX_KERNEL)))
 def conv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     """conv + BN + ReLU on each grid separately (on the image pyramid: the per-grid stems)."""
     pad = ctx.value("pad")
@@ -353,8 +356,9 @@ def upconv(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
 # -- pooling, resizing and the pyramid itself ----------------------------------------------------------
 @layer("pool", Param("mode", Sym("each"), "each | merge (fold the coarsest grid into the next) | drop (drop it)",
                      Choice(("each", "merge", "drop"))),
-       Param("kernel", 2, "window size", Whole(1, MAX_KERNEL)), _STRIDE_K,
-       Param("pad", 0, "padding on each side", Whole(0, MAX_KERNEL)),
+       Param("kernel", 2, "window size, or height x width (1x2)", WholeOrWindow(1, MAX_KERNEL)),
+       Param("stride", SameAs("kernel"), "default: the kernel size (HxW: per side)", WholeOrWindow(1, MAX_KERNEL)),
+       Param("pad", 0, "padding on each side (HxW: top and bottom x left and right)", WholeOrWindow(0, MAX_KERNEL)),
        Param("type", Sym("max"), "max | avg", Choice(("max", "avg"))),
        Param("ceil", None, "ceil mode (default: on for unpadded max pools, as the paper's code; off otherwise)",
              Switch()),
@@ -374,7 +378,7 @@ def pool(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     if mode == "drop":
         ctx.discard(pyr[-1])
     for g in keep:
-        if g.size == (1, 1) and s > 1:
+        if g.size == (1, 1) and max(pair(s)) > 1:
             ctx.fail("a 1x1 grid cannot be pooled any further",
                      hint="fold it into the next grid with `pool merge`, or remove it with `pool drop`")
     out = [ctx.node(g, "pool", kind, [g], kernel=k, stride=s, pad=p, ceil=ceil) for g in keep]
@@ -485,6 +489,52 @@ def shuffle(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
     next grouped conv mixes them; only moves data."""
     n = ctx.value("groups")
     return tuple(ctx.node(g, "shuffle", "shuffle", [g], groups=n) for g in grids_only(ctx, pyr))
+
+
+def _holder(g: Grid) -> str:
+    return "the flat vector" if g.size is None else f"the {g.label} grid"
+
+
+@layer("chunk", Param("parts", REQUIRED, "how many equal parts the channels are split into", Whole(1, MAX_WIDTH)),
+       Param("take", 1, "which part to keep, counting from 1 (the first channels)", Whole(1, MAX_WIDTH)))
+def chunk(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """One of `parts` equal parts of every grid's channels (torch.chunk): a channel split. Save the
+    pyramid before it and take each part on its own branch (ShuffleNetV2: `x = ...`, then
+    `b = chunk 2 take=2; ...` and `use x; chunk 2; concat b`); only moves data."""
+    n, i = ctx.value("parts"), ctx.value("take")
+    if i > n:
+        ctx.fail(f"take={i} asks for part {i} of {n}", at="take", cls=SpecValueError,
+                 hint=f"the parts are counted from 1 to {n}")
+    out = []
+    for g in pyr:
+        c, what = g.channels, _holder(g)
+        if n > c:
+            ctx.fail(f"{what} has {c} channels, fewer than the {n} parts asked for", at="parts", cls=SpecValueError,
+                     hint=f"split into at most {c} parts")
+        if c % n:
+            ctx.fail(f"{what} has {c} channels, which {n} equal parts do not divide", at="parts", cls=SpecValueError,
+                     hint="the parts must divide the channels; `slice` keeps any number of them")
+        size = c // n
+        out.append(ctx.node(g, "chunk", "slice", [g], start=(i - 1) * size, stop=i * size))
+    return tuple(out)
+
+
+@layer("slice", Param("widths", REQUIRED, "how many channels to keep, per grid", PerGrid(1, MAX_WIDTH)),
+       Param("start", 0, "the first channel kept, counting from 0", Whole(0, MAX_WIDTH)))
+def slice_(ctx: LayerCtx, pyr: Pyramid) -> Pyramid:
+    """Keep some of every grid's channels: `widths` of them from channel `start` (GhostNet keeps the
+    first `out` of its concatenated channels: `slice out`); only moves data."""
+    widths = ctx.per_grid("widths", pyr, [g.channels for g in pyr])
+    start = ctx.value("start")
+    out = []
+    for g, w in zip(pyr, widths):
+        if start + w > g.channels:
+            ctx.fail(f"channels {start} to {start + w - 1} are asked for, but {_holder(g)} has {g.channels} channels "
+                     f"(0 to {g.channels - 1})", at="widths", cls=SpecValueError,
+                     hint=f"keep at most {g.channels - start} channels from channel {start}" if start < g.channels
+                     else f"start below {g.channels}")
+        out.append(ctx.node(g, "slice", "slice", [g], start=start, stop=start + w))
+    return tuple(out)
 
 
 @layer("flatten")

@@ -16,7 +16,7 @@ from ..lang import ast as A
 from .ir import Graph, Layer, NetInfo, Node, new_graph
 from .layer_api import LAYERS, MAX_WIDTH, REQUIRED, SWITCH, LayerCtx, LayerType, Param, bind_args, is_value_word, suggest
 from .ops import OPS, ShapeProblem
-from .values import Arg, Grid, Outer, Passed, Pyramid, Sym, describe, size_label
+from .values import Arg, Grid, Outer, Passed, Pyramid, Sym, Window, describe, size_label
 
 # layer types of other frameworks, and what to write here instead (a spelling suggestion would
 # mislead: `dropout` is not a typo of `drop`, which removes grids)
@@ -70,6 +70,8 @@ def evaluate(e: A.Expr, scope: Scope) -> tuple:
         return (e.value,)
     if isinstance(e, A.Str):
         return (Sym(e.value),)
+    if isinstance(e, A.Window):
+        return (Window(f"{e.sides[0]}x{e.sides[1]}", e.sides),)
     if isinstance(e, A.Name):
         if e.id in scope.env:
             return scope.env[e.id][0].items
@@ -137,6 +139,9 @@ def number(e: A.Expr, scope: Scope):
     if len(v) != 1:
         raise SpecTypeError(f"arithmetic needs a single number, but this is a list of {len(v)}", e.span)
     (v,) = v
+    if isinstance(v, Window):
+        raise SpecTypeError(f"{v} is a window (height x width), not a number", e.span,
+                            hint="only a kernel takes a window; arithmetic needs single numbers")
     if isinstance(v, Sym):
         names = list(scope.env)
         if isinstance(v, Passed) or v in scope.tensors:
@@ -146,6 +151,14 @@ def number(e: A.Expr, scope: Scope):
             written, hint = sci
             raise SpecValueError(f"{written} looks like scientific notation, which .mg does not read", e.span,
                                  hint=hint)
+        written = e.span.text()
+        if v == "x" and _HALF_WINDOW.fullmatch(written):
+            raise with_origins(SpecNameError(f"unknown name 'x': {written} is {written[:-1]} times x, or half a window",
+                                             e.span, hint=f"define x, or give a window both sides, as in {written}3 "
+                                                          "(height x width)"), e, scope)
+        if _BROKEN_WINDOW.fullmatch(written):
+            raise SpecNameError(f"unknown name '{v}': {written} is not a window either, which is two whole numbers, "
+                                "height x width", e.span, hint="write a window as in 1x7")
         raise with_origins(SpecNameError(f"unknown name '{v}'", e.span, hint=suggest(v, names) or (
             f"names defined here: {', '.join(names)}" if names else None)), e, scope)
     if abs(v) > 1e15:
@@ -153,6 +166,8 @@ def number(e: A.Expr, scope: Scope):
     return v
 
 
+_HALF_WINDOW = re.compile(r"\d+x")
+_BROKEN_WINDOW = re.compile(r"\d+(\.\d+)?x[\dx.]*")       # 1x7x3, 1.5x7 (a name x7 times a number)
 _SCIENTIFIC = re.compile(r"(\d+(?:\.\d+)?[eE])([+-]?\d+)")
 
 
@@ -576,7 +591,7 @@ class Lowerer:
         word that names a saved pyramid there carries that pyramid into the unit (`fold h`), any other
         word stays a word that no pyramid of the unit's own can answer to."""
         def look(v):
-            if not isinstance(v, Sym) or isinstance(v, (Passed, Outer)):
+            if not isinstance(v, Sym) or isinstance(v, (Passed, Outer, Window)):     # a window is a value, not a word
                 return v
             if v in caller.tensors:
                 return Passed(v, caller.tensors[v][0])

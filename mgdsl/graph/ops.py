@@ -20,8 +20,8 @@ Cost conventions (the ones that reproduce the paper's Tables 1 and 4):
   max pool k*k - 1 comparisons per output element, average pool k*k additions per output element,
   global (or adaptive) average pool one addition per input element, other activations 1 per element,
   channel-wise product 1 per output element, bilinear resizing 4 per output element; nearest
-  upsampling, cropping, concatenation, padding, flattening, channel shuffles, dropout and stochastic
-  depth only move data and count 0.
+  upsampling, cropping, concatenation, padding, flattening, channel shuffles, channel slices (chunks),
+  dropout and stochastic depth only move data and count 0.
 - grouped convs: each output sees cin/groups input channels, so params and MACs divide by groups;
   dilation changes only the output size.
 """
@@ -59,10 +59,16 @@ def _grid(shape: Shape, what: str) -> tuple[int, int, int]:
     return shape
 
 
-def _window(n: int, k: int, s: int, p: int, ceil: bool, what: str) -> int:
+def pair(v) -> tuple[int, int]:
+    """A kernel's, stride's or padding's (height, width): a number is the same on both sides, a window
+    is (height, width) as written (`kernel=1x7`)."""
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
+
+
+def _window(n: int, k: int, s: int, p: int, ceil: bool, what: str, written: str | None = None) -> int:
     span = n + 2 * p - k
     if span < 0:
-        raise ShapeProblem(f"a {k}x{k} {what} does not fit in a grid of size {n}")
+        raise ShapeProblem(f"a {written or f'{k}x{k}'} {what} does not fit in a grid of size {n}")
     out = (-(-span // s) if ceil else span // s) + 1
     if ceil and (out - 1) * s >= n + p:   # PyTorch's rule: the last window must start inside the input
         out -= 1
@@ -95,23 +101,27 @@ def _conv_shape(a, ins):
     if a["cin"] % g or a["cout"] % g:
         raise ShapeProblem(f"{g} groups do not divide {a['cin']} input and {a['cout']} output channels",
                            "groups must divide both channel counts; groups=depthwise uses one per input channel")
-    k, s, p = dilated(a), a["stride"], a["pad"]
-    return (a["cout"], _window(h, k, s, p, False, "kernel"), _window(w, k, s, p, False, "kernel"))
+    (kh, kw), s, (ph, pw) = dilated(a), a["stride"], pair(a["pad"])
+    written = None if kh == kw else f"{kh}x{kw}"
+    return (a["cout"], _window(h, kh, s, ph, False, "kernel", written), _window(w, kw, s, pw, False, "kernel", written))
 
 
-def dilated(a) -> int:
-    """The span of a (possibly dilated) kernel: dilation only spreads the taps, so it changes the
-    output size and nothing else."""
-    return a.get("dilation", 1) * (a["kernel"] - 1) + 1
+def dilated(a) -> tuple[int, int]:
+    """The (height, width) span of a (possibly dilated) kernel: dilation only spreads the taps, so it
+    changes the output size and nothing else."""
+    d = a.get("dilation", 1)
+    return tuple(d * (k - 1) + 1 for k in pair(a["kernel"]))  # type: ignore[return-value]
 
 
 def _pool_shape(name, ceil):
     def rule(a, ins):
         c, h, w = _grid(ins[0], name)
-        k, s, p, up = a["kernel"], a["stride"], a["pad"], a.get("ceil", ceil)
-        if 2 * p > k:
-            raise ShapeProblem(f"{name} padding {p} is more than half its {k}x{k} window")
-        return (c, _window(h, k, s, p, up, name), _window(w, k, s, p, up, name))
+        (kh, kw), (sh, sw), (ph, pw), up = pair(a["kernel"]), pair(a["stride"]), pair(a["pad"]), a.get("ceil", ceil)
+        written = f"{kh}x{kw}"
+        if 2 * ph > kh or 2 * pw > kw:
+            pad = a["pad"] if isinstance(a["pad"], int) else f"{ph}x{pw}"
+            raise ShapeProblem(f"{name} padding {pad} is more than half its {written} window")
+        return (c, _window(h, kh, sh, ph, up, name, written), _window(w, kw, sw, pw, up, name, written))
     return rule
 
 
@@ -131,8 +141,13 @@ def _cat_shape(a, ins):
     return (sum(s[0] for s in ins), *ins[0][1:])
 
 
+def _taps(a) -> int:
+    """Taps of a kernel: k * k, or height * width."""
+    return math.prod(pair(a["kernel"]))
+
+
 def _conv_params(a) -> int:
-    return a["cin"] // a.get("groups", 1) * a["cout"] * a["kernel"] ** 2 + (a["cout"] if a["bias"] else 0)
+    return a["cin"] // a.get("groups", 1) * a["cout"] * _taps(a) + (a["cout"] if a["bias"] else 0)
 
 
 def _folded_params(a) -> int:
@@ -145,7 +160,7 @@ def _folded_other(a, ins, out) -> int:
 
 
 def _conv_macs(a, ins, out) -> int:
-    return numel(out) * a["cin"] // a.get("groups", 1) * a["kernel"] ** 2
+    return numel(out) * a["cin"] // a.get("groups", 1) * _taps(a)
 
 
 def _same_shape(a, ins):
@@ -199,6 +214,18 @@ def _channel_groups(what):
 # channel shuffle (ShuffleNet): the channels, as `groups` groups, interleaved; only moves data
 op("shuffle", shape=_channel_groups("a channel shuffle"))
 
+def _slice_shape(a, ins):
+    c = ins[0][0]
+    if not 0 <= a["start"] < a["stop"] <= c:
+        raise ShapeProblem(f"channels {a['start']} to {a['stop'] - 1} are not all among the {c} channels here",
+                           f"keep at most {c} channels, starting from channel 0 to {c - 1}")
+    return (a["stop"] - a["start"], *ins[0][1:])
+
+
+# the channels start..stop-1 of a grid or a flat vector (a chunk of a split, GhostNet's first channels);
+# only moves data
+op("slice", shape=_slice_shape)
+
 # layer norm over the channels at each position (ConvNeXt's) and group norm: like batch norm, a
 # scale and shift per channel, and 2 operations per output element
 op("ln", shape=lambda a, ins: _grid(ins[0], "layer norm"), params=lambda a: 2 * a["channels"],
@@ -226,10 +253,10 @@ def _broadcast(a, ins):
 op("mul", shape=_broadcast, other=lambda a, ins, out: numel(out))
 
 op("maxpool", shape=_pool_shape("max pool", True),
-   other=lambda a, ins, out: numel(out) * (a["kernel"] ** 2 - 1))
+   other=lambda a, ins, out: numel(out) * (_taps(a) - 1))
 
 op("avgpool", shape=_pool_shape("average pool", False),
-   other=lambda a, ins, out: numel(out) * a["kernel"] ** 2)
+   other=lambda a, ins, out: numel(out) * _taps(a))
 
 op("gap", shape=lambda a, ins: (_grid(ins[0], "global average pooling")[0], 1, 1),
    other=lambda a, ins, out: numel(ins[0]))

@@ -6,7 +6,7 @@ output positions (per axis) to the interval of input positions it reads, and whe
 per op, with output positions [a, b] on an axis of n input positions:
 
 - conv and pooling (kernel k, stride s, padding p, dilation d): [a*s - p, b*s - p + d*(k - 1)] (the
-  span of the dilated kernel, holes included);
+  span of the dilated kernel, holes included; a window of two sides, 1x7, has its own k, s and p per axis);
 - transposed conv (kernel k, stride s): the inputs i with i*s <= o <= i*s + k - 1;
 - nearest upsampling by f, or resizing to m positions: floor(o / f), floor(o * n / m);
 - bilinear upsampling and resizing (align_corners off, as torch): the two neighbours of the source
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .ir import Graph, Node
+from .ops import dilated, pair
 
 Interval = tuple[int, int]           # first and last position, inclusive
 Box = tuple[Interval, Interval]      # rows, columns
@@ -62,12 +63,12 @@ def _bilinear(a: int, b: int, n_in: int, n_out: int, scale: float | None) -> Int
     return int(lo), (i_hi + 1 if hi > i_hi else i_hi)
 
 
-def _axis(r: Node, k: int, a: int, b: int, n_in: int, n_out: int) -> Interval:
-    """The positions of input k on an axis of n_in that output positions [a, b] (of n_out) read."""
+def _axis(r: Node, axis: int, a: int, b: int, n_in: int, n_out: int) -> Interval:
+    """The positions on an axis (0: rows, 1: columns) of n_in that output positions [a, b] (of n_out) read."""
     kind, at = r.kind, r.attrs
     if kind in ("conv", "maxpool", "avgpool"):
-        span = at.get("dilation", 1) * (at["kernel"] - 1)
-        return a * at["stride"] - at["pad"], b * at["stride"] - at["pad"] + span
+        span, pad, stride = dilated(at)[axis] - 1, pair(at["pad"])[axis], pair(at["stride"])[axis]
+        return a * stride - pad, b * stride - pad + span
     if kind == "convT":
         s, kk = at["stride"], at["kernel"]
         return -((kk - 1 - a) // s), b // s              # ceil((a - k + 1) / s), floor(b / s)
@@ -94,7 +95,7 @@ def _axis(r: Node, k: int, a: int, b: int, n_in: int, n_out: int) -> Interval:
 def _step(G: Graph, r: Node, box: Box) -> list[tuple[str, Box]]:
     """The positions each input of `r` contributes to the positions `box` of `r`."""
     out = []
-    for k, i in enumerate(r.inputs):
+    for i in r.inputs:
         shape = G.node(i).shape
         if len(shape) != 3:                        # a flat vector: its one "position"
             out.append((i, ((0, 0), (0, 0))))
@@ -102,8 +103,8 @@ def _step(G: Graph, r: Node, box: Box) -> list[tuple[str, Box]]:
         if len(r.shape) != 3:                       # flatten, linear: a flat output reads all of a grid
             out.append((i, ((0, shape[1] - 1), (0, shape[2] - 1))))
             continue
-        ys = _axis(r, k, *box[0], shape[1], r.shape[1])
-        xs = _axis(r, k, *box[1], shape[2], r.shape[2])
+        ys = _axis(r, 0, *box[0], shape[1], r.shape[1])
+        xs = _axis(r, 1, *box[1], shape[2], r.shape[2])
         if r.kind == "crop":
             top, left = r.attrs["at"]
             ys, xs = (ys[0] + top, ys[1] + top), (xs[0] + left, xs[1] + left)
@@ -157,8 +158,9 @@ def _jumps(G: Graph) -> dict[str, tuple[float, float]]:
             out[r.id] = (float(G.info.input_shape[1]), float(G.info.input_shape[2]))
             continue
         at = r.attrs
+        f: tuple[float, float]
         if r.kind in ("conv", "maxpool", "avgpool"):
-            f = (at["stride"], at["stride"])
+            f = pair(at["stride"])
         elif r.kind == "convT":
             f = (1 / at["stride"], 1 / at["stride"])
         elif r.kind in ("upsample", "resize", "adaptive_avgpool", "gap"):

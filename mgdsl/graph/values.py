@@ -26,6 +26,16 @@ class Outer(Sym):
     such as `off`, or a mistake. Inside the unit it never resolves to a pyramid of the unit's own."""
 
 
+class Window(Sym):
+    """A window of two sides written HxW (`kernel=1x7`): a height and a width, as one value."""
+    sides: tuple[int, int]
+
+    def __new__(cls, text: str, sides: tuple[int, int]):
+        word = super().__new__(cls, text)
+        word.sides = sides
+        return word
+
+
 @dataclass(frozen=True)
 class Arg:
     """An evaluated argument: a list of numbers or words, and where it was written."""

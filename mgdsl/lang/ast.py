@@ -18,6 +18,12 @@ class Num(Expr):
 
 
 @dataclass
+class Window(Expr):
+    """A window of two sides, `1x7` (height x width)."""
+    sides: tuple[int, int]
+
+
+@dataclass
 class Name(Expr):
     id: str
 

@@ -6,6 +6,7 @@ One LALR parser (lark) built once from ``grammars/mg.lark``; every lark error be
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -112,6 +113,9 @@ def _literal(src: Source, tok: Token) -> str:
     return str(tok)
 
 
+_WINDOW = re.compile(r"\d+x\d+")
+
+
 def _size(src: Source, tok: Token) -> tuple[int, int]:
     h, w = _literal(src, tok).split("x")
     return int(h), int(w)
@@ -149,6 +153,8 @@ class _ToAst(Transformer):
     def scaled(self, meta, c):
         (tok,) = c
         _literal(self.src, tok)
+        if _WINDOW.fullmatch(tok):          # 1x7: a window's height and width, not 1 times a name x7
+            return A.Window(self._sp(meta), _size(self.src, tok))
         i = 0
         while i < len(tok) and (tok[i].isdigit() or tok[i] == "."):
             i += 1
