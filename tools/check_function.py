@@ -137,6 +137,8 @@ CASES = [
          (3, 384, 384)),
     Case("beyond/mobilenet-v3-small.mg", "tv.models.mobilenet_v3_small()", "torchvision mobilenet_v3_small()",
          (3, 224, 224)),
+    Case("beyond/shufflenet-v2-x0.5.mg", "tv.models.shufflenet_v2_x0_5()", "torchvision shufflenet_v2_x0_5()",
+         (3, 224, 224)),
     Case("beyond/mobilenet-v2.mg", "tv.models.mobilenet_v2()", "torchvision mobilenet_v2()", (3, 224, 224)),
     Case("beyond/efficientnet-b0.mg", "tv.models.efficientnet_b0()", "torchvision efficientnet_b0()", (3, 224, 224)),
     Case("beyond/deeplabv3-resnet50.mg",
