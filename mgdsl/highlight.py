@@ -53,7 +53,7 @@ def rules() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
         ("grid-size", r"\b[0-9]+x[0-9]+\b", ("constant.numeric.size.mg",), ("Number",)),
         ("scaled-number", r"\b[0-9]+(?:\.[0-9]+)?[A-Za-z_][A-Za-z_0-9]*", ("constant.numeric.scaled.mg",), ("Number",)),
         ("number", r"\b[0-9]+(?:\.[0-9]+)?\b", ("constant.numeric.mg",), ("Number",)),
-        ("operator", r"×|//|[-+*/=@]", ("keyword.operator.mg",), ("Operator",)),
+        ("operator", r"×|//|==|!=|<=|>=|[-+*/=@<>]", ("keyword.operator.mg",), ("Operator",)),
         ("punctuation", r"[(),;:\[\]]", ("punctuation.separator.mg",), ("Punctuation",)),
         ("name", r"\b[A-Za-z_][A-Za-z_0-9]*", ("variable.other.mg",), ("Name",)),
     ]

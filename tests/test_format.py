@@ -27,12 +27,13 @@ _PIECE = re.compile(r'"[^"\n]*"|#[^\n]*|[^"#]+')
 
 def messy(text: str, rnd: random.Random) -> str:
     """The same spec laid out badly: spaces added and removed around punctuation, `*` for `×`,
-    trailing spaces, runs of blank lines, comments moved, a unit body indented by 2, 6 or a tab.
-    Strings and comments are left alone."""
+    trailing spaces, runs of blank lines, comments moved, each level of indentation (a unit's body, an
+    if block in it) 2 or 6 spaces or a tab. Strings and comments are left alone."""
     out = []
     body_indent = rnd.choice(["  ", "\t", "      "])
     for line in text.splitlines():
-        indent = body_indent if line.startswith((" ", "\t")) and line.strip() else ""
+        depth = max(1, (len(line) - len(line.lstrip(" "))) // 4) if line.startswith((" ", "\t")) else 0
+        indent = body_indent * depth if line.strip() else ""
         pieces, code = [], ""
         for m in _PIECE.finditer(line.strip()):
             s = m.group(0)

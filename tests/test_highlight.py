@@ -141,3 +141,9 @@ def test_on_and_off_values_are_highlighted_alike():
         col = line.index("on ") if not line.startswith("conv 8 relu") else line.index(" on ") + 1
         assert _pygments_kinds(line)[col] is Keyword, line
         assert _textmate_scopes(grammar, line)[col] == "keyword.control.mg", line
+
+
+def test_the_comparisons_of_if_lines_are_operators():
+    tokens = list(get_lexer_by_name("mg").get_tokens("if n >= 2 and w != 3 or k < 1 or t > 0 or u == 1 or v <= 2:\n"))
+    assert [v for t, v in tokens if t in Error] == []
+    assert [v for t, v in tokens if str(t) == "Token.Operator"] == [">=", "!=", "<", ">", "==", "<="]
