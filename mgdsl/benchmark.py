@@ -32,6 +32,7 @@ from .graph.cost import cost_of
 
 ENGINES = ("eager", "compile", "onnxruntime")
 PROFILED = "eager, profiled"      # the runner of --by layer, interleaved with the engines
+OTHER = "mgdsl-bench:other"        # profiled time that belongs to no layer
 ORT_INSTALL = 'pip install "mgdsl[onnx]"'
 
 
@@ -76,7 +77,8 @@ class BenchResult:
     macs: int                      # forward MACs per image (the cost model's)
     engines: list[EngineResult]
     layers: list[LayerTime] | None = None
-    profiled_total_s: float | None = None   # median wall time of the profiled steps
+    profiled_total_s: float | None = None   # mean wall time of the profiled steps the layer times come from
+    other_s: float | None = None            # of that, the time that belongs to no layer
 
     @property
     def flops_per_step(self) -> int:
@@ -292,36 +294,52 @@ def _scope_of(event) -> str | None:
     return None
 
 
-def profile_step(step: Callable[[], None], device) -> tuple[dict[str, float], float]:
-    """Run `step` once under the profiler: seconds per profiler scope (`mgdsl:LAYER@GRID`) and the
-    step's wall time. A forward op counts for its scope; a backward op for the scope of the forward
-    op that made it (their autograd sequence number); anything else (the loss, gradient
-    accumulation, the code between scopes) for none."""
+def profiled(step: Callable[[], None], device):
+    """Run `step` once under the profiler: the profile and the step's wall time."""
     from torch.profiler import ProfilerActivity, profile
-    cuda = device.type == "cuda"
-    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with _quiet_profiler(), profile(activities=acts) as prof:
         wall = timed(step, device)
+    return prof, wall
+
+
+def scope_times(prof, device) -> dict[str, float]:
+    """Seconds per profiler scope (`mgdsl:LAYER@GRID`) in a profile of one step; the time of what
+    belongs to no layer (the loss, gradient accumulation) under the key OTHER.
+
+    On the CPU the step's timeline is cut where each top-level op starts: a scope's forward ops, a
+    backward op, or an op outside any scope. Each piece runs to the start of the next (so the
+    dispatch between ops and the frees after them count too) and belongs to its scope; a backward
+    op to the scope of the forward op that made it (their autograd sequence number). On CUDA, where
+    the CPU only queues work, a scope's time is the GPU time of the kernels it and its backward ops
+    launched."""
     events = prof.events()
-    times: dict[str, float] = {}
     made_by: dict[int, str] = {}       # autograd sequence number -> scope of the forward op
-
-    def spent(e) -> float:
-        return (e.device_time_total if cuda else e.cpu_time_total) / 1e6
-
     for e in events:
-        if e.name.startswith(SCOPE_PREFIX):
-            times[e.name] = times.get(e.name, 0.0) + spent(e)
-        elif e.sequence_nr >= 0 and not e.name.startswith("autograd::"):
+        if e.sequence_nr >= 0 and not e.name.startswith("autograd::") and not e.name.startswith(SCOPE_PREFIX):
             scope = _scope_of(e)
             if scope is not None:
                 made_by.setdefault(e.sequence_nr, scope)
-    for e in events:
+
+    def owner(e) -> str:
+        if e.name.startswith(SCOPE_PREFIX):
+            return e.name
         if e.name.startswith("autograd::engine::evaluate_function"):
-            scope = made_by.get(e.sequence_nr)
-            if scope is not None:
-                times[scope] = times.get(scope, 0.0) + spent(e)
-    return times, wall
+            return made_by.get(e.sequence_nr, OTHER)
+        return OTHER
+
+    times: dict[str, float] = {}
+    if device.type == "cuda":
+        for e in events:
+            if e.cpu_parent is None and (e.name.startswith(SCOPE_PREFIX) or owner(e) != OTHER):
+                times[owner(e)] = times.get(owner(e), 0.0) + e.device_time_total / 1e6
+        return times
+    main = next((e.thread for e in events if e.name.startswith(SCOPE_PREFIX)), None)
+    top = sorted((e for e in events if e.cpu_parent is None and e.thread == main), key=lambda e: e.time_range.start)
+    for e, after in zip(top, top[1:] + [None]):
+        end = after.time_range.start if after is not None else e.time_range.end
+        times[owner(e)] = times.get(owner(e), 0.0) + (end - e.time_range.start) / 1e6
+    return times
 
 
 def layer_macs(G) -> dict[tuple[str, str], int]:
@@ -357,23 +375,23 @@ def bench(net, engines: list[str], *, batch: int, train: bool, device, repeat: i
         sync(device)
         results[engine].setup_s = time.perf_counter() - t
     runners = dict(steps)
-    profiled: list[dict[str, float]] = []
+    profiles: list = []
     walls: list[float] = []
     if by_layer:                       # the module with profiler scopes, profiled one step at a time
         scoped = net.build(device=str(device), scopes=True)
-        scoped.load_state_dict(models["eager"].state_dict())
+        scoped.load_state_dict(models["eager"].state_dict(), assign=True)   # the same weight tensors
         scoped_step = torch_step(scoped, x, train)
 
         def profiled_step():
-            times, wall = profile_step(scoped_step, device)
-            profiled.append(times)
+            prof, wall = profiled(scoped_step, device)
+            profiles.append(prof)      # read after the runs: reading a profile is slow and evicts caches
             walls.append(wall)
         runners[PROFILED] = profiled_step
     for name, fn in runners.items():
         for _ in range(warmup if name != PROFILED else max(1, warmup)):
             fn()
             tick(1)
-    profiled.clear()
+    profiles.clear()
     walls.clear()
     for _ in range(repeat):
         for name, fn in runners.items():
@@ -388,9 +406,10 @@ def bench(net, engines: list[str], *, batch: int, train: bool, device, repeat: i
                          [results[e] for e in engines])
     if by_layer:
         middle = middle_half(walls)
-        runs = [profiled[i] for i in middle]
+        runs = [scope_times(profiles[i], device) for i in middle]
         keys = dict.fromkeys(k for run in runs for k in run)
-        found = {_key(k): statistics.fmean(run.get(k, 0.0) for run in runs) for k in keys}
+        found = {_key(k): statistics.fmean(run.get(k, 0.0) for run in runs) for k in keys if k != OTHER}
+        result.other_s = statistics.fmean(run.get(OTHER, 0.0) for run in runs)
         macs = layer_macs(net.graph)
         result.layers = [LayerTime(layer, grid, found.get((layer, grid), 0.0), macs.get((layer, grid), 0))
                          for layer, grid in dict.fromkeys([*macs, *found])

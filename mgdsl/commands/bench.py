@@ -24,7 +24,7 @@ import argparse
 import os
 import sys
 
-from ..errors import MgError, UsageError
+from ..errors import UsageError
 from ..tables import Table, json_text, render
 from .options import add_set_option, parse_sets, print_warnings
 
@@ -118,8 +118,6 @@ def run(args) -> int:
                 results.append(B.bench(net, engines, batch=args.batch, train=args.train, device=device,
                                        repeat=args.repeat, warmup=args.warmup, by_layer=bool(args.by),
                                        progress=bar))
-            except MgError:
-                raise
             except torch.OutOfMemoryError as e:
                 raise UsageError(f"{net.name} at batch {args.batch} does not fit in the memory of {device}: "
                                  f"{str(e).splitlines()[0]}", hint="try a smaller --batch") from None
@@ -159,7 +157,7 @@ def _layers_json(r) -> dict | None:
     return {"layers": [{"layer": t.layer, "grid": t.grid, "ms": t.seconds * 1e3,
                         "time_share": t.seconds / total_t if total_t else None,
                         "macs": t.macs, "mac_share": t.macs / total_m if total_m else None} for t in r.layers],
-            "sum_ms": total_t * 1e3, "measured_ms": eager.median * 1e3,
+            "sum_ms": total_t * 1e3, "other_ms": (r.other_s or 0.0) * 1e3, "measured_ms": eager.median * 1e3,
             "profiled_step_ms": r.profiled_total_s * 1e3 if r.profiled_total_s is not None else None}
 
 
@@ -214,11 +212,9 @@ def _layer_table(r) -> Table:
     rows.append(["sum", "", _ms(total_t), "100.0", f"{total_m * r.batch / 1e6:,.2f}", "100.0",
                  f"{r.flops_per_step / total_t / 1e9:,.1f}" if total_t else "-"])
     measured = eager.median
+    other = f"; outside the layers (the loss, gradient accumulation) {_ms(r.other_s)} ms" if r.other_s else ""
     return Table(["layer", "grid", "ms", "% time", "MACs (M)", "% MACs", "GFLOP/s"], rows, align="llrrrrr",
                  title=f"{r.name} by layer and grid (eager, profiled; each the mean over the middle half of the "
                        f"profiled steps by time)",
                  footer=f"the per-layer times add up to {_ms(total_t)} ms, {_share(total_t, measured)}% of the "
-                        f"measured median step of {_ms(measured)} ms; the rest is the loss, gradient accumulation "
-                        f"and the code between layers" if r.mode == "train" else
-                        f"the per-layer times add up to {_ms(total_t)} ms, {_share(total_t, measured)}% of the "
-                        f"measured median step of {_ms(measured)} ms")
+                        f"measured median step of {_ms(measured)} ms{other}")
