@@ -191,9 +191,13 @@ def torch_step(model, x, train: bool) -> Callable[[], None]:
     params = [p for p in model.parameters() if p.requires_grad]
 
     def step():
-        _loss(model(x)).backward()
-        for p in params:
-            p.grad = None
+        y = model(x)
+        with torch.profiler.record_function(OTHER):     # a scope of its own, for --by layer
+            loss = _loss(y)
+        loss.backward()
+        with torch.profiler.record_function(OTHER):
+            for p in params:
+                p.grad = None
     return step
 
 
@@ -303,16 +307,40 @@ def profiled(step: Callable[[], None], device):
     return prof, wall
 
 
-def scope_times(prof, device) -> dict[str, float]:
-    """Seconds per profiler scope (`mgdsl:LAYER@GRID`) in a profile of one step; the time of what
-    belongs to no layer (the loss, gradient accumulation) under the key OTHER.
+BACKWARD = "autograd::engine::evaluate_function"     # the profiler's name of one backward op, then its kind
+ACCUMULATE = "torch::autograd::AccumulateGrad"       # the backward op that stores a weight's gradient
 
-    On the CPU the step's timeline is cut where each top-level op starts: a scope's forward ops, a
-    backward op, or an op outside any scope. Each piece runs to the start of the next (so the
-    dispatch between ops and the frees after them count too) and belongs to its scope; a backward
-    op to the scope of the forward op that made it (their autograd sequence number). On CUDA, where
-    the CPU only queues work, a scope's time is the GPU time of the kernels it and its backward ops
-    launched."""
+
+def _owner(e, made_by: dict[int, str]) -> str:
+    if e.name.startswith(SCOPE_PREFIX):
+        return e.name
+    if e.name.startswith(BACKWARD):
+        return made_by.get(e.sequence_nr, OTHER)
+    return OTHER
+
+
+def _cut(pieces: list[tuple[float, float, str]]) -> dict[str, float]:
+    """(start, end, owner) of a step's top-level events, in seconds -> seconds per owner: each piece
+    runs to the start of the next (the last to its end)."""
+    pieces = sorted(pieces)
+    times: dict[str, float] = {}
+    for (start, end, who), after in zip(pieces, pieces[1:] + [None]):
+        stop = after[0] if after is not None else end
+        times[who] = times.get(who, 0.0) + stop - start
+    return times
+
+
+def scope_times(prof, device) -> tuple[dict[str, float], list[tuple[str, str]]]:
+    """Seconds per profiler scope (`mgdsl:LAYER@GRID`) in a full profile of one step; the time of
+    what belongs to no layer (the loss, dropping the gradients) under the key OTHER. Also the step's
+    backward ops in the order they ran, each with the scope it counts for.
+
+    On the CPU the step's timeline is cut where each top-level event starts: a layer's scope, a
+    backward op, or the loss's scope. Each piece runs to the start of the next (so the dispatch
+    between ops and the frees after them count too) and belongs to its scope; a backward op to the
+    scope of the forward op that made it (their autograd sequence number), and storing a weight's
+    gradient to the backward op that made it, which runs just before. On CUDA, where the CPU
+    only queues work, a scope's time is the GPU time of the kernels it and its backward ops launched."""
     events = prof.events()
     made_by: dict[int, str] = {}       # autograd sequence number -> scope of the forward op
     for e in events:
@@ -320,26 +348,66 @@ def scope_times(prof, device) -> dict[str, float]:
             scope = _scope_of(e)
             if scope is not None:
                 made_by.setdefault(e.sequence_nr, scope)
-
-    def owner(e) -> str:
-        if e.name.startswith(SCOPE_PREFIX):
-            return e.name
-        if e.name.startswith("autograd::engine::evaluate_function"):
-            return made_by.get(e.sequence_nr, OTHER)
-        return OTHER
-
-    times: dict[str, float] = {}
-    if device.type == "cuda":
-        for e in events:
-            if e.cpu_parent is None and (e.name.startswith(SCOPE_PREFIX) or owner(e) != OTHER):
-                times[owner(e)] = times.get(owner(e), 0.0) + e.device_time_total / 1e6
-        return times
     main = next((e.thread for e in events if e.name.startswith(SCOPE_PREFIX)), None)
-    top = sorted((e for e in events if e.cpu_parent is None and e.thread == main), key=lambda e: e.time_range.start)
-    for e, after in zip(top, top[1:] + [None]):
-        end = after.time_range.start if after is not None else e.time_range.end
-        times[owner(e)] = times.get(owner(e), 0.0) + (end - e.time_range.start) / 1e6
-    return times
+    top = sorted((e for e in events if e.cpu_parent is None and (e.thread == main or device.type == "cuda")),
+                 key=lambda e: e.time_range.start)
+    owners, last = [], OTHER
+    for e in top:
+        who = _owner(e, made_by)
+        if e.name.endswith(ACCUMULATE):     # storing a weight's gradient: the layer whose op just made it
+            who = last
+        elif e.name.startswith(BACKWARD):
+            last = who
+        owners.append(who)
+    backward = [(e.name, who) for e, who in zip(top, owners) if e.name.startswith(BACKWARD)]
+    if device.type == "cuda":
+        times: dict[str, float] = {}
+        for e, who in zip(top, owners):
+            times[who] = times.get(who, 0.0) + e.device_time_total / 1e6
+        return times, backward
+    return _cut([(e.time_range.start / 1e6, e.time_range.end / 1e6, who) for e, who in zip(top, owners)]), backward
+
+
+def light_profile(step: Callable[[], None], device, train: bool):
+    """Run `step` once, recording only the profiler scopes (and, for training, the backward ops):
+    an op-by-op profile costs about 10 % more time on these networks, this one nothing measurable.
+    torch has no public switch for it, so this calls the profiler's own entry points; None when
+    they are not there (another torch), and the caller profiles in full."""
+    try:
+        from torch._C._profiler import ProfilerActivity, ProfilerConfig, ProfilerState, RecordScope, _ExperimentalConfig
+        from torch.autograd import _disable_profiler, _enable_profiler, _prepare_profiler
+        config = ProfilerConfig(ProfilerState.KINETO, False, False, False, False, False, _ExperimentalConfig())
+        acts = {ProfilerActivity.CPU}
+        scopes = {RecordScope.USER_SCOPE} | ({RecordScope.BACKWARD_FUNCTION} if train else set())
+        with _quiet_profiler():
+            _prepare_profiler(config, acts)
+            _enable_profiler(config, acts, scopes)     # type: ignore[call-arg]  # torch's stub lacks scopes
+            try:
+                wall = timed(step, device)
+            finally:
+                result = _disable_profiler()
+        events = [(e.name(), e.start_ns() / 1e9, e.end_ns() / 1e9, e.start_thread_id()) for e in result.events()]
+    except (ImportError, AttributeError, TypeError, RuntimeError):
+        return None
+    return events, wall
+
+
+def light_times(events, backward: list[tuple[str, str]]) -> dict[str, float] | None:
+    """Seconds per scope from a light profile, the backward ops given the scopes that the full
+    profile of a step found for them, in order (the autograd engine runs them in the same order
+    every step); None when they are not the same ops."""
+    main = next((t for name, _, _, t in events if name.startswith(SCOPE_PREFIX)), None)
+    own = sorted((start, end, name) for name, start, end, t in events if t == main)
+
+    def scope(name: str) -> bool:
+        return name.startswith(SCOPE_PREFIX) or name == OTHER
+    # here a backward op is named by its autograd node alone ("ReluBackward0"), in the full profile
+    # by the engine's call of it ("autograd::engine::evaluate_function: ReluBackward0")
+    ops = [name for _, _, name in own if not scope(name)]
+    if ops != [name.split(": ", 1)[-1] for name, _ in backward]:
+        return None
+    owners = iter(who for _, who in backward)
+    return _cut([(start, end, name if scope(name) else next(owners)) for start, end, name in own])
 
 
 def layer_macs(G) -> dict[tuple[str, str], int]:
@@ -382,8 +450,21 @@ def bench(net, engines: list[str], *, batch: int, train: bool, device, repeat: i
         scoped.load_state_dict(models["eager"].state_dict(), assign=True)   # the same weight tensors
         scoped_step = torch_step(scoped, x, train)
 
+        calibration: list = []         # the full profile of the first profiled step
+        light = device.type == "cpu"
+
         def profiled_step():
+            nonlocal light
+            if light and calibration:
+                got = light_profile(scoped_step, device, train)
+                if got is not None:
+                    profiles.append(got[0])
+                    walls.append(got[1])
+                    return
+                light = False
             prof, wall = profiled(scoped_step, device)
+            if not calibration:
+                calibration.append(prof)
             profiles.append(prof)      # read after the runs: reading a profile is slow and evicts caches
             walls.append(wall)
         runners[PROFILED] = profiled_step
@@ -406,7 +487,13 @@ def bench(net, engines: list[str], *, batch: int, train: bool, device, repeat: i
                          [results[e] for e in engines])
     if by_layer:
         middle = middle_half(walls)
-        runs = [scope_times(profiles[i], device) for i in middle]
+        _, backward = scope_times(calibration[0], device)
+        runs = []
+        for i in middle:
+            got = light_times(profiles[i], backward) if isinstance(profiles[i], list) else scope_times(profiles[i], device)[0]
+            if got is None:
+                raise RuntimeError("the backward ops of a profiled step differ from those of the first one")
+            runs.append(got)
         keys = dict.fromkeys(k for run in runs for k in run)
         found = {_key(k): statistics.fmean(run.get(k, 0.0) for run in runs) for k in keys if k != OTHER}
         result.other_s = statistics.fmean(run.get(OTHER, 0.0) for run in runs)

@@ -181,3 +181,27 @@ def test_scopes_are_opt_in_and_change_no_statement():
     x = torch.randn(2, *net.input_shape)
     with torch.no_grad():
         assert torch.equal(a.eval()(x), b.eval()(x))
+
+
+def test_full_profile_every_step_where_torch_lacks_the_light_one(monkeypatch, capsys):
+    """Without torch's profiler entry points for scopes alone, every profiled step is profiled op by
+    op; the layers still add up to the profiled steps."""
+    from mgdsl import benchmark
+    monkeypatch.setattr(benchmark, "light_profile", lambda *a: None)
+    d = _json(capsys, ["bench", "specs/mg-6.mg", "--train", "--by", "layer", "--batch", "2", "--repeat", "3",
+                       "--threads", "1", "--format", "json"])
+    layers = d["results"][0]["by_layer"]
+    assert abs(layers["sum_ms"] - layers["profiled_step_ms"]) <= 0.10 * layers["profiled_step_ms"], layers
+
+
+def test_several_specs_in_order(spec_file, capsys):
+    other = spec_file(TINY.replace('"T"', '"U"').replace("conv 4", "conv 6"), "u.mg")
+    d = _json(capsys, ["bench", spec_file(TINY), other, *QUICK, "--format", "json"])
+    assert [r["name"] for r in d["results"]] == ["T", "U"]
+
+
+def test_middle_half():
+    from mgdsl.benchmark import middle_half
+    assert middle_half([5.0]) == [0]
+    assert middle_half([9.0, 1.0, 5.0, 4.0]) == [2, 3]
+    assert middle_half([1.0, 100.0, 2.0, 3.0, 4.0, 0.5, 2.5, 3.5]) == [2, 3, 6, 7]

@@ -8,15 +8,15 @@ Engines: eager (the module `mgdsl.load(SPEC).build()` gives), compile (torch.com
 first call, which compiles, is not timed) and onnxruntime (inference on mgdsl's own ONNX export; pip
 install "mgdsl[onnx]"). Several engines are timed in turn, run by run, after their warm-up, so that
 the machine's other work falls on all of them alike. A step is inference (eval mode, under
-torch.inference_mode) or, with --train, a training step: forward, a loss (the mean of the output),
+torch.inference_mode) or, with --train, a training step: forward, a loss (the mean of the outputs),
 backward, no optimiser step.
 
 --by layer profiles the eager module once more and prints the time of each spec layer on each grid
 beside its MACs: forward ops count for the layer that wrote them, backward ops for the layer whose
-forward op made them. Examples:
+forward op made them (docs/benchmark.md says how). Examples:
 
   mgdsl bench specs/r-pmg-30.mg --by layer
-  mgdsl bench specs/resnet-18.mg --engine eager --engine onnxruntime --batch 1
+  mgdsl bench specs/beyond/resnet-18.mg --engine eager --engine onnxruntime --batch 1
   mgdsl bench specs/mg-16.mg --train --format json"""
 from __future__ import annotations
 
@@ -212,7 +212,7 @@ def _layer_table(r) -> Table:
     rows.append(["sum", "", _ms(total_t), "100.0", f"{total_m * r.batch / 1e6:,.2f}", "100.0",
                  f"{r.flops_per_step / total_t / 1e9:,.1f}" if total_t else "-"])
     measured = eager.median
-    other = f"; outside the layers (the loss, gradient accumulation) {_ms(r.other_s)} ms" if r.other_s else ""
+    other = f"; outside the layers (the loss, dropping the gradients) {_ms(r.other_s)} ms" if r.other_s else ""
     return Table(["layer", "grid", "ms", "% time", "MACs (M)", "% MACs", "GFLOP/s"], rows, align="llrrrrr",
                  title=f"{r.name} by layer and grid (eager, profiled; each the mean over the middle half of the "
                        f"profiled steps by time)",
