@@ -19,12 +19,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 
 from .backends.torch_source import SCOPE_PREFIX
 from .errors import UsageError
@@ -104,7 +106,7 @@ class Machine:
 # -- the device -----------------------------------------------------------------------------------
 def check_device(device: str):
     """The torch device for `device` ("cpu" or "cuda[:N]"); a UsageError when this machine has none."""
-    import torch
+    import torch  # here: importing mgdsl.benchmark does not import torch
     if device == "cpu":
         return torch.device("cpu")
     if device.split(":")[0] != "cuda":
@@ -116,20 +118,19 @@ def check_device(device: str):
 
 
 def sync(device) -> None:
-    import torch
+    import torch  # here: importing mgdsl.benchmark does not import torch
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def device_name(device) -> str:
-    import torch
+    import torch  # here: importing mgdsl.benchmark does not import torch
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     model = ""
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    import platform
     return f"{model or platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
@@ -152,7 +153,7 @@ def _best_rate(fn: Callable[[], object], flops: float, device, budget_s: float) 
 def probe_machine(device, budget_s: float = 0.25) -> Machine:
     """The machine's peak FLOP/s, measured now: a square float32 GEMM and a 3x3 convolution of the
     kind multigrid networks are made of, each for about `budget_s` seconds."""
-    import torch
+    import torch  # here: importing mgdsl.benchmark does not import torch
     cuda = device.type == "cuda"
     n = 4096 if cuda else 1024
     b, c, s = (64, 256, 32) if cuda else (8, 128, 32)
@@ -179,7 +180,7 @@ def _loss(y):
 def torch_step(model, x, train: bool) -> Callable[[], None]:
     """One inference (eval, inference_mode) or training step (forward, loss, backward; gradients
     dropped after it, no optimiser step) of a torch module."""
-    import torch
+    import torch  # here: importing mgdsl.benchmark does not import torch
     if not train:
         model.eval()
 
@@ -202,7 +203,6 @@ def torch_step(model, x, train: bool) -> Callable[[], None]:
 
 
 def require_onnxruntime() -> None:
-    from importlib.util import find_spec
     missing = [m for m in ("onnxruntime", "onnx", "onnxscript") if find_spec(m) is None]
     if missing:
         raise UsageError(f"--engine onnxruntime needs the package(s) {', '.join(missing)}, which are not installed",
@@ -211,7 +211,7 @@ def require_onnxruntime() -> None:
 
 def ort_step(net, model, x, device, threads: int) -> Callable[[], None]:
     """Inference with onnxruntime on the network's ONNX export (mgdsl's own exporter, the module's weights)."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # here: importing mgdsl.benchmark does not import torch
     providers = ["CPUExecutionProvider"]
     if device.type == "cuda":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -253,7 +253,7 @@ def peak_memory(step: Callable[[], None], model, x, device) -> int:
     """Peak bytes held by torch tensors during one step: the allocator's own count on CUDA; on the
     CPU, which keeps no such count, the weights, buffers and input plus the highest point of the
     profiler's allocation record over the step (allocations and frees summed in time order, per op)."""
-    import torch
+    import torch  # here: importing mgdsl.benchmark does not import torch
     if device.type == "cuda":
         sync(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -278,14 +278,15 @@ def _quiet_profiler():
     except (OSError, ValueError):
         yield
         return
+    null = os.open(os.devnull, os.O_WRONLY)      # a descriptor, not a file: nothing is written
     try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
+        os.dup2(null, 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
     finally:
+        os.close(null)
         os.close(saved)
 
 
@@ -300,7 +301,7 @@ def _scope_of(event) -> str | None:
 
 def profiled(step: Callable[[], None], device):
     """Run `step` once under the profiler: the profile and the step's wall time."""
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity, profile  # here: importing mgdsl.benchmark does not import torch
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with _quiet_profiler(), profile(activities=acts) as prof:
         wall = timed(step, device)
@@ -374,6 +375,7 @@ def light_profile(step: Callable[[], None], device, train: bool):
     torch has no public switch for it, so this calls the profiler's own entry points; None when
     they are not there (another torch), and the caller profiles in full."""
     try:
+        # here, as everywhere in this module: importing it does not import torch
         from torch._C._profiler import ProfilerActivity, ProfilerConfig, ProfilerState, RecordScope, _ExperimentalConfig
         from torch.autograd import _disable_profiler, _enable_profiler, _prepare_profiler
         config = ProfilerConfig(ProfilerState.KINETO, False, False, False, False, False, _ExperimentalConfig())
@@ -422,7 +424,7 @@ def layer_macs(G) -> dict[tuple[str, str], int]:
 def bench(net, engines: list[str], *, batch: int, train: bool, device, repeat: int, warmup: int,
           by_layer: bool = False, progress=None) -> BenchResult:
     """Time `net` on each engine, interleaved run by run; see the module docstring."""
-    import torch
+    import torch  # here: importing mgdsl.benchmark does not import torch
     tick = progress.update if progress is not None else (lambda n=1: None)
     x = torch.randn(batch, *net.input_shape, device=device)
     steps: dict[str, Callable[[], None]] = {}

@@ -24,13 +24,15 @@ import argparse
 import os
 import sys
 
+from .. import benchmark as B
 from ..errors import UsageError
+from ..network import load
 from ..tables import Table, json_text, render
 from .options import add_set_option, parse_sets, print_warnings
 
 HELP = "time networks per engine (latency, throughput, memory, GFLOP/s, share of peak); --by layer"
 
-ENGINES = ("eager", "compile", "onnxruntime")     # the same as mgdsl.benchmark.ENGINES, which imports more
+ENGINES = B.ENGINES
 
 
 def _engines(text: str) -> list[str]:
@@ -90,23 +92,20 @@ def run(args) -> int:
         raise UsageError(f"no spec file {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
                          hint="give the path of a .mg file, e.g. specs/r-pmg-30.mg")
     sets = parse_sets(args.set)
-    from ..network import load
     nets = []
     for path in args.specs:
         net = load(path, sets)
         print_warnings(net)
         nets.append(net)
     if "onnxruntime" in engines:
-        from ..benchmark import require_onnxruntime
-        require_onnxruntime()
+        B.require_onnxruntime()
 
     import torch  # here: `mgdsl bench --help` stays torch-free
 
-    from .. import benchmark as B
     if args.threads:
         torch.set_num_threads(args.threads)
     device = B.check_device(args.device)
-    from tqdm import tqdm
+    from tqdm import tqdm  # here, as torch: a progress bar only for work
     total = len(nets) * B.steps_needed(engines, args.repeat, args.warmup, bool(args.by))
     results = []
     with tqdm(total=total, desc="mgdsl bench", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
