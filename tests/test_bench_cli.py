@@ -108,6 +108,15 @@ def test_engines_are_interleaved_and_onnxruntime_runs_the_export(spec_file, caps
     assert engines[1]["peak_bytes"] is None and engines[1]["median_ms"] > 0
 
 
+@pytest.mark.slow(reason="torch.compile takes seconds even for a tiny network; the eager and onnxruntime engines "
+                        "are tested always")
+def test_compile_engine_trains(spec_file, capsys):
+    d = _json(capsys, ["bench", spec_file(TINY), *QUICK, "--train", "--engine", "eager,compile", "--format", "json"])
+    engines = d["results"][0]["engines"]
+    assert [e["engine"] for e in engines] == ["eager", "compile"]
+    assert engines[1]["runs"] == 2 and engines[1]["setup_s"] > 0 and engines[1]["peak_bytes"] > 0
+
+
 def test_onnxruntime_missing_says_how_to_install(spec_file, capsys, monkeypatch):
     from mgdsl import benchmark
     real = benchmark.find_spec

@@ -171,6 +171,11 @@ def as_json(machine, results, args) -> dict:
                          "by_layer": _layers_json(r)} for r in results]}
 
 
+def _amount(n: int) -> str:
+    """A count as people read it: 7,936 or 1,031.9M or 16.51G."""
+    return f"{n / 1e9:,.2f}G" if n >= 1e10 else f"{n / 1e6:,.1f}M" if n >= 1e6 else f"{n:,}"
+
+
 def _mib(b) -> str:
     return "-" if b is None else f"{b / (1 << 20):,.0f}"
 
@@ -191,8 +196,8 @@ def as_text(machine, results, args) -> str:
                          "setup s"], rows, align="lrrrrrrr",
                         title=f"{r.name} ({r.spec}): {what}, batch {r.batch}, {r.device}; {args.repeat} runs per "
                               f"engine after {args.warmup} warm-up" + (", interleaved" if len(r.engines) > 1 else ""),
-                        footer=f"MACs {r.macs * r.batch / 1e6:,.1f}M per batch (cost model), "
-                               f"{r.flops_per_step / 1e9:,.2f} GFLOP per step"
+                        footer=f"MACs {_amount(r.macs * r.batch)} per batch (cost model), "
+                               f"{_amount(r.flops_per_step)} FLOP per step"
                                + (" (3 x the forward)" if r.mode == "train" else ""))]
         if r.layers is not None:
             tables.append(_layer_table(r))
