@@ -488,14 +488,14 @@ def bench(net, engines: list[str], *, batch: int, train: bool, device, repeat: i
     result = BenchResult(net.path, net.name, "train" if train else "infer", batch, device.type, net.macs,
                          [results[e] for e in engines])
     if by_layer:
-        middle = middle_half(walls)
         _, backward = scope_times(calibration[0], device)
-        runs = []
-        for i in middle:
-            got = light_times(profiles[i], backward) if isinstance(profiles[i], list) else scope_times(profiles[i], device)[0]
-            if got is None:
-                raise RuntimeError("the backward ops of a profiled step differ from those of the first one")
-            runs.append(got)
+        middle = middle_half(walls)
+        got = [light_times(profiles[i], backward) if isinstance(profiles[i], list) else scope_times(profiles[i], device)[0]
+               for i in middle]
+        middle = [i for i, run in zip(middle, got) if run is not None]     # a step whose backward ops differ: left out
+        runs = [run for run in got if run is not None]
+        if not runs:
+            raise RuntimeError("the backward ops of every profiled step differ from those of the first one")
         keys = dict.fromkeys(k for run in runs for k in run)
         found = {_key(k): statistics.fmean(run.get(k, 0.0) for run in runs) for k in keys if k != OTHER}
         result.other_s = statistics.fmean(run.get(OTHER, 0.0) for run in runs)

@@ -214,3 +214,18 @@ def test_middle_half():
     assert middle_half([5.0]) == [0]
     assert middle_half([9.0, 1.0, 5.0, 4.0]) == [2, 3]
     assert middle_half([1.0, 100.0, 2.0, 3.0, 4.0, 0.5, 2.5, 3.5]) == [2, 3, 6, 7]
+
+
+def test_a_step_whose_backward_ops_differ_is_left_out(monkeypatch, capsys):
+    from mgdsl import benchmark
+    real, calls = benchmark.light_times, []
+
+    def first_differs(events, backward):
+        calls.append(1)
+        return None if len(calls) == 1 else real(events, backward)
+    monkeypatch.setattr(benchmark, "light_times", first_differs)
+    d = _json(capsys, ["bench", "specs/mg-6.mg", "--train", "--by", "layer", "--batch", "2", "--repeat", "8",
+                       "--threads", "1", "--format", "json"])
+    layers = d["results"][0]["by_layer"]
+    assert len(calls) == 4 and layers["sum_ms"] > 0      # the middle half of 8 steps, one of them left out
+    assert abs(layers["sum_ms"] - layers["profiled_step_ms"]) <= 0.10 * layers["profiled_step_ms"], layers
