@@ -26,6 +26,7 @@ COMMANDS = {
     "port": "port",
     "lsp": "lsp",
     "serve": "serve",
+    "bench": "bench",
 }
 
 

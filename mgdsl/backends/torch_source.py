@@ -28,7 +28,7 @@ from ..graph.ir import Graph, Node
 from ..version import __version__
 from .torch_passes import DEVICE_TARGETS, OPTIMIZATIONS, TARGETS, resolve_options, run_passes, target_of
 
-__all__ = ["EMITTERS", "OPTIMIZATIONS", "TARGETS", "build_module", "generate", "resolve_options", "target_of"]
+__all__ = ["EMITTERS", "OPTIMIZATIONS", "TARGETS", "build_module", "generate", "resolve_options", "scope_name", "target_of"]
 
 
 # -- the emitter table ------------------------------------------------------------------------------
@@ -259,11 +259,14 @@ def build(device="cpu"):
 
 
 def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool = False,
-             target: str = "portable", taps: bool = False, **flags) -> str:
+             target: str = "portable", taps: bool = False, scopes: bool = False, **flags) -> str:
     """Standalone PyTorch source for graph `G`, for `target` ("portable", "cpu" or "cuda"; see
     `TARGETS` and `OPTIMIZATIONS` for `optimize` and the flags). With `taps`, every forward also keeps
     each node's output in `module.taps` (node id -> tensor), for tools and tests that look inside a
-    network (with `optimize=False` no op overwrites a value afterwards)."""
+    network (with `optimize=False` no op overwrites a value afterwards). With `scopes`, each run of
+    statements of one spec layer on one grid runs inside
+    ``torch.profiler.record_function("mgdsl:LAYER@GRID")``, so a profile names the spec's layers
+    (`mgdsl bench --by layer`); the statements themselves are the same."""
     opts = resolve_options(optimize, target, **flags)
     P = run_passes(G, opts, inference)
     recs = [r for r in P.records() if r.kind != "input"]            # graph order is topological
@@ -304,7 +307,11 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
 
     var = {"input": "x"}
     body, free, fresh = [], [], 0
+    scope = None
     for r in recs:
+        if scopes and (r.layer, r.grid) != scope:
+            scope = (r.layer, r.grid)
+            body.append(f"        with torch.profiler.record_function({scope_name(*scope)!r}):")
         x = [var[i] for i in r.inputs]
         expr = EMITTERS[r.kind].call(r, x, Refs(mref[r.id], fref.get(r.id), inference))
         dying = [var[i] for i in dict.fromkeys(r.inputs) if last_use[i] == pos[r.id] and var[i] != "x"]
@@ -317,9 +324,10 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
         if last_use[r.id] == pos[r.id]:      # nothing reads it: computed for fidelity, then dropped
             free.append(v)
         var[r.id] = v
-        body.append(f"        {v} = {expr}  # {r.id}")
+        pad = "    " if scopes else ""
+        body.append(f"        {pad}{v} = {expr}  # {r.id}")
         if taps:
-            body.append(f"        self.taps[{r.id!r}] = {v}")
+            body.append(f"        {pad}self.taps[{r.id!r}] = {v}")
     if P.info.outputs:        # several outputs: a tuple, in declared order
         body.append(f"        return ({', '.join(var[o] for o in P.info.outputs)},)")
     else:
@@ -347,6 +355,14 @@ def generate(G: Graph, cls: str = "Net", optimize: bool = True, inference: bool 
     return (head + runtime_sections()["imports"] + "\n\n\n" + _runtime(needed) + consts
             + _CLASS.format(cls=cls) + "\n".join(modules) + "\n" + end + forward + "\n".join(body) + "\n"
             + _FOOTER.format(cls=cls))
+
+
+SCOPE_PREFIX = "mgdsl:"
+
+
+def scope_name(layer: str, grid: str) -> str:
+    """The profiler scope of one spec layer's statements on one grid (`generate(scopes=True)`)."""
+    return f"{SCOPE_PREFIX}{layer}@{grid}"
 
 
 def _outputs_text(G: Graph) -> str:
