@@ -5,6 +5,8 @@ torch ships `torch.testing.assert_close`.
 - :func:`calibrate_batch_norm` and :func:`warm_up` put fresh weights in the state the checks compare
   in (batch norm statistics from random batches; a few Adam steps for deep networks, docs/export.md);
 - :func:`verify` runs a file and a module on the same random batches and says whether they agree;
+- :func:`export_and_verify` does the whole round trip for a network: fresh weights with calibrated batch
+  norm, exported to a file, the file checked against the module;
 - :func:`module_for_export` is the module `mgdsl export` exports (the plain portable lowering, eval
   mode), so that a check compares the file with what was exported.
 
@@ -18,7 +20,7 @@ import warnings
 from .backends.export import INPUT, ONNX_INSTALL, format_of, module_for_export, quiet
 from .errors import UsageError
 
-__all__ = ["load_exported", "calibrate_batch_norm", "warm_up", "verify", "module_for_export"]
+__all__ = ["load_exported", "calibrate_batch_norm", "warm_up", "verify", "module_for_export", "export_and_verify"]
 
 
 def load_exported(path: str | os.PathLike):
@@ -160,3 +162,13 @@ def verify(path: str | os.PathLike, model, input_shape: tuple, batches=(1, 2), r
             worst = max(worst, err.max().item())
             ratio = max(ratio, (err / (atol + rtol * w.abs())).max().item())
     return ratio <= 1.0, worst, ratio
+
+
+def export_and_verify(net, path: str | os.PathLike, seed: int = 0, **tolerances) -> tuple[bool, float, float]:
+    """Export `net` (an :class:`mgdsl.Network`) to `path` (.onnx or .pt2) with fresh weights whose
+    batch norm is calibrated, then :func:`verify` the file against the module it came from."""
+    import torch  # here: importing mgdsl.testing costs nothing until a check runs
+    torch.manual_seed(seed)
+    model = calibrate_batch_norm(module_for_export(net, None), net.input_shape)
+    net.export(path, weights=model.state_dict())
+    return verify(path, model, net.input_shape, **tolerances)

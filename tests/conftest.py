@@ -145,3 +145,18 @@ use y; upsample to=p mode=bilinear
 concat p, p
 fc 5 pool=avg
 """
+
+
+TARGETS = ({"target": "cpu"}, {"target": "cuda"}, {"target": "portable"}, {"inference": True})
+
+
+def assert_targets_agree(net, options=TARGETS, seed: int = 0):
+    """Every target and pass of `options` computes what build(optimize=False) computes, in float64."""
+    import torch
+    torch.manual_seed(seed)
+    plain = net.build(optimize=False).double().eval()
+    x = torch.randn(2, *net.input_shape, dtype=torch.float64)
+    for opts in options:
+        other = net.build(**opts).double().eval()
+        other.load_state_dict(plain.state_dict())
+        torch.testing.assert_close(other(x), plain(x), rtol=1e-9, atol=1e-9)

@@ -5,6 +5,7 @@ upconv, the `act` layer on grids and on flat vectors, and a squeeze-and-excitati
 from __future__ import annotations
 
 import pytest
+from conftest import assert_targets_agree
 
 import mgdsl
 from mgdsl.graph.layers import ACTS
@@ -34,13 +35,7 @@ def test_each_activation_everywhere_on_every_target(fn):
     assert fn in ACTS
     n = mgdsl.loads(spec(fn))
     assert sum(1 for r in n.graph.records() if r.kind == "act" and r.attrs["fn"] == fn) == 16
-    torch.manual_seed(0)
-    plain = n.build(optimize=False).double().eval()
-    x = torch.randn(2, *n.input_shape, dtype=torch.float64)
-    for options in ({"target": "cpu"}, {"target": "cuda"}, {"target": "portable"}, {"inference": True}):
-        other = n.build(**options).double().eval()
-        other.load_state_dict(plain.state_dict())
-        torch.testing.assert_close(other(x), plain(x), rtol=1e-9, atol=1e-9)
+    assert_targets_agree(n)
 
 
 def test_a_hard_gate_is_torchs():
@@ -57,13 +52,9 @@ def test_a_hard_gate_is_torchs():
 
 def test_they_export_to_onnx(tmp_path):
     pytest.importorskip("onnxruntime")
-    import mgdsl.testing as T
+    from mgdsl.testing import export_and_verify
     text = spec("{}")                       # hardswish, gelu and silu in turn, each in several places
     names = ["hardswish", "gelu", "silu"] * 6
     n = mgdsl.loads(text.format(*names[:text.count("{}")]))
-    torch.manual_seed(0)
-    model = T.calibrate_batch_norm(T.module_for_export(n, None), n.input_shape)
-    path = tmp_path / "a.onnx"
-    n.export(path, weights=model.state_dict())
-    ok, worst, ratio = T.verify(path, model, n.input_shape)
+    ok, worst, ratio = export_and_verify(n, tmp_path / "a.onnx")
     assert ok, (worst, ratio)

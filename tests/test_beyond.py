@@ -137,10 +137,6 @@ def test_the_new_zoo_exports(name, suffix, tmp_path):
     pytest.importorskip("torch")
     if suffix == ".onnx":
         pytest.importorskip("onnxruntime")
-    from mgdsl.testing import calibrate_batch_norm, module_for_export, verify
-    net = net_of(name, small=True)
-    path = tmp_path / f"{name}{suffix}"
-    model = calibrate_batch_norm(module_for_export(net, None), net.input_shape)
-    net.export(path, weights=model.state_dict())
-    ok, worst, ratio = verify(path, model, net.input_shape)
+    from mgdsl.testing import export_and_verify
+    ok, worst, ratio = export_and_verify(net_of(name, small=True), tmp_path / f"{name}{suffix}")
     assert ok, (worst, ratio)

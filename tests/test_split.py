@@ -5,6 +5,7 @@ export, draw, keep the positions they read, and impossible splits are refused wh
 from __future__ import annotations
 
 import pytest
+from conftest import assert_targets_agree
 
 import mgdsl
 from mgdsl.errors import MgError, SpecValueError
@@ -61,13 +62,7 @@ def test_a_flat_vector_is_sliced_too():
 
 def test_every_target_and_pass_computes_the_same():
     n = net()
-    torch.manual_seed(0)
-    plain = n.build(optimize=False).double().eval()
-    x = torch.randn(2, *n.input_shape, dtype=torch.float64)
-    for options in ({"target": "cpu"}, {"target": "cuda"}, {"target": "portable"}, {"inference": True}):
-        other = n.build(**options).double().eval()
-        other.load_state_dict(plain.state_dict())
-        torch.testing.assert_close(other(x), plain(x), rtol=1e-9, atol=1e-9)
+    assert_targets_agree(n)
 
 
 def test_an_inplace_relu_after_a_slice_leaves_its_source_alone():
@@ -84,13 +79,9 @@ def test_an_inplace_relu_after_a_slice_leaves_its_source_alone():
 def test_they_export(tmp_path, suffix):
     if suffix == ".onnx":
         pytest.importorskip("onnxruntime")
-    import mgdsl.testing as T
+    from mgdsl.testing import export_and_verify
     n = net()
-    torch.manual_seed(0)
-    model = T.calibrate_batch_norm(T.module_for_export(n, None), n.input_shape)
-    path = tmp_path / f"s{suffix}"
-    n.export(path, weights=model.state_dict())
-    ok, worst, ratio = T.verify(path, model, n.input_shape)
+    ok, worst, ratio = export_and_verify(n, tmp_path / f"s{suffix}")
     assert ok, (worst, ratio)
 
 

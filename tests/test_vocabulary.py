@@ -6,6 +6,7 @@ to ONNX and .pt2, draws, and is refused where it makes no sense."""
 from __future__ import annotations
 
 import pytest
+from conftest import assert_targets_agree
 
 import mgdsl
 from mgdsl.errors import SpecShapeError, SpecTypeError
@@ -128,26 +129,16 @@ def test_flatten_gives_the_grids_features():
 
 def test_every_target_and_pass_computes_the_same():
     n = net()
-    torch.manual_seed(0)
-    plain = n.build(optimize=False).double().eval()
-    x = torch.randn(2, *n.input_shape, dtype=torch.float64)
-    for options in ({"target": "cpu"}, {"target": "cuda"}, {"target": "portable"}):
-        other = n.build(**options).double().eval()
-        other.load_state_dict(plain.state_dict())
-        torch.testing.assert_close(other(x), plain(x), rtol=1e-9, atol=1e-9)
+    assert_targets_agree(n, ({"target": "cpu"}, {"target": "cuda"}, {"target": "portable"}))
 
 
 @pytest.mark.parametrize("suffix", [".pt2", ".onnx"])
 def test_the_new_layers_export(tmp_path, suffix):
     if suffix == ".onnx":
         pytest.importorskip("onnxruntime")
-    import mgdsl.testing as T
+    from mgdsl.testing import export_and_verify
     n = net()
-    torch.manual_seed(0)
-    model = T.calibrate_batch_norm(T.module_for_export(n, None), n.input_shape)
-    path = tmp_path / f"v{suffix}"
-    n.export(path, weights=model.state_dict())
-    ok, worst, ratio = T.verify(path, model, n.input_shape)
+    ok, worst, ratio = export_and_verify(n, tmp_path / f"v{suffix}")
     assert ok, (worst, ratio)
 
 

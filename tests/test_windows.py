@@ -5,6 +5,7 @@ a window where one number belongs, or a broken one, is refused where it is writt
 from __future__ import annotations
 
 import pytest
+from conftest import assert_targets_agree
 
 import mgdsl
 from mgdsl.errors import MgError, SpecNameError, SpecTypeError, SpecValueError
@@ -77,13 +78,7 @@ def test_pools_take_windows_as_torch_does():
     # comparisons and additions: taps - 1 per output of a max pool, taps per output of an average pool
     from mgdsl.graph.ops import OPS
     assert [OPS[r.kind].other(r.attrs, [], r.shape) for r in pools] == [8 * 17 * 9, 3 * 8 * 9 * 9, 3 * 8 * 8 * 5]
-    torch.manual_seed(0)
-    plain = n.build(optimize=False).double().eval()
-    x = torch.randn(2, *n.input_shape, dtype=torch.float64)
-    for options in ({"target": "cpu"}, {"target": "cuda"}, {"inference": True}):
-        other = n.build(**options).double().eval()
-        other.load_state_dict(plain.state_dict())
-        torch.testing.assert_close(other(x), plain(x), rtol=1e-9, atol=1e-9)
+    assert_targets_agree(n, ({"target": "cpu"}, {"target": "cuda"}, {"inference": True}))
     from mgdsl.backends.draw import diagram
     assert "maxpool 1\u00d72/1\u00d72" in diagram(n.graph, detail="ops")
 
@@ -97,26 +92,16 @@ def test_a_square_window_is_the_number():
 
 def test_every_target_and_pass_computes_the_same():
     n = net()
-    torch.manual_seed(0)
-    plain = n.build(optimize=False).double().eval()
-    x = torch.randn(2, *n.input_shape, dtype=torch.float64)
-    for options in ({"target": "cpu"}, {"target": "cuda"}, {"target": "portable"}, {"inference": True}):
-        other = n.build(**options).double().eval()
-        other.load_state_dict(plain.state_dict())
-        torch.testing.assert_close(other(x), plain(x), rtol=1e-9, atol=1e-9)
+    assert_targets_agree(n)
 
 
 @pytest.mark.parametrize("suffix", [".pt2", ".onnx"])
 def test_windows_export(tmp_path, suffix):
     if suffix == ".onnx":
         pytest.importorskip("onnxruntime")
-    import mgdsl.testing as T
+    from mgdsl.testing import export_and_verify
     n = net()
-    torch.manual_seed(0)
-    model = T.calibrate_batch_norm(T.module_for_export(n, None), n.input_shape)
-    path = tmp_path / f"w{suffix}"
-    n.export(path, weights=model.state_dict())
-    ok, worst, ratio = T.verify(path, model, n.input_shape)
+    ok, worst, ratio = export_and_verify(n, tmp_path / f"w{suffix}")
     assert ok, (worst, ratio)
 
 
