@@ -99,7 +99,8 @@ def code_shapes(src: str) -> set[str]:
 # The zoo beyond the paper (specs/beyond) counts at its references' input sizes; tests that run real
 # forwards use a smaller input through each spec's `size` parameter (the counts are checked at full size).
 # (and U-Net also narrower: 150G MACs at full size).
-BEYOND_TEST_PARAMS = {"unet-2015": {"size": 252, "w": 16}}     # an unpadded U-Net needs 16k + 124 pixels
+BEYOND_TEST_PARAMS = {"unet-2015": {"size": 252, "w": 16},     # an unpadded U-Net needs 16k + 124 pixels
+                      "inception-v3": {"size": 75}}            # its unpadded convs need 75 (as torchvision)
 
 
 def small_params(path) -> dict:

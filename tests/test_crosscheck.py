@@ -114,9 +114,10 @@ def _check(net, fvcore: bool):
 # the specs whose plain code has every statement shape of the zoo's plain code, and whose members checked
 # with fvcore have every statement shape of all the specs fvcore checks (asserted below); the others run
 # with --run-slow
-SUBSET = {ROOT / "specs" / p for p in ("vgg-6.mg", "beyond/shufflenet-v2-x0.5.mg", "beyond/convnext-small.mg",
-                                       "beyond/mobilenet-v3-small.mg", "beyond/efficientnet-v2-s.mg", "mg-sm-6.mg",
-                                       "res-12.mg", "imagenet/r-mg-34.mg", "mnist/u-net-11-spt.mg",
+SUBSET = {ROOT / "specs" / p for p in ("vgg-6.mg", "beyond/inception-v3.mg", "beyond/shufflenet-v2-x0.5.mg",
+                                       "beyond/convnext-small.mg", "beyond/mobilenet-v3-small.mg",
+                                       "beyond/efficientnet-v2-s.mg", "mg-sm-6.mg", "res-12.mg",
+                                       "imagenet/r-mg-34.mg", "mnist/u-net-11-spt.mg",
                                        "beyond/deeplabv3-resnet50.mg", "beyond/efficientnet-b0.mg",
                                        "beyond/fpn-resnet-18.mg", "beyond/hrnet-w18-small.mg",
                                        "beyond/mobilenet-v2.mg", "beyond/unet-2015.mg")}

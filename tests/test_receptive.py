@@ -72,7 +72,7 @@ def _check(net, monkeypatch):
 
 PAPER = sorted(p for p in (ROOT / "specs").rglob("*.mg") if "families" not in p.parts and "beyond" not in p.parts)
 BEYOND = sorted((ROOT / "specs" / "beyond").glob("*.mg"))
-SMALL = {"imagenet": {}, "unet-2015": {"size": 188, "w": 4}}
+SMALL = {"imagenet": {}, "unet-2015": {"size": 188, "w": 4}, "inception-v3": {"size": 75}}
 
 
 def _params(path: Path) -> dict:
@@ -83,9 +83,9 @@ def _params(path: Path) -> dict:
 
 # the specs that, with the networks of test_each_ops_rule below (which run always), use every rule the zoo's
 # fields depend on (asserted below); the others are slow tests
-FIELD_SUBSET = {ROOT / "specs" / p for p in ("res-12.mg", "beyond/shufflenet-v2-x0.5.mg", "beyond/squeezenet-1.0.mg",
-                                             "mg-6.mg", "beyond/mobilenet-v2.mg", "beyond/fpn-resnet-18.mg",
-                                             "beyond/deeplabv3-resnet50.mg")}
+FIELD_SUBSET = {ROOT / "specs" / p for p in ("res-12.mg", "beyond/inception-v3.mg", "beyond/shufflenet-v2-x0.5.mg",
+                                             "beyond/squeezenet-1.0.mg", "mg-6.mg", "beyond/mobilenet-v2.mg",
+                                             "beyond/fpn-resnet-18.mg", "beyond/deeplabv3-resnet50.mg")}
 
 
 def _window(r) -> tuple:

@@ -152,6 +152,8 @@ CASES = [
          outputs="list(y.values())", key_map=fpn_keys),
     Case("beyond/hrnet-w18-small.mg", "timm.create_model('hrnet_w18_small', pretrained=False)",
          "timm hrnet_w18_small", (3, 224, 224), key_map=hrnet_keys),
+    Case("beyond/inception-v3.mg", "tv.models.inception_v3(weights=None, aux_logits=False, init_weights=False)",
+         "torchvision inception_v3(aux_logits=False, init_weights=False)", (3, 299, 299)),
     Case("beyond/ghostnet-100.mg", "timm.create_model('ghostnet_100', pretrained=False)", "timm ghostnet_100",
          (3, 224, 224)),
     Case("beyond/unet-2015.mg", "UNet2015()", "plain torch (`UNet2015` in the tool)", (1, 572, 572)),

@@ -168,6 +168,11 @@ def _kernels(G, nodes: list[str], size) -> set[int | tuple[int, int]]:
             if r.kind in ("conv", "convT") and r.origin_type != "add" and r.shape[1:] == tuple(size or ())}
 
 
+def _sides(kernel: int | tuple[int, int]) -> tuple[int, int]:
+    """A kernel as (height, width), so that square and two-sided kernels sort together."""
+    return kernel if isinstance(kernel, tuple) else (kernel, kernel)
+
+
 @dataclass
 class Box:
     id: str
@@ -213,7 +218,7 @@ class Layout:
 
 
 def _signature(G, record, nodes, kind):
-    kern = tuple(tuple(sorted(_kernels(G, nodes, s))) for s, _ in record.grids_out)
+    kern = tuple(tuple(sorted(_kernels(G, nodes, s), key=_sides)) for s, _ in record.grids_out)
     return (record.type, kind, tuple(s for s, _ in record.grids_in), record.grids_out, record.held, kern)
 
 
