@@ -164,11 +164,14 @@ def verify(path: str | os.PathLike, model, input_shape: tuple, batches=(1, 2), r
     return ratio <= 1.0, worst, ratio
 
 
-def export_and_verify(net, path: str | os.PathLike, seed: int = 0, **tolerances) -> tuple[bool, float, float]:
+def export_and_verify(net, path: str | os.PathLike, seed: int = 0, warm: bool = False,
+                      **tolerances) -> tuple[bool, float, float]:
     """Export `net` (an :class:`mgdsl.Network`) to `path` (.onnx or .pt2) with fresh weights whose
-    batch norm is calibrated, then :func:`verify` the file against the module it came from."""
+    batch norm is calibrated (`warm`: moved by :func:`warm_up` first, as a deep network needs), then
+    :func:`verify` the file against the module it came from."""
     import torch  # here: importing mgdsl.testing costs nothing until a check runs
     torch.manual_seed(seed)
-    model = calibrate_batch_norm(module_for_export(net, None), net.input_shape)
+    fresh = module_for_export(net, None)
+    model = warm_up(fresh, net.input_shape) if warm else calibrate_batch_norm(fresh, net.input_shape)
     net.export(path, weights=model.state_dict())
     return verify(path, model, net.input_shape, **tolerances)

@@ -139,5 +139,6 @@ def test_the_new_zoo_exports(name, suffix, tmp_path):
     if suffix == ".onnx":
         pytest.importorskip("onnxruntime")
     from mgdsl.testing import export_and_verify
-    ok, worst, ratio = export_and_verify(net_of(name, small=True), tmp_path / f"{name}{suffix}")
+    # warmed-up weights: deep networks on fresh ones amplify float32 rounding (mgdsl.testing.warm_up)
+    ok, worst, ratio = export_and_verify(net_of(name, small=True), tmp_path / f"{name}{suffix}", warm=True)
     assert ok, (worst, ratio)
