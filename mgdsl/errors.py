@@ -6,6 +6,7 @@ source line with a caret, a hint). Anything else escaping mgdsl is a bug in mgds
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,12 @@ class Span:
         line = self.source.line(self.line)
         end = self.end_col if self.end_line in (0, self.line) and self.end_col > self.col else len(line) + 1
         return line[self.col - 1:end - 1]
+
+    def compact(self) -> str:
+        """`text()` with its spacing made one way (none around operators and brackets, one space
+        elsewhere), for messages that quote what was written: they then read the same before and after
+        `mgdsl fmt` lays the line out."""
+        return re.sub(r"\s*([-+*/×()\[\]=<>!,])\s*", r"\1", " ".join(self.text().split()))
 
     def __str__(self) -> str:
         if self.source.path.startswith("<--set"):    # not a file: a value given on the command line

@@ -368,3 +368,28 @@ def test_deeply_nested_blocks_and_long_conditions_are_refused_where_they_go_too_
     assert "nested more than" in e.message
     ok = "".join("    " * i + "if on:\n" for i in range(30)) + "    " * 30 + "relu\n"
     assert mgdsl.loads(NET + "conv w\n" + ok + "fc 10\n").num_params > 0
+
+
+def test_an_empty_block_before_a_dedent_is_reported_at_the_line_that_left_it(spec_file):
+    """Found by the fuzzer (mutant 2974 of seed 2027, GhostNet's else body swapped away): an `else:` (or
+    `if`) inside a unit whose next line is back at the top level was reported at the header's end as
+    'the line ends too early'; it is the empty block, at the line that should have been inside it."""
+    text = 'network "T" (s = 1)\ninput 3 @ 8x8\nunit f(a):\n    if a > 0:\n        conv 4\n    else:\n' \
+           'conv 4  # not in the block\nf 1\nfc 2\n'
+    with pytest.raises(SpecSyntaxError) as info:
+        mgdsl.load(spec_file(text))
+    e = info.value
+    assert "block that the line above opens is empty" in e.message
+    assert (e.span.line, e.span.col, e.span.end_col) == (7, 1, 7)
+
+
+def test_quoted_values_read_the_same_after_fmt(spec_file):
+    """Found by the fuzzer (mutant 5183 of seed 2027): a message quoting a value as written changed
+    when fmt re-spaced it, so fmt changed what check said."""
+    messy = 'network "T" (e = 1)\ninput 3 @ 8x8\nx = conv 4\nconv 4; add x shortcut+e\nfc 2\n'
+    messages = []
+    for text in (messy, format_text(messy)):
+        with pytest.raises(MgError) as info:
+            mgdsl.load(spec_file(text))
+        messages.append((info.value.message, info.value.hint))
+    assert messages[0] == messages[1] and "shortcut+e" in messages[0][0]

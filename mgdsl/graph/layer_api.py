@@ -428,7 +428,7 @@ def bind_args(ltype_name: str, params: tuple, call, evaluate, span, positional: 
         out[names[0]] = evaluate(call.args, call.args_span)
     by_position = set()
     for i, value in enumerate(call.more, 1):
-        text = value.span.text()
+        text = value.span.compact()
         if i >= len(params):
             many = {0: "no values", 1: "one value"}.get(len(params), f"{len(params)} values")
             raise SpecTypeError(f"{ltype_name} takes {many if positional else 'one value' if params else 'no values'} "

@@ -380,8 +380,8 @@ class Lowerer:
         if isinstance(cond, A.Name) and cond.id not in scope.env:
             hint = f"'{cond.id}' is a value word here, not a parameter; a condition reads parameters, as in: if se:"
         else:
-            hint = f"compare it, as in: if {cond.span.text()} == {shown}" if isinstance(v, Sym) else \
-                f"compare it, as in: if {cond.span.text()} > 1"
+            hint = f"compare it, as in: if {cond.span.compact()} == {shown}" if isinstance(v, Sym) else \
+                f"compare it, as in: if {cond.span.compact()} > 1"
         raise with_origins(SpecTypeError(f"an if needs on or off here (or a comparison), but this is {shown}",
                                          cond.span, hint=hint), cond, scope)
 

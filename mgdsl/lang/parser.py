@@ -494,6 +494,16 @@ def _syntax_error(source: Source, e: UnexpectedInput) -> SpecSyntaxError:
         width = len(source.line(line)) - len(source.line(line).lstrip())
         return SpecSyntaxError("unexpected indentation", Span(source, line, 1, line, width + 1),
                                hint="only the body of a `unit` or of an `if` or `else` block is indented")
+    if tok.type in ("_NL", "_DEDENT") and "_INDENT" in (e.expected or ()) and \
+            source.line(line).split("#", 1)[0].rstrip().endswith(":"):
+        nxt = next((n for n in range(line + 1, len(source.lines()) + 1)
+                    if source.line(n).split("#", 1)[0].strip()), None)
+        if nxt is not None:                    # a block's header, and the next line is not inside it
+            text = source.line(nxt)
+            start = len(text) - len(text.lstrip()) + 1
+            return SpecSyntaxError("the block that the line above opens is empty",
+                                   Span(source, nxt, start, nxt, len(text.split("#", 1)[0].rstrip()) + 1),
+                                   hint="indent the lines of the block by 4 spaces more than its header")
     if tok.type in ("_NL", "_DEDENT"):
         text = source.line(line)
         end = len(text.rstrip()) + 1
