@@ -49,7 +49,7 @@ def messy(text: str, rnd: random.Random) -> str:
             if p[:1] in ('"', "#"):
                 done += (" " * rnd.randint(1, 6) if p[0] == "#" and done.strip() else "") + p
                 continue
-            p = re.sub(r"\s*(//|[,;=@()\[\]×+/*-])\s*", lambda m: " " * rnd.randint(0, 2) + m.group(1) +
+            p = re.sub(r"\s*(//|==|!=|<=|>=|[,;=@()\[\]×+/*<>-])\s*", lambda m: " " * rnd.randint(0, 2) + m.group(1) +
                        " " * rnd.randint(0, 2), p)
             p = re.sub(r" +", lambda m: " " * rnd.randint(1, 3), p)
             p = p.replace("×", "*") if rnd.random() < 0.5 else p

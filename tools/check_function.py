@@ -156,6 +156,7 @@ CASES = [
          "torchvision inception_v3(aux_logits=False, init_weights=False)", (3, 299, 299)),
     Case("beyond/ghostnet-100.mg", "timm.create_model('ghostnet_100', pretrained=False)", "timm ghostnet_100",
          (3, 224, 224)),
+    Case("beyond/dla46-c.mg", "timm.create_model('dla46_c', pretrained=False)", "timm dla46_c", (3, 224, 224)),
     Case("beyond/unet-2015.mg", "UNet2015()", "plain torch (`UNet2015` in the tool)", (1, 572, 572)),
 ]
 
