@@ -161,3 +161,9 @@ def assert_targets_agree(net, options=TARGETS, seed: int = 0):
         other = net.build(**opts).double().eval()
         other.load_state_dict(plain.state_dict())
         torch.testing.assert_close(other(x), plain(x), rtol=1e-9, atol=1e-9)
+
+
+def at(e, line, col=None):
+    """The error `e`, after asserting that it points at `line` (and `col`, when given)."""
+    assert e.span is not None and e.span.line == line and (col is None or e.span.col == col), e.report()
+    return e

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import at
 
 import mgdsl
 from mgdsl.errors import MgError, SpecNameError, SpecSyntaxError, SpecTypeError, SpecValueError
@@ -29,11 +30,6 @@ def error(text, cls=MgError, **params):
         mgdsl.loads(text, "t.mg", **params)
     e = info.value
     assert isinstance(e, cls), e.report()
-    return e
-
-
-def at(e, line, col=None):
-    assert e.span is not None and e.span.line == line and (col is None or e.span.col == col), e.report()
     return e
 
 

@@ -5,6 +5,7 @@ import os
 import threading
 
 import pytest
+from conftest import at
 
 import mgdsl
 from mgdsl.cli import main
@@ -20,11 +21,6 @@ def error(spec_file, text, cls=MgError, name="t.mg"):
     e = info.value
     assert isinstance(e, cls), e.report()
     assert e.report()
-    return e
-
-
-def at(e, line, col=None):
-    assert e.span is not None and e.span.line == line and (col is None or e.span.col == col), e.report()
     return e
 
 

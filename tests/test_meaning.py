@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import at
 
 import mgdsl
 from mgdsl.errors import MgError, SpecNameError, SpecShapeError, SpecTypeError, SpecValueError
@@ -21,11 +22,6 @@ def error(spec_file, text, cls=MgError):
         mgdsl.load(spec_file(text))
     e = info.value
     assert isinstance(e, cls), e.report()
-    return e
-
-
-def at(e, line, col=None):
-    assert e.span is not None and e.span.line == line and (col is None or e.span.col == col), e.report()
     return e
 
 

@@ -13,11 +13,9 @@ import importlib.util
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -90,25 +88,13 @@ def served(tmp_path_factory):
     for name in ("live", "broken"):
         (folder / f"{name}.mg").write_text(SMALL.format(name=name.title()), encoding="utf-8")
     (folder / "first.mg").write_text(BROKEN_FIRST, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-           "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "mgdsl", "serve", str(folder), "--port", "0"], cwd=folder, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    first: list[str] = []
-    reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(60)
-    m = re.match(r"mgdsl serve: (http://127\.0\.0\.1:\d+)/\?token=([A-Za-z0-9_-]{32})$", (first or [""])[0].strip())
-    if m is None:
-        proc.kill()
-        err = proc.stderr.read()[-3000:] if proc.poll() is not None else ""
-        pytest.fail(f"mgdsl serve did not print its address: {first!r} {err}")
-    yield folder, m.group(1), m.group(2)
-    proc.terminate()
+    from serve_latency import start_server, stop  # tools/: the latency tool starts the server the same way
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        proc, base, token = start_server(folder)
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield folder, base, token
+    stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -49,18 +49,21 @@ WATCH = """() => {
 
 
 def start_server(folder: Path) -> tuple[subprocess.Popen, str, str]:
+    """`mgdsl serve FOLDER --port 0` from this checkout: (process, base URL, token), read from the one
+    line it prints; a RuntimeError (with the end of its stderr) when that line does not come."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
            "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "mgdsl", "serve", str(folder), "--port", "0"], cwd=folder, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, stdin=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     line: list[str] = []
     t = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
     t.start()
     t.join(60)
-    m = re.match(r"mgdsl serve: (http://[^/]+)/\?token=(\S+)", (line or [""])[0])
+    m = re.match(r"mgdsl serve: (http://127\.0\.0\.1:\d+)/\?token=([A-Za-z0-9_-]{32})$", (line or [""])[0].strip())
     if m is None:
         proc.kill()
-        raise SystemExit(f"serve_latency: mgdsl serve did not start: {line!r}")
+        err = proc.stderr.read()[-3000:] if proc.poll() is not None else ""
+        raise RuntimeError(f"mgdsl serve did not print its address: {line!r} {err}")
     return proc, m.group(1), m.group(2)
 
 
@@ -148,7 +151,10 @@ def main(argv=None) -> int:
         result: dict = {"specs": rows, "spec": args.spec, "edits": args.edits, "cpus": os.cpu_count()}
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, args=FLAGS)
-            proc, base, token = start_server(folder)
+            try:
+                proc, base, token = start_server(folder)
+            except RuntimeError as e:
+                raise SystemExit(f"serve_latency: {e}") from None
             try:
                 result["gallery_first_ms"] = gallery_ms(browser, base, token, rows)
                 result["gallery_again_ms"] = gallery_ms(browser, base, token, rows)
