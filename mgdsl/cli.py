@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import functools
 import importlib
 import sys
 import traceback
@@ -30,7 +31,10 @@ COMMANDS = {
 }
 
 
+@functools.cache
 def _parser() -> argparse.ArgumentParser:
+    """The command line's parser, built once per process (a caller that runs `main` many times, as the
+    fuzzer and the tests do, would otherwise spend a quarter of a small command's time building it)."""
     p = argparse.ArgumentParser(
         prog="mgdsl",
         description="Compile .mg specs of multigrid networks (Ke, Maire & Yu, CVPR 2017) into checked graphs, "

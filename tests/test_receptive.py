@@ -278,8 +278,25 @@ def test_cost_computes_each_networks_fields_once(monkeypatch, capsys):
     calls = []
     real = receptive.field
     monkeypatch.setattr(receptive, "field", lambda *a, **k: calls.append(1) or real(*a, **k))
-    receptive._layer_fields.cache_clear()
+    monkeypatch.setattr(receptive, "_FIELDS", {})
     net = mgdsl.load("specs/pmg-16.mg")
     grids = sum(len(rec.outputs) for rec in net.graph.info.layers)
     assert main(["cost", "specs/pmg-16.mg", "--format", "csv", "--by", "layer"]) == 0
     assert len(calls) == grids
+    # the same network lowered again (a second command in one process, a reload) finds them computed
+    assert main(["cost", "specs/pmg-16.mg", "--format", "json"]) == 0
+    assert len(calls) == grids
+
+
+def test_fields_are_kept_per_network_not_per_text(monkeypatch):
+    # the cache is keyed by what the fields depend on: a comment changes nothing, another depth does
+    from mgdsl.graph import receptive
+    monkeypatch.setattr(receptive, "_FIELDS", {})
+    text = Path("specs/families/mg.mg").read_text(encoding="utf-8")
+    first = receptive.layer_fields(mgdsl.loads(text, "specs/families/mg.mg").graph)
+    again = mgdsl.loads("# a comment\n\n" + text, "specs/families/mg.mg").graph
+    assert receptive.layer_fields(again) == first
+    assert len(receptive._FIELDS) == 1
+    deeper = mgdsl.loads(text, "specs/families/mg.mg", n=2).graph
+    assert receptive.layer_fields(deeper) != first
+    assert len(receptive._FIELDS) == 2

@@ -781,7 +781,6 @@ class Runner:
         mode = self.rng.choice([0o644, 0o600, 0o664, 0o755])
         os.chmod(p, mode)
         st = os.stat(p)
-        meaning = [self._meaning(mp) for mp in meaning_paths]
         res = self.run("fmt", ["fmt", path])
         why = _rc_problem(res.rc, res.err)
         after = p.read_bytes()
@@ -820,7 +819,15 @@ class Runner:
         sin = self.run("fmt", ["fmt", "-"], stdin=before)
         self.bad(_rc_problem(sin.rc, sin.err, (0,)) or ("fmt - prints another text than fmt FILE writes"
                                                         if sin.out != after else None))
-        # the same network
+        # the same network (a file fmt left as it was means what it meant)
+        if after == before:
+            return
+        self.start("fmt: the meaning before formatting, of the original text put back for a moment")
+        p.write_bytes(before)
+        try:
+            meaning = [self._meaning(mp) for mp in meaning_paths]
+        finally:
+            p.write_bytes(after)
         if apply is not None:
             apply(after.decode("utf-8"))
         for mp, old in zip(meaning_paths, meaning):

@@ -667,7 +667,7 @@ class Stats:
     slowest: float = 0.0            # wall-clock seconds of one check (inflated on a busy machine)
     slowest_cpu: float = 0.0        # CPU seconds of one check: what --time-limit bounds
     by_kind: dict = field(default_factory=dict)
-    commands: dict = field(default_factory=dict)    # command -> {"n", "bad", "cpu"} over every run of it
+    commands: dict = field(default_factory=dict)    # command -> {"n", "bad", "cpu" (slowest), "cpu_total"}
     classes: dict = field(default_factory=dict)     # signature() -> {"n", "first": case}
     stopped_early: bool = False
     wall: float = 0.0
@@ -821,9 +821,10 @@ def run(budget: int, seed: int = 0, jobs: int = 1, limit: float = 10.0, memory_m
                     record_bad(m, why, r["err"], r["path"])
                 worst = max(worst, kind, key=rank.get)
             for o in outcomes or []:
-                c = stats.commands.setdefault(o["cmd"], {"n": 0, "bad": 0, "cpu": 0.0})
+                c = stats.commands.setdefault(o["cmd"], {"n": 0, "bad": 0, "cpu": 0.0, "cpu_total": 0.0})
                 c["n"] += 1
                 c["cpu"] = max(c["cpu"], o["cpu"])
+                c["cpu_total"] += o["cpu"]
                 why = o["bad"] or (f"took {o['cpu']:.1f}s of CPU time" if o["cpu"] > limit else None)
                 if why:
                     c["bad"] += 1
@@ -932,7 +933,8 @@ def summary(stats: Stats, budget: int = 0) -> str:
              f"{stats.slowest_cpu:.2f}s CPU ({stats.slowest:.2f}s wall); peak worker memory "
              f"{stats.peak_rss_kb / 1024:.0f} MB"]
     if stats.commands:
-        lines.append("commands: " + "; ".join(f"{k} {v['n']} runs, {v['bad']} bad, slowest {v['cpu']:.2f}s CPU"
+        lines.append("commands: " + "; ".join(f"{k} {v['n']} runs, {v['bad']} bad, slowest {v['cpu']:.2f}s CPU, "
+                                              f"{v['cpu_total']:.0f}s CPU in all"
                                               for k, v in sorted(stats.commands.items())))
     if stats.classes:
         lines.append("bad outcomes by class (count, first case):")

@@ -221,13 +221,31 @@ def too_large(G: Graph) -> bool:
 
 def layer_fields(G: Graph) -> dict[str, dict[str, Field]]:
     """Every top-level layer's field on each grid it leaves: {layer path: {grid label: Field}}; empty
-    for a network whose fields would take more than MAX_STEPS steps. Computed once per graph."""
+    for a network whose fields would take more than MAX_STEPS steps. Computed once per network: a graph
+    lowered again from the same spec (a reload, a reformatted file) finds the fields already there."""
     if too_large(G):
         return {}
-    return dict(_layer_fields(G))
+    key = _fields_key(G)
+    fields = _FIELDS.pop(key, None)
+    if fields is None:
+        fields = _layer_fields(G)
+        if len(_FIELDS) >= 16:
+            del _FIELDS[next(iter(_FIELDS))]          # the least recently used
+    _FIELDS[key] = fields
+    return dict(fields)
 
 
-@lru_cache(maxsize=16)
+_FIELDS: dict[tuple, dict[str, dict[str, Field]]] = {}
+
+
+def _fields_key(G: Graph) -> tuple:
+    """Everything the fields depend on: the image, each op's kind, inputs, shape and arguments, and the
+    layers' outputs (not where anything is written)."""
+    return (G.info.input_shape,
+            tuple((r.id, r.kind, r.inputs, r.shape, repr(sorted(r.attrs.items()))) for r in G.records()),
+            tuple((rec.path, rec.outputs) for rec in G.info.layers))
+
+
 def _layer_fields(G: Graph) -> dict[str, dict[str, Field]]:
     jumps = _cached_jumps(G)
     out: dict[str, dict[str, Field]] = {}

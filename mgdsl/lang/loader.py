@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import stat
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -88,9 +89,7 @@ class Loader:
         if PRELUDE not in self.modules:
             text = self.prelude_text if self.prelude_text is not None else \
                 resources.files("mgdsl.lang").joinpath("prelude.mg").read_text(encoding="utf-8")
-            mod = parse(Source(PRELUDE_PATH, text))
-            self._bind_units(mod, {})
-            self.modules[PRELUDE] = mod
+            self.modules[PRELUDE] = _bound_prelude(text)
         return self.modules[PRELUDE]
 
     def load(self, path: str | os.PathLike, span: Span | None = None, chain: tuple[str, ...] = ()) -> A.Module:
@@ -151,6 +150,15 @@ class Loader:
             u.units = table
         mod.own_units, mod.units_table = own, table
 
+
+
+@lru_cache(maxsize=4)
+def _bound_prelude(text: str) -> A.Module:
+    """The prelude's syntax tree with its units bound, parsed once per text: nothing changes a bound
+    module afterwards, so every Loader can share it (a long-lived front end loads specs many times)."""
+    mod = parse(Source(PRELUDE_PATH, text))
+    Loader._bind_units(mod, {})
+    return mod
 
 
 def check_params(params: list[A.Param], owner: str):
