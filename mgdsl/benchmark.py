@@ -22,20 +22,18 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.util import find_spec
 
+from . import inference
 from .backends.torch_source import SCOPE_PREFIX
 from .errors import UsageError
 from .graph.cost import cost_of
 
-ENGINES = ("eager", "compile", "onnxruntime")
+ENGINES = ("eager", "compile", "onnxruntime", "session")
 PROFILED = "eager, profiled"      # the runner of --by layer, interleaved with the engines
 OTHER = "mgdsl-bench:other"        # profiled time that belongs to no layer
-ORT_INSTALL = 'pip install "mgdsl[onnx]"'
 
 
 # -- results --------------------------------------------------------------------------------------
@@ -203,35 +201,26 @@ def torch_step(model, x, train: bool) -> Callable[[], None]:
 
 
 def require_onnxruntime() -> None:
-    missing = [m for m in ("onnxruntime", "onnx", "onnxscript") if find_spec(m) is None]
-    if missing:
-        raise UsageError(f"--engine onnxruntime needs the package(s) {', '.join(missing)}, which are not installed",
-                         hint=f"install them with: {ORT_INSTALL}")
+    inference.require_onnxruntime("--engine onnxruntime")
 
 
 def ort_step(net, model, x, device, threads: int) -> Callable[[], None]:
     """Inference with onnxruntime on the network's ONNX export (mgdsl's own exporter, the module's weights)."""
-    import onnxruntime as ort  # here: importing mgdsl.benchmark does not import torch
-    providers = ["CPUExecutionProvider"]
-    if device.type == "cuda":
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise UsageError("--engine onnxruntime --device cuda: this onnxruntime has no CUDA execution provider",
-                             hint="install onnxruntime-gpu, or run onnxruntime on the CPU")
-        providers = ["CUDAExecutionProvider"]
-    with tempfile.TemporaryDirectory(prefix="mgdsl-bench-") as tmp:
-        path = os.path.join(tmp, "net.onnx")
-        net.export(path, weights={k: v.detach().cpu() for k, v in model.state_dict().items()})
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        session = ort.InferenceSession(path, opts, providers=providers)
+    session = inference.ort_session(net, model.state_dict(), device, threads)
     name = session.get_inputs()[0].name
     feed = {name: x.detach().cpu().numpy()}
 
     def infer():
         session.run(None, feed)
+    return infer
+
+
+def session_step(net, model, x, device) -> Callable[[], None]:
+    """Inference through `Network.session` (engine auto, for this batch size) on the module's weights."""
+    session = net.session(model.state_dict(), batch=x.shape[0], device=device)
+
+    def infer():
+        session(x)
     return infer
 
 
@@ -437,6 +426,8 @@ def bench(net, engines: list[str], *, batch: int, train: bool, device, repeat: i
             model = torch.compile(model)
         if engine == "onnxruntime":
             steps[engine] = ort_step(net, model, x, device, torch.get_num_threads())
+        elif engine == "session":
+            steps[engine] = session_step(net, model, x, device)
         else:
             steps[engine] = torch_step(model, x, train)
             models[engine] = model

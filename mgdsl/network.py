@@ -80,6 +80,14 @@ class Network:
         check_fits(self.graph, device)
         return build_module(self.graph, device=device, **options)
 
+    def session(self, weights=None, *, engine: str = "auto", batch: int = 1, device="cpu", **options):
+        """The network ready for fast inference: a callable `Session` on the engine (eager with batch
+        norm folded, onnxruntime on the ONNX export, torch.compile) that `auto` measures fastest here
+        for batches of `batch` images. `weights`: None (fresh), a state_dict, or the path of a state_dict
+        file or a training checkpoint. See `mgdsl.inference`."""
+        from .inference import session
+        return session(self, weights, engine=engine, batch=batch, device=device, **options)
+
     def port_weights(self, state_dict, key_map=None) -> dict:
         """This network's state_dict filled from the same network's weights written elsewhere
         (torchvision, timm, plain torch), matched in order and shape (`mgdsl.backends.port`)."""

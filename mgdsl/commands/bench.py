@@ -5,11 +5,12 @@ forwards), and that rate as a share of this machine's peak, which a GEMM and a c
 measure first, in the same process.
 
 Engines: eager (the module `mgdsl.load(SPEC).build()` gives), compile (torch.compile of it; the
-first call, which compiles, is not timed) and onnxruntime (inference on mgdsl's own ONNX export; pip
-install "mgdsl[onnx]"). Several engines are timed in turn, run by run, after their warm-up, so that
-the machine's other work falls on all of them alike. A step is inference (eval mode, under
-torch.inference_mode) or, with --train, a training step: forward, a loss (the mean of the outputs),
-backward, no optimiser step.
+first call, which compiles, is not timed), onnxruntime (inference on mgdsl's own ONNX export; pip
+install "mgdsl[onnx]") and session (inference through `Network.session()`, which picks the fastest
+of eager with batch norm folded and onnxruntime for the batch size; choosing is part of its setup).
+Several engines are timed in turn, run by run, after their warm-up, so that the machine's other work
+falls on all of them alike. A step is inference (eval mode, under torch.inference_mode) or, with
+--train, a training step: forward, a loss (the mean of the outputs), backward, no optimiser step.
 
 --by layer profiles the eager module once more and prints the time of each spec layer on each grid
 beside its MACs: forward ops count for the layer that wrote them, backward ops for the layer whose
@@ -80,9 +81,10 @@ def configure(p):
 
 def run(args) -> int:
     engines = list(dict.fromkeys(e for group in (args.engine or [["eager"]]) for e in group))
-    if args.train and "onnxruntime" in engines:
-        raise UsageError("--engine onnxruntime runs inference only, not --train",
-                         hint="drop onnxruntime, or time inference (--infer)")
+    for only_infer in ("onnxruntime", "session"):
+        if args.train and only_infer in engines:
+            raise UsageError(f"--engine {only_infer} runs inference only, not --train",
+                             hint=f"drop {only_infer}, or time inference (--infer)")
     if args.by and "eager" not in engines:
         raise UsageError("--by layer profiles the eager engine", hint="add --engine eager")
     if args.device != "cpu" and args.device.split(":")[0] != "cuda":
