@@ -45,7 +45,7 @@ def record(diag: MgError | SpecWarning, path: str | None = None) -> dict:
     return out
 
 
-def _text(s: str) -> str:
+def utf8_text(s: str) -> str:
     """A string that encodes as UTF-8: a file name that is not UTF-8 (which Python holds with
     surrogate escapes) shows its bytes as \\xNN, as Python's own messages do."""
     try:
@@ -60,11 +60,11 @@ def _text(s: str) -> str:
 
 def _clean(x):
     if isinstance(x, str):
-        return _text(x)
+        return utf8_text(x)
     if isinstance(x, list):
         return [_clean(v) for v in x]
     if isinstance(x, dict):
-        return {_text(k): _clean(v) for k, v in x.items()}
+        return {utf8_text(k): _clean(v) for k, v in x.items()}
     return x
 
 

@@ -186,3 +186,25 @@ def test_a_file_name_that_is_not_utf8_prints_as_valid_text(tmp_path, env):
         assert r.returncode == 0, (args, r.stderr)
         out = r.stdout.decode("utf-8")            # strict: no raw byte, no lone surrogate
         assert "net\\xff.mg" in out or args[-1] == "json" and out.strip() == "[]", (args, out)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names that are not UTF-8 need a byte-oriented file system")
+def test_export_of_a_spec_and_weights_whose_names_are_not_utf8(tmp_path, capsys, monkeypatch):
+    # found by the all-command fuzzer: ONNX's metadata took the file name as it was, and protobuf refused
+    # the lone surrogate that stands for the byte: a traceback (exit 70)
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    import torch
+
+    import mgdsl
+    monkeypatch.chdir(tmp_path)
+    name = os.fsdecode(b"net\xff.mg")
+    (tmp_path / name).write_text('network "N"\ninput 3 @ 8x8\nconv 4\nfc 2\n', encoding="utf-8")
+    weights = os.fsdecode(b"w\xfe.pt")
+    torch.save(mgdsl.load(name).build().state_dict(), weights)
+    for out in ("n.onnx", "n.pt2"):
+        assert main(["export", name, "-o", out, "--weights", weights]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+    import onnx
+    meta = {p.key: p.value for p in onnx.load("n.onnx").metadata_props}
+    assert meta["spec"] == "net\\xff.mg" and meta["weights"] == "w\\xfe.pt"

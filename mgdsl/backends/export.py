@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from importlib.util import find_spec as _find_spec
 
 from ..atomic import write_atomic
+from ..diagnostics import utf8_text
 from ..errors import UsageError
 from ..train.checkpoint import read_weights
 from ..version import __version__
@@ -125,8 +126,10 @@ def exported_program(model, input_shape: tuple):
 
 
 def metadata(net, weights_from: str) -> dict[str, str]:
-    return {"mgdsl_version": __version__, "network": net.name, "spec": os.path.basename(net.path),
-            "params": json.dumps(net.params, default=str, sort_keys=True), "weights": weights_from,
+    """What the exported file says about where it comes from. File names are made valid UTF-8 (a name
+    that is not shows its odd bytes as \\xNN): ONNX's protobuf strings take nothing else."""
+    return {"mgdsl_version": __version__, "network": utf8_text(net.name), "spec": utf8_text(os.path.basename(net.path)),
+            "params": json.dumps(net.params, default=str, sort_keys=True), "weights": utf8_text(weights_from),
             "input_shape": json.dumps(["N", *net.input_shape]), "output_shape": json.dumps(["N", *net.output_shape])}
 
 
