@@ -288,3 +288,44 @@ def test_generated_specs_are_judged_by_where_their_error_is():
     prelude = "mgdsl/prelude.mg:2:5: error: widths 0 is too small\n"
     assert fz.classify_generated(m, {"rc": 1, "err": prelude})[0] == "bad"
     assert fz.classify_generated(m, {"rc": 1, "err": prelude + "specs/gen.mg:3:1: note: in this use\n"})[0] == "located"
+
+
+ILL_CONDITIONED = """network "G84034"
+input 1 @ 16x16
+conv 10
+if 1 == 1:
+    upconv = 3 * act hardsigmoid; relu
+s = gn 2
+skip = bn
+conv 4 stride=2
+add skip shortcut=proj
+gap 2
+outputs skip
+"""
+
+
+def test_the_module_oracle_tells_float32_rounding_from_a_wrong_computation(tmp_path):
+    """Generated spec 16503 of seed 2029: three hard sigmoids flatten the signal almost to a constant, and
+    the group norm after them magnifies float32 rounding into a 2 % difference between build() and
+    build(optimize=False). In float64 they agree to 1e-10, so it is no bug of the optimised code; a module
+    that computes something else is still caught."""
+    fc = _tool("fuzz_commands")
+    import copy
+
+    import torch
+    path = tmp_path / "ill.mg"
+    path.write_text(ILL_CONDITIONED, encoding="utf-8")
+    net, model, x, y = fc.reference(str(path), {}, 2029 + 16503)
+    plain = net.build(optimize=False)
+    plain.load_state_dict(model.state_dict())
+    plain.eval()
+    with torch.no_grad():
+        why = fc.compare(plain(x), y, 1e-3)
+    assert why and "differs" in why                           # float32 alone: flagged
+    assert fc.conditioned(why, plain, model, x, 1e-3) is None  # float64: the same function
+    assert fc.plain_build(net, model, x, y, 1e-3) is None
+    wrong = copy.deepcopy(plain)
+    with torch.no_grad():
+        wrong.get_submodule("s1.bn1.g16.bn").weight.mul_(1.01)     # a 1 % error in the output
+        bad = fc.compare(wrong(x), y, 1e-3)
+    assert bad and fc.conditioned(bad, wrong, model, x, 1e-3) == bad
