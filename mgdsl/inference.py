@@ -28,7 +28,9 @@ from collections.abc import Mapping
 from importlib.util import find_spec
 from typing import Any, Callable
 
+from .backends.export import load_weights
 from .errors import UsageError
+from .train.checkpoint import read_weights
 
 ENGINES = ("eager", "onnxruntime", "compile")
 AUTO = ("eager", "onnxruntime")                     # what `auto` tries unless told otherwise
@@ -45,7 +47,7 @@ def _ort_usable(device) -> bool:
         return False
     if device.type != "cuda":
         return True
-    import onnxruntime as ort
+    import onnxruntime as ort  # here: an optional package, and importing mgdsl costs nothing
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
@@ -59,7 +61,7 @@ def require_onnxruntime(what: str = "the onnxruntime engine") -> None:
 def ort_session(net, state: Mapping | None, device, threads: int):
     """An onnxruntime session on `net`'s ONNX export with the weights `state` (None: fresh), with
     `threads` intra-op threads and no spinning (a waiting thread sleeps instead of burning a core)."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # here: an optional package, and importing mgdsl costs nothing
     providers = ["CPUExecutionProvider"]
     if getattr(device, "type", device) == "cuda":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -84,7 +86,6 @@ def _as_state(net, weights) -> tuple[dict | None, dict | None, str]:
         return None, None, "the weights"
     if isinstance(weights, Mapping):
         return dict(weights), None, "the weights"
-    from .train.checkpoint import read_weights
     state, params = read_weights(weights)
     return state, params, f"the weights in {weights}"
 
@@ -97,7 +98,7 @@ class Session:
         self._run = run
 
     def __call__(self, x):
-        import torch
+        import torch  # here: importing mgdsl.inference does not import torch
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(x)
         want = tuple(self.network.input_shape)
@@ -113,7 +114,7 @@ class Session:
 
 
 def _torch_runner(model, compiled: bool):
-    import torch
+    import torch  # here: importing mgdsl.inference does not import torch
     model.eval()
     if compiled:
         model = torch.compile(model)
@@ -125,7 +126,7 @@ def _torch_runner(model, compiled: bool):
 
 
 def _ort_runner(net, state, device, threads: int):
-    import torch
+    import torch  # here: importing mgdsl.inference does not import torch
     sess = ort_session(net, state, device, threads)
     name = sess.get_inputs()[0].name
     many = len(sess.get_outputs()) > 1
@@ -140,7 +141,7 @@ def _ort_runner(net, state, device, threads: int):
 def session(net, weights=None, *, engine: str = "auto", batch: int = 1, device="cpu", threads: int | None = None,
             candidates: tuple[str, ...] = AUTO, repeat: int = 7, warmup: int = 2) -> Session:
     """The network on the fastest engine for batches of `batch` images (see the module docstring)."""
-    import torch
+    import torch  # here: importing mgdsl.inference does not import torch
     if engine != "auto" and engine not in ENGINES:
         raise UsageError(f"unknown inference engine {engine!r}", hint=f"one of: auto, {', '.join(ENGINES)}")
     unknown = [c for c in candidates if c not in ENGINES]
@@ -158,7 +159,6 @@ def session(net, weights=None, *, engine: str = "auto", batch: int = 1, device="
         require_onnxruntime()
     model = net.build(device=str(device), inference=True)
     if state is not None:
-        from .backends.export import load_weights
         load_weights(model, state, source, params)
     if state is None:
         state = model.state_dict()         # the fresh weights: every engine runs the same network

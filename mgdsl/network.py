@@ -17,6 +17,7 @@ from .graph.check import check_graph
 from .graph.cost import macs_of, params_of
 from .graph.ir import Graph
 from .graph.lower import lower
+from .inference import session as inference_session
 from .lang import ast as A
 from .lang.loader import Loader
 from .memory import check_fits
@@ -85,8 +86,7 @@ class Network:
         norm folded, onnxruntime on the ONNX export, torch.compile) that `auto` measures fastest here
         for batches of `batch` images. `weights`: None (fresh), a state_dict, or the path of a state_dict
         file or a training checkpoint. See `mgdsl.inference`."""
-        from .inference import session
-        return session(self, weights, engine=engine, batch=batch, device=device, **options)
+        return inference_session(self, weights, engine=engine, batch=batch, device=device, **options)
 
     def port_weights(self, state_dict, key_map=None) -> dict:
         """This network's state_dict filled from the same network's weights written elsewhere

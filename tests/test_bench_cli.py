@@ -118,9 +118,9 @@ def test_compile_engine_trains(spec_file, capsys):
 
 
 def test_onnxruntime_missing_says_how_to_install(spec_file, capsys, monkeypatch):
-    from mgdsl import benchmark
-    real = benchmark.find_spec
-    monkeypatch.setattr(benchmark, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    from mgdsl import inference
+    real = inference.find_spec
+    monkeypatch.setattr(inference, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
     assert main(["bench", spec_file(TINY), *QUICK, "--engine", "onnxruntime"]) == 1
     err = capsys.readouterr().err
     assert "needs the package(s) onnxruntime" in err and 'pip install "mgdsl[onnx]"' in err

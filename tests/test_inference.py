@@ -123,3 +123,11 @@ def test_bench_times_the_session(spec_file, capsys):
 def test_bench_refuses_to_train_the_session(spec_file, capsys):
     assert main(["bench", spec_file(TINY), "--engine", "session", "--train"]) == 1
     assert "--engine session runs inference only" in capsys.readouterr().err
+
+
+@pytest.mark.slow(reason="torch.compile takes tens of seconds even for a tiny network")
+def test_the_compile_engine_computes_the_network(tiny):
+    net, model = tiny
+    sess = net.session(model.state_dict(), engine="compile")
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(sess(x), _want(model, x), rtol=1e-4, atol=1e-5)

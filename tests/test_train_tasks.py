@@ -32,7 +32,9 @@ def test_an_unknown_task_names_the_known_ones():
 
 @pytest.fixture
 def scratch_names():
-    """Names registered by a test are forgotten afterwards."""
+    """Names registered by a test are forgotten afterwards. The registry is filled first: restored to
+    what it held before it was ever loaded, it would stay empty for every later test of the process."""
+    registry._load()
     before = dict(registry._TASKS)
     yield
     registry._TASKS.clear()

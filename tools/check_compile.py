@@ -9,8 +9,7 @@ module `mgdsl.load(SPEC).build()` gives is compiled with
 and called on batches of 2, 8 and 64 images. It passes when
 
 - nothing breaks the graph (`fullgraph=True` raises at the first break; its reason is reported);
-- dynamo makes one graph for all three batch sizes (batch 1 would be a graph of its own, by dynamo's
-  specialisation of sizes 0 and 1, so it is not asked for);
+- dynamo makes one graph for all three batch sizes;
 - each batch's outputs (and in training, every parameter's gradient) equal those of an identical eager
   copy within a tolerance: |compiled - eager| <= rtol x (the largest |eager|), rtol 1e-3 by default.
 
@@ -18,8 +17,15 @@ and called on batches of 2, 8 and 64 images. It passes when
     python tools/check_compile.py specs/mg-16.mg --backend aot_eager --modes infer
     python tools/check_compile.py --small --json out.json --markdown
 
+The batch dimension of every input is marked unbacked (`torch._dynamo.decorators.mark_unbacked(x, 0)`):
+dynamo then keeps one symbol for it and guards on no particular value. With `dynamic=True` alone, a
+batch size is a "backed" symbol whose value torch may branch on, and on the CPU it does for every
+convolution: its kernel choice asks whether the batch holds 16 images or more, so batches 2 and 8 share
+a graph and batch 64 gets another, for a single `nn.Conv2d` as for any network here (`--batch-dim
+dynamic` shows it). Unbacked, batch 1 shares the graph too (no specialisation of sizes 0 and 1).
+
 `--backend aot_eager` traces exactly as inductor does (dynamo, then AOT autograd) but runs the traced
-graph without generating code: graph breaks and recompilations show the same, in seconds. `--small`
+graph without generating code: graph breaks and recompilations show the same, at a fraction of the cost. `--small`
 runs networks with a `size` parameter (the zoo beyond the paper) at the smallest input they accept of
 64, 75, 96, 128 and 252 pixels.
 """
@@ -89,15 +95,25 @@ def _error(got, want) -> float:
 
 
 def check(spec: str, mode: str, backend: str = "inductor", batches=(2, 8, 64), params: dict | None = None,
-          seed: int = 0) -> dict:
+          seed: int = 0, unbacked: bool = True) -> dict:
     """One spec in one mode: graphs made, graph-break reason (None), worst relative error, seconds."""
+    import mgdsl
+    net = mgdsl.load(ROOT / spec, **(params or {}))
+    out = check_network(net, mode, backend, batches, seed, unbacked)
+    out.update(spec=spec, params=params or {})
+    return out
+
+
+def check_network(net, mode: str, backend: str = "inductor", batches=(2, 8, 64), seed: int = 0,
+                  unbacked: bool = True) -> dict:
+    """`check` of a loaded network (anything with `build()` and `input_shape`). With `unbacked`, each
+    input's batch dimension is marked unbacked (see the module docstring)."""
     import torch
     import torch._dynamo as dynamo
-
-    import mgdsl
+    if unbacked and not hasattr(dynamo.decorators, "mark_unbacked"):
+        raise SystemExit(f"torch {torch.__version__} cannot mark a dimension unbacked: use --batch-dim dynamic")
     dynamo.reset()
     torch.manual_seed(seed)
-    net = mgdsl.load(ROOT / spec, **(params or {}))
     eager = net.build()
     model = copy.deepcopy(eager)
     train = mode == "train"
@@ -110,14 +126,31 @@ def check(spec: str, mode: str, backend: str = "inductor", batches=(2, 8, 64), p
         graphs.append(len(gm.graph.nodes))
         return inner(gm, example_inputs)
 
-    compiled = torch.compile(model, fullgraph=True, dynamic=True, backend=counting)
-    out = {"spec": spec, "mode": mode, "backend": backend, "params": params or {}, "graphs": 0,
+    if unbacked:
+        class AtLeastOne(torch.nn.Module):
+            """The model, told that a batch holds at least one image: an unbacked size may be 0, and
+            torch's ops ask whether a tensor is empty (Eq(u0, 0)), which only this fact answers."""
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                torch._check(x.size(0) >= 1)
+                return self.inner(x)
+        target = AtLeastOne(model)
+    else:
+        target = model
+    compiled = torch.compile(target, fullgraph=True, dynamic=True, backend=counting)
+    out = {"spec": getattr(net, "path", ""), "mode": mode, "backend": backend, "params": {}, "graphs": 0,
+           "batch_dim": "unbacked" if unbacked else "dynamic",
            "break": None, "error": 0.0, "seconds": 0.0, "batches": list(batches)}
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     try:
         for b in batches:
             x = torch.randn(b, *net.input_shape, generator=gen)
+            if unbacked:
+                dynamo.decorators.mark_unbacked(x, 0)
             results = []
             for m in (compiled, eager):
                 torch.manual_seed(seed + b)            # dropout draws the same masks in both
@@ -160,6 +193,8 @@ def main(argv=None) -> int:
                     "aot_eager traces the same graphs without generating code)")
     ap.add_argument("--modes", default="infer,train", help="comma-separated: infer, train (default both)")
     ap.add_argument("--batches", default="2,8,64", help="batch sizes, one graph for all (default 2,8,64)")
+    ap.add_argument("--batch-dim", choices=("unbacked", "dynamic"), default="unbacked",
+                    help="mark each input's batch dimension unbacked (default), or leave it to dynamic=True")
     ap.add_argument("--rtol", type=float, default=1e-3, help="tolerance relative to the largest output")
     ap.add_argument("--small", action="store_true", help="smaller inputs for specs with a `size` parameter")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
@@ -183,7 +218,7 @@ def main(argv=None) -> int:
         params = small_params(spec) if args.small else {}
         for mode in modes:
             bar.set_description(f"{spec} {mode}")
-            r = check(spec, mode, args.backend, batches, params)
+            r = check(spec, mode, args.backend, batches, params, unbacked=args.batch_dim == "unbacked")
             results.append(r)
             if not passed(r, args.rtol):
                 tqdm.write(f"FAIL {spec} {mode}: graphs {r['graphs']}, error {r['error']:.1e}, "
@@ -192,7 +227,8 @@ def main(argv=None) -> int:
     bar.close()
     good = sum(passed(r, args.rtol) for r in results)
     print(f"{good}/{len(results)} passed ({len(specs)} specs x {len(modes)} modes, backend {args.backend}, "
-          f"batches {','.join(map(str, batches))}; torch {torch.__version__}, {platform.machine()}, "
+          f"batches {','.join(map(str, batches))}, batch dimension {args.batch_dim}; "
+          f"torch {torch.__version__}, {platform.machine()}, "
           f"{torch.get_num_threads()} threads); {sum(r['graphs'] != 1 for r in results)} with more than one "
           f"graph, {sum(r['break'] is not None for r in results)} with a graph break or a failure")
     if args.markdown:

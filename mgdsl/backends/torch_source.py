@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import linecache
 import re
+import sys
+import types
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -387,7 +389,10 @@ def build_module(G: Graph, device="cpu", **options):
         _counter += 1
         filename = f"<mgdsl {G.info.name} #{_counter}>"
         linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)   # readable tracebacks
-        ns: dict = {"__name__": f"mgdsl_generated_{_counter}"}
-        exec(compile(src, filename, "exec"), ns)
-        ns_build = _compiled[src] = ns["build"]
+        # a real module in sys.modules: torch.compile, tracing into the forward of a built module that
+        # sits inside the user's own, looks its functions' module up by name
+        mod = types.ModuleType(f"mgdsl_generated_{_counter}")
+        sys.modules[mod.__name__] = mod
+        exec(compile(src, filename, "exec"), mod.__dict__)
+        ns_build = _compiled[src] = mod.__dict__["build"]
     return ns_build(device)
