@@ -35,10 +35,11 @@ from .train.checkpoint import read_weights
 ENGINES = ("eager", "onnxruntime", "compile")
 AUTO = ("eager", "onnxruntime")                     # what `auto` tries unless told otherwise
 ORT_INSTALL = 'pip install "mgdsl[onnx]"'
+ORT_PACKAGES = ("onnxruntime", "onnx", "onnxscript")   # the export and the runtime
 
 
 def ort_available() -> bool:
-    return all(find_spec(m) is not None for m in ("onnxruntime", "onnx", "onnxscript"))
+    return all(find_spec(m) is not None for m in ORT_PACKAGES)
 
 
 def _ort_usable(device) -> bool:
@@ -52,7 +53,7 @@ def _ort_usable(device) -> bool:
 
 
 def require_onnxruntime(what: str = "the onnxruntime engine") -> None:
-    missing = [m for m in ("onnxruntime", "onnx", "onnxscript") if find_spec(m) is None]
+    missing = [m for m in ORT_PACKAGES if find_spec(m) is None]
     if missing:
         raise UsageError(f"{what} needs the package(s) {', '.join(missing)}, which are not installed",
                          hint=f"install them with: {ORT_INSTALL}")
@@ -79,7 +80,7 @@ def ort_session(net, state: Mapping | None, device, threads: int):
         return ort.InferenceSession(path, opts, providers=providers)
 
 
-def _as_state(net, weights) -> tuple[dict | None, dict | None, str]:
+def _as_state(weights) -> tuple[dict | None, dict | None, str]:
     """weights (None, a state_dict, or a file: state_dict, checkpoint, run folder) -> (state, the
     parameters it was trained with, what to call it in errors)."""
     if weights is None:
@@ -153,7 +154,7 @@ def session(net, weights=None, *, engine: str = "auto", batch: int = 1, device="
     if threads:
         torch.set_num_threads(threads)
     threads = torch.get_num_threads()
-    state, params, source = _as_state(net, weights)
+    state, params, source = _as_state(weights)
     names = [engine] if engine != "auto" else [c for c in candidates if c != "onnxruntime" or _ort_usable(device)]
     if engine == "onnxruntime":
         require_onnxruntime()
